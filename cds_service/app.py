@@ -1,0 +1,76 @@
+"""WSGI app factory: ``gunicorn 'cds_service.app:create_app()'``."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from flask_cors import CORS
+
+from .config import Config, ConfigError
+from .discovery import PrefetchKey, prefetch_keys, service_definitions
+from .knowledge.loader import KnowledgeError, load_knowledge
+from .logs import configure_logging
+from .store import Store
+
+
+@dataclass
+class ServiceState:
+    """Everything a request needs, built once per process."""
+
+    config: Config
+    knowledge: Any
+    store: Store
+    discovery: list[dict]
+    prefetch: tuple[PrefetchKey, ...]
+    extras: dict[str, Any] = field(default_factory=dict)   # e.g. the JWT verifier, the FHIR session
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app. Without ``config``, read the environment; a bad setting exits with one line."""
+    if config is None:
+        try:
+            config = Config.from_env()
+            return _build(config)
+        except (ConfigError, KnowledgeError) as exc:
+            # gunicorn and the CLI both call us at start-up: one clear line, no traceback.
+            sys.stderr.write(f"iron-cds: configuration error: {exc}\n")
+            raise SystemExit(3) from None
+    return _build(config)
+
+
+def _build(config: Config) -> Flask:
+    configure_logging(config.log_level)
+    knowledge = load_knowledge(config.knowledge_path)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False
+    state = ServiceState(
+        config=config,
+        knowledge=knowledge,
+        store=Store(config.database_url),
+        discovery=service_definitions(knowledge),
+        prefetch=prefetch_keys(knowledge),
+    )
+    app.extensions["iron_cds"] = state
+
+    origins = list(config.cors_origins)
+    CORS(
+        app,
+        resources={r"/cds-services*": {"origins": "*" if origins == ["*"] else origins}},
+        allow_headers=["Authorization", "Content-Type"],
+        methods=["GET", "POST", "OPTIONS"],
+        max_age=600,
+    )
+
+    from . import auth, errors, feedback, hooks
+    from .discovery import bp as discovery_bp
+
+    auth.init_app(app)
+    app.register_blueprint(discovery_bp)
+    app.register_blueprint(hooks.bp)
+    app.register_blueprint(feedback.bp)
+    errors.register(app)
+    return app

@@ -1,0 +1,110 @@
+"""The service we advertise at ``GET /cds-services``, with its prefetch templates.
+
+One service id serves both order-select and order-sign, so an EHR replaces the
+cards it showed at selection with the ones we return at signing (CDS Hooks 2.0
+"stale guidance"). Templates use only 2.0 tokens (``{{context.patientId}}``)
+and are narrow (code filters, ``_sort``, ``_count``) so EHRs send little.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, jsonify
+
+from . import SERVICE_ID, auth
+
+HOOKS = ("order-select", "order-sign")
+
+LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@dataclass(frozen=True)
+class PrefetchKey:
+    key: str
+    template: str
+    # what the engine cannot check when this data is missing (shown in the history-unavailable card)
+    feeds: str
+
+
+def _codes(system: str, codes: list[str]) -> str:
+    return ",".join(f"{system}|{code}" for code in codes)
+
+
+def prefetch_keys(knowledge) -> tuple[PrefetchKey, ...]:
+    """Build the templates from the reviewed code sets, so they never drift apart."""
+    labs = knowledge.codes["labs"]
+    lab_codes = [labs[name]["loinc"] for name in ("hemoglobin", "ferritin", "tsat", "phosphate", "pregnancy_status")]
+    pain_codes = list(knowledge.codes["pain_score_loinc"])
+    vital_codes = [knowledge.codes["vitals"][name] for name in ("bp_panel", "systolic")]
+    iron_codes = sorted(
+        code
+        for product in knowledge.products.values()
+        for code, tty in product.rxnorm.items()
+        if tty in ("IN", "SCD", "SBD")
+    )
+    pid = "{{context.patientId}}"
+    return (
+        PrefetchKey("patient", f"Patient/{pid}", "age-based risk factors"),
+        PrefetchKey(
+            "weight",
+            f"Observation?patient={pid}&code={_codes(LOINC, [labs['body_weight']['loinc']])}&_sort=-date&_count=1",
+            "per-kg dose limits",
+        ),
+        PrefetchKey(
+            "labs",
+            f"Observation?patient={pid}&code={_codes(LOINC, lab_codes)}&_sort=-date&_count=50",
+            "iron status and phosphate checks",
+        ),
+        PrefetchKey("allergies", f"AllergyIntolerance?patient={pid}", "hypersensitivity history and drug-allergy risk factors"),
+        PrefetchKey("conditions", f"Condition?patient={pid}&clinical-status=active", "risk factors (asthma, mastocytosis, inflammatory disease, pregnancy)"),
+        PrefetchKey(
+            "ironAdministrations",
+            f"MedicationAdministration?patient={pid}&code={_codes(RXNORM, iron_codes)}&_sort=-effective-time&_count=50",
+            "earlier IV-iron doses (weekly maximum, test dose, re-dosing, infusion-pain history)",
+        ),
+        PrefetchKey(
+            "painScores",
+            f"Observation?patient={pid}&code={_codes(LOINC, pain_codes)}&_sort=-date&_count=100",
+            "infusion-pain history",
+        ),
+        PrefetchKey(
+            "vitalSigns",
+            f"Observation?patient={pid}&code={_codes(LOINC, vital_codes)}&_sort=-date&_count=100",
+            "blood pressure during earlier infusions (reaction grading)",
+        ),
+        PrefetchKey("adverseEvents", f"AdverseEvent?subject={pid}", "earlier infusion reactions recorded as adverse events"),
+    )
+
+
+def service_definitions(knowledge) -> list[dict]:
+    prefetch = {p.key: p.template for p in prefetch_keys(knowledge)}
+    return [
+        {
+            "hook": hook,
+            "id": SERVICE_ID,
+            "title": "IV iron order check",
+            "description": (
+                "Checks intravenous iron orders (iron sucrose, ferric carboxymaltose, ferric derisomaltose, "
+                "ferumoxytol, sodium ferric gluconate, iron dextran) against the product label and the "
+                "patient's history: dose, infusion rate, test dose, earlier infusion pain or hypersensitivity, "
+                "risk factors and the post-infusion observation period."
+            ),
+            "prefetch": prefetch,
+            "usageRequirements": (
+                "Send draft MedicationRequests in context.draftOrders; a fhirServer with fhirAuthorization "
+                "lets the service read what the EHR did not prefetch."
+            ),
+        }
+        for hook in HOOKS
+    ]
+
+
+bp = Blueprint("discovery", __name__)
+
+
+@bp.get("/cds-services")
+def discovery():
+    auth.authenticate("discovery")
+    return jsonify({"services": current_app.extensions["iron_cds"].discovery})

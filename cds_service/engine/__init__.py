@@ -1,0 +1,8 @@
+"""The clinical engine: pure functions, facts in, findings out."""
+
+from __future__ import annotations
+
+
+def evaluate(draft_orders, selections, record, knowledge, ctx):
+    """Placeholder: returns no findings until the rules land."""
+    return []

@@ -1,0 +1,134 @@
+"""The clinical picture as small, immutable data classes.
+
+The engine reads the draft orders and the patient record (plain FHIR dicts)
+into these objects, runs one rule per concern over them, and returns
+``Finding`` objects. Nothing here does I/O or knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One data point that made a rule fire, as a prescriber would read it.
+
+    ``text`` is human-readable (e.g. "Pain score 6/10 during ferric carboxymaltose
+    infusion"); ``date`` is the ISO date/time of the data point when known;
+    ``reference`` is the FHIR relative reference of the record ("Observation/123").
+    """
+
+    text: str
+    date: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class IronOrder:
+    """One draft IV-iron MedicationRequest as we understood it."""
+
+    request_id: str                  # MedicationRequest.id (the suggestion updates this id)
+    resource: dict                   # the draft as the EHR sent it (never mutated)
+    product_key: str                 # key in the knowledge products ("ferric_carboxymaltose")
+    matched_by: str                  # "code" or "name"
+    route: str                       # "iv", "non-iv" or "unknown"
+    dose_mg: float | None            # one administration, in mg of elemental iron
+    dose_source: str | None          # how the dose was read ("doseQuantity 750 mg", "15 mL x 50 mg/mL")
+    minutes: float | None            # administration time of one dose
+    minutes_source: str | None       # how the time was read ("timing.repeat.duration 15 min", "rate 100 mL/h")
+    volume_ml: float | None = None   # infusion volume when known
+    problems: tuple[str, ...] = ()   # what could not be read (shown in the cards, never guessed)
+
+
+@dataclass(frozen=True)
+class LabValue:
+    code: str                        # LOINC
+    value: float
+    unit: str
+    date: str | None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Administration:
+    """An earlier IV-iron administration."""
+
+    product_key: str | None          # None when the product could not be identified (still IV iron)
+    date: str | None                 # start of the administration (ISO)
+    end: str | None
+    dose_mg: float | None
+    minutes: float | None
+    stopped: bool                    # status stopped / not-done / entered with a stop reason
+    stop_reason: str | None
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """An earlier reaction to IV iron (or to an iron product), graded."""
+
+    kind: str                        # "infusion-pain" (benign, Fishbane-type) or "hypersensitivity"
+    severity: str                    # "mild", "moderate" or "severe"
+    product_key: str | None          # the product it followed, when known
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class RiskFactor:
+    code: str                        # key in the knowledge risk factors ("asthma", "mastocytosis", ...)
+    label: str
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class PatientPicture:
+    """What we know about the patient that matters for an IV-iron order."""
+
+    weight_kg: float | None = None
+    weight_date: str | None = None
+    age_years: int | None = None
+    labs: dict[str, LabValue] = field(default_factory=dict)      # latest value per LOINC code
+    administrations: tuple[Administration, ...] = ()
+    reactions: tuple[Reaction, ...] = ()
+    risk_factors: tuple[RiskFactor, ...] = ()
+    unavailable: tuple[str, ...] = ()    # data we could not obtain (prefetch keys), so checks that need it did not run
+
+
+@dataclass(frozen=True)
+class SuggestionSpec:
+    """A one-click suggestion, before it is turned into CDS Hooks JSON."""
+
+    label: str
+    action: str                      # "create", "update" or "delete"
+    description: str
+    resource: dict | None = None     # full FHIR resource for create / update
+    resource_id: str | None = None   # relative reference for delete
+    is_recommended: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's result for one order: everything the card builder needs."""
+
+    topic: str                       # card topic code from the contract
+    indicator: str                   # "info", "warning" or "critical"
+    order: IronOrder | None          # None for patient-level findings (history-unavailable)
+    summary: str                     # < 140 characters, names the drug
+    detail: str                      # markdown: why, the data points, what to do
+    evidence: tuple[Evidence, ...] = ()
+    sources: tuple[str, ...] = ()    # ids in the knowledge sources
+    suggestions: tuple[SuggestionSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    """What the engine is told about the call besides data: who, where, when."""
+
+    patient_id: str
+    encounter_id: str | None
+    user_id: str | None
+    hook: str
+    now: datetime
+    jurisdiction: str = "US"

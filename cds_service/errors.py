@@ -1,0 +1,61 @@
+"""JSON errors everywhere: no stack trace and no 500 ever reaches a caller."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("iron_cds.errors")
+
+
+class ApiError(Exception):
+    """An error the caller should see: status code and a one-line reason."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+def error_response(status: int, message: str, field: str | None = None):
+    body = {"error": message}
+    if field:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.message, exc.field)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if exc.code == 401:
+            return error_response(401, "unauthorized")
+        messages = {
+            404: "not found",
+            405: "method not allowed",
+            413: "request body too large",
+            415: "unsupported media type",
+        }
+        status = exc.code or 400
+        if status >= 500:
+            status = 400
+        return error_response(status, messages.get(status, exc.description or "bad request"))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # A bug or an input we did not foresee. The caller gets a JSON answer it can
+        # log against the hookInstance; we keep the traceback (without request data).
+        hook_instance = getattr(g, "hook_instance", None)
+        log.exception("unexpected error", extra={"hookInstance": hook_instance, "event": "unexpected-error"})
+        message = "the service could not process this request"
+        if hook_instance:
+            message += f" (hookInstance {hook_instance})"
+        return error_response(400, message)

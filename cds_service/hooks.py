@@ -1,0 +1,88 @@
+"""``POST /cds-services/{id}``: one hook call, from HTTP in to cards out.
+
+validate -> authenticate -> gather the patient record -> engine -> cards -> store + log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from . import SERVICE_ID, auth
+from .cards import build_response
+from .discovery import HOOKS
+from .engine import evaluate
+from .engine.model import EvaluationContext
+from .errors import ApiError
+from .fhir.access import gather_record
+from .schemas import load_hook_request, read_json_body
+
+log = logging.getLogger("iron_cds.hooks")
+
+bp = Blueprint("hooks", __name__)
+
+
+def _state():
+    return current_app.extensions["iron_cds"]
+
+
+@bp.post("/cds-services/<service_id>")
+def call_hook(service_id: str):
+    started = time.perf_counter()
+    state = _state()
+    if service_id != SERVICE_ID:
+        raise ApiError(404, f"unknown CDS service {service_id!r}")
+    claims = auth.authenticate("hook")
+
+    body = read_json_body(request, state.config)
+    g.hook_instance = body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
+    hook_request = load_hook_request(body, state.config)
+    if hook_request["hook"] not in HOOKS:
+        raise ApiError(400, f"service {service_id!r} does not serve hook {hook_request['hook']!r}", field="hook")
+    auth.check_fhir_server(claims, hook_request.get("fhirServer"))
+
+    record = gather_record(hook_request, state.prefetch, state)
+    context = hook_request["context"]
+    ctx = EvaluationContext(
+        patient_id=context["patientId"],
+        encounter_id=context.get("encounterId"),
+        user_id=context.get("userId"),
+        hook=hook_request["hook"],
+        now=datetime.now(timezone.utc),
+        jurisdiction=state.config.jurisdiction,
+    )
+    findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx)
+    response = build_response(findings, state.knowledge, state.prefetch)
+
+    state.store.record_issued(SERVICE_ID, hook_request["hook"], response["cards"])
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    log.info(
+        "hook call",
+        extra={
+            "event": "hook-call",
+            "hookInstance": g.hook_instance,
+            "service": SERVICE_ID,
+            "hook": hook_request["hook"],
+            "duration_ms": duration_ms,
+            "cards": dict(Counter(c["source"]["topic"]["code"] for c in response["cards"])),
+            "data_sources": _data_sources(record),
+        },
+    )
+    current_app.extensions.get("iron_cds_metrics", _NoMetrics()).hook_done(hook_request["hook"], duration_ms, response["cards"])
+    return jsonify(response)
+
+
+def _data_sources(record) -> dict[str, str]:
+    sources = dict(record.sources)
+    for key in record.unavailable:
+        sources[key] = "unavailable"
+    return sources
+
+
+class _NoMetrics:
+    def hook_done(self, *args, **kwargs) -> None:
+        pass

@@ -1,0 +1,137 @@
+"""Typed view of the reviewed knowledge files under ``cards/``.
+
+The YAML files are what a pharmacist reads and edits; ``loader.py`` validates
+them (``schema.py``) and builds these objects once per process. The engine only
+ever sees these objects, never raw YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Source:
+    """A citable source: a label, guideline or terminology release."""
+
+    id: str                          # e.g. "S-INJ-US"
+    title: str
+    url: str | None
+    accessed: str | None             # ISO date the copy was read
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One reviewed value with where it comes from and how sure we are.
+
+    ``status`` is "confirmed", "unconfirmed-conservative" (not verified, so the
+    stricter value is kept, and the note says so) or "institutional" (a local
+    protocol choice).
+    """
+
+    value: Any
+    source: str                      # Source.id
+    status: str
+    unit: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class DoseBand:
+    """Single-dose ceiling that applies within a weight range.
+
+    The allowed single dose is the smallest of the ceilings of every band that
+    covers the patient's weight (bands with no weight bounds always apply).
+    """
+
+    min_weight_kg: float | None      # inclusive
+    max_weight_kg: float | None      # exclusive
+    max_mg: float | None
+    max_mg_per_kg: float | None
+    split_interval_days: int | None  # the label's minimum gap before a further dose, when it gives one
+    source: str
+    status: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class TimeBand:
+    """Minimum administration time for doses up to ``up_to_mg`` (None = any dose)."""
+
+    up_to_mg: float | None
+    min_minutes: float
+    method: str                      # "infusion", "push" or "any"
+    source: str
+    status: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelLimits:
+    """One product's label in one jurisdiction (US = FDA label, EU = SmPC)."""
+
+    label: str                       # "Injectafer (ferric carboxymaltose) US prescribing information"
+    source: str                      # Source.id of the label
+    available: bool                  # False where the product is not marketed (e.g. ferumoxytol in the EU)
+    max_single_dose: Fact | None     # absolute ceiling in mg, whatever the weight
+    dose_bands: tuple[DoseBand, ...]
+    max_weekly_mg: Fact | None
+    max_daily_mg: Fact | None
+    time_bands: tuple[TimeBand, ...]
+    max_rate_mg_per_min: Fact | None
+    test_dose: Mapping[str, Any] | None   # {"required": True, "dose_mg": 25, "wait_minutes": 60, "source":..., "status":...}
+    boxed_warning: Fact | None       # text
+    observation_minutes: Fact
+    contraindications: tuple[Mapping[str, Any], ...]   # {"code", "text", "source", "status"}
+    risks: tuple[Mapping[str, Any], ...]               # {"code", "text", "source", "status", optional params}
+
+
+@dataclass(frozen=True)
+class Product:
+    key: str                         # "ferric_carboxymaltose"
+    display: str                     # "ferric carboxymaltose"
+    brands: tuple[str, ...]          # ("Injectafer", "Ferinject")
+    names: tuple[str, ...]           # every name matched in free text (generic, synonyms, brands)
+    rxnorm: Mapping[str, str]        # RxCUI -> TTY (IN, SCD, SBD, BN, ...)
+    ndc: tuple[str, ...]
+    atc: tuple[str, ...]
+    unii: tuple[str, ...]
+    concentration_mg_per_ml: Fact
+    is_dextran: bool
+    labels: Mapping[str, LabelLimits]  # jurisdiction -> label
+
+
+@dataclass(frozen=True)
+class MedicationSpec:
+    """A premedication (or test-dose) order the protocol suggests."""
+
+    key: str
+    display: str                     # "acetaminophen 650 mg by mouth"
+    rxnorm: str                      # RxCUI of the drug
+    rxnorm_display: str
+    dose_value: float
+    dose_unit: str                   # UCUM, e.g. "mg"
+    route_code: str                  # SNOMED route (26643006 oral, 47625008 intravenous)
+    route_display: str
+    timing_text: str                 # "30 minutes before the iron infusion"
+    source: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Everything the engine and the card builder know, validated."""
+
+    version: str
+    sources: Mapping[str, Source]
+    products: Mapping[str, Product]
+    iv_iron_atc_prefixes: tuple[str, ...]       # ("B03AC",)
+    oral_iron_names: tuple[str, ...]            # names that mark oral iron (never a card)
+    codes: Mapping[str, Any]                    # code sets: labs, manifestations, risk factors (see cards/codes.yaml)
+    protocol: Mapping[str, Any]                 # institutional protocol (cards/protocol.yaml, overridable)
+    premedications: Mapping[str, MedicationSpec]
+    wording: Mapping[str, Any]                  # card wording per topic (cards/wording.yaml)
+    overridden_by: str | None = None            # path of the institution's override file, when one was applied
+    warnings: tuple[str, ...] = field(default_factory=tuple)  # non-fatal notes from validation
