@@ -3,5 +3,5 @@
 from __future__ import annotations
 
 
-def build_response(findings, knowledge, prefetch_keys) -> dict:
+def build_response(findings, knowledge) -> dict:
     return {"cards": []}

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import SERVICE_ID, auth
+from . import SERVICE_ID, auth, metrics
 from .cards import build_response
 from .discovery import HOOKS
 from .engine import evaluate
@@ -55,8 +55,9 @@ def call_hook(service_id: str):
         now=datetime.now(timezone.utc),
         jurisdiction=state.config.jurisdiction,
     )
-    findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx)
-    response = build_response(findings, state.knowledge, state.prefetch)
+    feeds = {key.key: key.feeds for key in state.prefetch}
+    findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx, feeds)
+    response = build_response(findings, state.knowledge)
 
     state.store.record_issued(SERVICE_ID, hook_request["hook"], response["cards"])
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -72,7 +73,7 @@ def call_hook(service_id: str):
             "data_sources": _data_sources(record),
         },
     )
-    current_app.extensions.get("iron_cds_metrics", _NoMetrics()).hook_done(hook_request["hook"], duration_ms, response["cards"])
+    metrics.observe_hook(hook_request["hook"], duration_ms / 1000, response["cards"])
     return jsonify(response)
 
 
@@ -81,8 +82,3 @@ def _data_sources(record) -> dict[str, str]:
     for key in record.unavailable:
         sources[key] = "unavailable"
     return sources
-
-
-class _NoMetrics:
-    def hook_done(self, *args, **kwargs) -> None:
-        pass

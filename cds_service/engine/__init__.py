@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 
-def evaluate(draft_orders, selections, record, knowledge, ctx):
+def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None):
     """Placeholder: returns no findings until the rules land."""
     return []
