@@ -65,12 +65,13 @@ def _build(config: Config) -> Flask:
         max_age=600,
     )
 
-    from . import auth, errors, feedback, hooks
+    from . import auth, errors, feedback, hooks, metrics
     from .discovery import bp as discovery_bp
 
     auth.init_app(app)
     app.register_blueprint(discovery_bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(feedback.bp)
+    app.register_blueprint(metrics.bp)
     errors.register(app)
     return app

@@ -41,10 +41,20 @@ def serve(host: str, port: int, no_auth: bool) -> None:
     _config_or_exit()
     from .app import create_app
 
+    _metrics_dir()
     create_app()  # fail here, with one line, rather than in every worker
     conf = os.path.join(os.path.dirname(__file__), "gunicorn_conf.py")
     argv = [sys.executable, "-m", "gunicorn", "-c", conf, "--bind", f"{host}:{port}", "cds_service.app:create_app()"]
     os.execv(sys.executable, argv)
+
+
+def _metrics_dir() -> None:
+    """Give the workers a fresh folder to share Prometheus samples through."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="iron-cds-metrics-")
 
 
 @main.command("feedback-report")
