@@ -118,6 +118,7 @@ class MedicationSpec:
     timing_text: str                 # "30 minutes before the iron infusion"
     source: str
     status: str
+    note: str | None = None
 
 
 @dataclass(frozen=True)
