@@ -1,7 +1,225 @@
-"""Findings -> CDS Hooks 2.0 cards (placeholder)."""
+"""Findings -> CDS Hooks 2.0 response: ``{"cards": [...]}``.
+
+The engine decides *what* to say; this module only shapes it the way the
+2.0 spec and our interface contract require (uuids, summary length, source and
+topic, suggestions with ``selectionBehavior``, override reasons) and appends
+the sources a card rests on. Optional fields without a value are left out,
+never sent as null / "" / [] (the spec forbids empty optional values).
+"""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any, Iterable
 
-def build_response(findings, knowledge) -> dict:
-    return {"cards": []}
+from .engine.model import Finding, SuggestionSpec
+
+TOPIC_SYSTEM = "urn:iron-cds:card-topic"
+OVERRIDE_SYSTEM = "urn:iron-cds:override-reason"
+SUMMARY_LIMIT = 140          # the spec says "< 140 characters"
+ELLIPSIS = "\u2026"
+
+# Used only when wording.yaml lacks a topic's display: a card must never lose its topic.
+DEFAULT_TOPIC_DISPLAY = {
+    "infusion-rate": "Infusion rate",
+    "dose-limit": "Dose limit",
+    "premedication": "Premedication",
+    "observation-period": "Post-infusion observation period",
+    "hypersensitivity-history": "Hypersensitivity history",
+    "formulation": "Formulation-specific requirement",
+    "iron-status": "Iron status",
+    "history-unavailable": "Patient history unavailable",
+}
+DEFAULT_SERVICE_LABEL = "iron-cds IV iron order check"
+_INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def build_response(findings: Iterable[Finding], knowledge) -> dict:
+    """One card per finding, most urgent first (stable within an indicator)."""
+    ordered = sorted(findings, key=lambda f: _INDICATOR_RANK.get(f.indicator, len(_INDICATOR_RANK)))
+    return {"cards": [build_card(finding, knowledge) for finding in ordered]}
+
+
+def build_card(finding: Finding, knowledge) -> dict:
+    wording = knowledge.wording or {}
+    topic_wording = (wording.get("topics") or {}).get(finding.topic) or {}
+    card = {
+        "uuid": str(uuid.uuid4()),
+        "summary": fit_summary(finding.summary),
+        "indicator": finding.indicator,
+        "detail": _detail(finding, knowledge),
+        "source": _compact({
+            "label": wording.get("service_label") or DEFAULT_SERVICE_LABEL,
+            "url": wording.get("source_url") or _main_label_url(finding, knowledge),
+            "topic": {
+                "system": TOPIC_SYSTEM,
+                "code": finding.topic,
+                "display": topic_wording.get("display") or DEFAULT_TOPIC_DISPLAY.get(finding.topic, finding.topic),
+            },
+        }),
+    }
+    suggestions = [_suggestion(spec) for spec in finding.suggestions]
+    if suggestions:
+        card["suggestions"] = suggestions
+        # Each suggestion is independent (a rate change and a premedication can both be taken).
+        card["selectionBehavior"] = "any"
+    reasons = _override_reasons(topic_wording, wording)
+    if reasons:
+        card["overrideReasons"] = reasons
+    return _compact(card)
+
+
+def fit_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    """At most ``limit - 1`` characters; a cut ends on a word boundary with an ellipsis."""
+    text = " ".join((text or "").split())
+    if len(text) < limit:
+        return text
+    room = limit - 2                     # leave space for the ellipsis
+    cut = text[:room + 1]
+    space = cut.rfind(" ")
+    head = cut[:space] if space > 0 else text[:room]
+    return head.rstrip(" ,;:.-") + ELLIPSIS
+
+
+def _detail(finding: Finding, knowledge) -> str:
+    parts = [(finding.detail or "").strip()]
+    block = sources_block(finding, knowledge)
+    if block:
+        parts.append(block)
+    return "\n\n".join(part for part in parts if part)
+
+
+# Which parts of a product label / of the protocol a topic's values come from, so the
+# Sources line can say when one of those values is unverified or a local choice.
+_LABEL_FIELDS = {
+    "infusion-rate": ("time_bands", "max_rate_mg_per_min"),
+    "dose-limit": ("max_single_dose", "dose_bands", "max_weekly_mg", "max_daily_mg"),
+    "formulation": ("test_dose", "boxed_warning", "risks"),
+    "hypersensitivity-history": ("contraindications",),
+    "observation-period": ("observation_minutes",),
+}
+_PROTOCOL_KEYS = {
+    "infusion-rate": ("infusion_pain", "rate_after_reaction_factor", "rate_with_risk_factors_factor"),
+    "dose-limit": ("weekly_window_days",),
+    "premedication": ("infusion_pain", "premedication_regimens", "corticosteroid_min_risk_factors",
+                      "multiple_drug_allergies_min", "older_age_years"),
+    "observation-period": ("observation",),
+    "formulation": ("fcm_redose_phosphate_days", "lab_thresholds"),
+    "iron-status": ("lab_thresholds",),
+}
+_STATUS_TEXT = {
+    "unconfirmed-conservative": "not verified against the source; the stricter value is used",
+    "institutional": "local protocol choice",
+}
+
+
+def sources_block(finding: Finding, knowledge) -> str:
+    """Markdown list of the cited sources, with the status of values that are not confirmed."""
+    if not finding.sources:
+        return ""
+    caveats = _caveats(finding, knowledge)
+    lines = ["**Sources**"]
+    for source_id in dict.fromkeys(finding.sources):
+        source = knowledge.sources.get(source_id)
+        if source is None:
+            lines.append(f"- {source_id}")
+            continue
+        title = source.title.replace("[", "(").replace("]", ")")
+        line = f"- [{title}]({source.url})" if source.url else f"- {title}"
+        if source.accessed:
+            line += f" (accessed {source.accessed})"
+        lines.append(line)
+        for status, note in caveats.get(source_id, ()):
+            text = f"  - *{_STATUS_TEXT[status]}*"
+            lines.append(f"{text}: {note}" if note else text)
+    return "\n".join(lines)
+
+
+def _caveats(finding: Finding, knowledge) -> dict[str, list[tuple[str, str | None]]]:
+    """source id -> [(status, note)] for the unconfirmed or institutional values this topic uses."""
+    found: dict[str, list[tuple[str, str | None]]] = {}
+    holders: list[Any] = []
+    if finding.order is not None:
+        product = knowledge.products.get(finding.order.product_key)
+        for label in (product.labels.values() if product else ()):
+            holders.extend(getattr(label, name) for name in _LABEL_FIELDS.get(finding.topic, ()))
+    protocol = knowledge.protocol or {}
+    holders.extend(protocol.get(key) for key in _PROTOCOL_KEYS.get(finding.topic, ()))
+    if finding.topic == "premedication":
+        holders.extend(knowledge.premedications.values())
+    for source, status, note in _facts_in(holders):
+        if status in _STATUS_TEXT and source in finding.sources:
+            entry = (status, note)
+            if entry not in found.setdefault(source, []):
+                found[source].append(entry)
+    return found
+
+
+def _facts_in(obj: Any):
+    """Yield (source, status, note) of every fact-like value inside ``obj``."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return
+    if isinstance(obj, dict):
+        if isinstance(obj.get("source"), str) and isinstance(obj.get("status"), str):
+            yield obj["source"], obj["status"], obj.get("note")
+        for value in obj.values():
+            if isinstance(value, (dict, list, tuple)):
+                yield from _facts_in(value)
+        return
+    if isinstance(obj, (list, tuple)):
+        for item in obj:
+            yield from _facts_in(item)
+        return
+    source, status = getattr(obj, "source", None), getattr(obj, "status", None)
+    if isinstance(source, str) and isinstance(status, str):
+        yield source, status, getattr(obj, "note", None)
+
+
+def _main_label_url(finding: Finding, knowledge) -> str | None:
+    """The first cited source with a URL; failing that, the ordered product's label."""
+    for source_id in finding.sources:
+        source = knowledge.sources.get(source_id)
+        if source is not None and source.url:
+            return source.url
+    if finding.order is not None:
+        product = knowledge.products.get(finding.order.product_key)
+        for label in (product.labels.values() if product else ()):
+            source = knowledge.sources.get(label.source)
+            if source is not None and source.url:
+                return source.url
+    return None
+
+
+def _suggestion(spec: SuggestionSpec) -> dict:
+    action: dict[str, Any] = {"type": spec.action, "description": spec.description}
+    if spec.action == "delete":
+        # 2.0: a delete names the resource by relative reference, never by carrying it.
+        action["resourceId"] = spec.resource_id or _reference_of(spec.resource)
+    else:
+        action["resource"] = spec.resource
+    suggestion = {"uuid": str(uuid.uuid4()), "label": spec.label, "actions": [_compact(action)]}
+    if spec.is_recommended:
+        suggestion["isRecommended"] = True
+    return suggestion
+
+
+def _reference_of(resource: dict | None) -> str | None:
+    if resource and resource.get("resourceType") and resource.get("id"):
+        return f"{resource['resourceType']}/{resource['id']}"
+    return None
+
+
+def _override_reasons(topic_wording: dict, wording: dict) -> list[dict]:
+    reasons = topic_wording.get("override_reasons")
+    if reasons is None:
+        reasons = wording.get("override_reasons") or ()
+    codings = []
+    for reason in reasons:
+        if isinstance(reason, dict) and reason.get("code") and reason.get("display"):
+            codings.append({"system": OVERRIDE_SYSTEM, "code": str(reason["code"]), "display": str(reason["display"])})
+    return codings
+
+
+def _compact(obj: dict) -> dict:
+    """Drop keys whose value is None, "" or an empty container (top level only)."""
+    return {k: v for k, v in obj.items() if v is not None and v != "" and v != [] and v != {}}
