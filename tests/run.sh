@@ -11,4 +11,13 @@ python3 -m venv .venv
 # --- PostgreSQL: the suite runs the store tests against a real server too -----------------
 . tests/support/postgres.sh
 
+# --- FHIR test server (Node, tests/fhir_server): the integration tests run against it -----------
+# The pytest session starts and stops it; without Node they skip, except under CI, where they fail.
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/fhir_server --no-audit --no-fund --loglevel=error
+elif [ -n "${CI:-}" ]; then
+  echo "tests: npm/node not found; CI must run the FHIR server tests (install Node >= 20)" >&2
+  exit 1
+fi
+
 exec .venv/bin/python -m pytest "$@"
