@@ -1,19 +1,273 @@
-"""Request validation (placeholder: the marshmallow schemas replace this)."""
+"""CDS Hooks 2.0 request validation (marshmallow): hook calls and feedback.
+
+We check strictly what we rely on (identifiers that go into FHIR URLs, the
+draft-order Bundle's shape, the token bundle) and let everything else through:
+the spec allows extensions, and EHR data we only read is parsed leniently later.
+Error messages name the field but never echo the value (it may be a token or an
+identifier). Loaders return the caller's own data, not a re-serialised copy.
+"""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
 from .errors import ApiError
+from .request_body import read_json_body  # noqa: F401  (hooks.py and feedback.py import it from here)
+
+# FHIR R4 id and relative reference rules; ids end up in FHIR search URLs, so nothing else gets in.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_REFERENCE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+MAX_FEEDBACK_ITEMS = 1000
 
 
-def read_json_body(request, config) -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    return data
+def _fhir_id(value: str) -> None:
+    if not _FHIR_ID.fullmatch(value):
+        raise ValidationError("must be a FHIR id (letters, digits, '-' and '.', at most 64)")
+
+
+def _reference(value: str) -> None:
+    if not _REFERENCE.fullmatch(value):
+        raise ValidationError("must be a reference of the form Type/id")
+
+
+def _bearer(value: str) -> None:
+    if value.lower() != "bearer":
+        raise ValidationError("must be 'Bearer'")
+
+
+def _object_or_null(value) -> None:
+    if value is not None and not isinstance(value, dict):
+        raise ValidationError("must be an object or null")
+
+
+def _rfc3339(value: str) -> None:
+    if not _RFC3339.fullmatch(value):
+        raise ValidationError("must be an RFC 3339 date-time with a time zone, e.g. 2021-12-11T10:05:31Z")
+    try:
+        _parse_timestamp(value)
+    except ValueError:
+        raise ValidationError("is not a valid date-time") from None
+
+
+class _Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE   # extensions and FHIR elements we do not read are fine
+
+
+# --- hook requests ------------------------------------------------------------------------------
+class FhirAuthorizationSchema(_Lenient):
+    access_token = fields.String(required=True, validate=validate.Length(min=1))
+    token_type = fields.String(required=True, validate=_bearer)
+    expires_in = fields.Integer(required=True, strict=True)
+    scope = fields.String(required=True)
+    subject = fields.String(required=True)
+    patient = fields.String(allow_none=True, validate=_fhir_id)
+
+
+class ResourceSchema(_Lenient):
+    resourceType = fields.String(required=True, validate=validate.Length(min=1))
+    id = fields.String(allow_none=True)
+
+
+class BundleEntrySchema(_Lenient):
+    resource = fields.Nested(ResourceSchema, required=True)
+
+
+class DraftOrdersSchema(_Lenient):
+    resourceType = fields.String(required=True, validate=validate.Equal("Bundle", error="must be 'Bundle'"))
+    entry = fields.List(fields.Nested(BundleEntrySchema))
+
+
+class OrderSignContextSchema(_Lenient):
+    userId = fields.String(required=True, validate=_reference)
+    patientId = fields.String(required=True, validate=_fhir_id)
+    encounterId = fields.String(allow_none=True, validate=_fhir_id)
+    draftOrders = fields.Nested(DraftOrdersSchema, required=True)
+
+
+class OrderSelectContextSchema(OrderSignContextSchema):
+    selections = fields.List(fields.String(validate=_reference), required=True,
+                             validate=validate.Length(min=1, error="must name at least one draft order"))
+
+    @validates_schema
+    def _selections_point_into_draft_orders(self, data, **kwargs):
+        drafted = {
+            f"{entry['resource']['resourceType']}/{entry['resource'].get('id')}"
+            for entry in data["draftOrders"].get("entry") or []
+        }
+        for index, selection in enumerate(data["selections"]):
+            if selection not in drafted:
+                raise ValidationError({"selections": {index: ["does not point to a resource in draftOrders"]}})
+
+
+class HookRequestSchema(_Lenient):
+    hook = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    hookInstance = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    fhirServer = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False)
+    fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
+    context = fields.Dict(required=True)
+    prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True, validate=_object_or_null),
+                           allow_none=True)
+
+    @validates_schema
+    def _token_needs_a_server(self, data, **kwargs):
+        # CDS Hooks invariant cds-r-1: fhirAuthorization only together with fhirServer
+        if data.get("fhirAuthorization") is not None and not data.get("fhirServer"):
+            raise ValidationError({"fhirServer": ["is required when fhirAuthorization is present"]})
+
+
+CONTEXT_SCHEMAS = {
+    "order-select": OrderSelectContextSchema(),
+    "order-sign": OrderSignContextSchema(),
+}
+_HOOK_REQUEST = HookRequestSchema()
 
 
 def load_hook_request(body: dict, config) -> dict:
-    for name in ("hook", "hookInstance", "context"):
-        if name not in body:
-            raise ApiError(400, f"missing required field {name!r}", field=name)
+    """Validate a hook call; returns ``body`` itself. Unknown hooks pass (the caller refuses them)."""
+    check_hook_request_limits(body, config)
+    _load(_HOOK_REQUEST, body)
+    context_schema = CONTEXT_SCHEMAS.get(body["hook"])
+    if context_schema is not None:
+        _load(context_schema, body["context"], prefix="context")
     return body
+
+
+def check_hook_request_limits(body: dict, config) -> None:
+    """Refuse oversized order sets and prefetch before any further work is spent on them."""
+    context = body.get("context")
+    draft_orders = context.get("draftOrders") if isinstance(context, dict) else None
+    entries = draft_orders.get("entry") if isinstance(draft_orders, dict) else None
+    if isinstance(entries, list) and len(entries) > config.max_draft_orders:
+        raise ApiError(413, f"too many draft orders: at most {config.max_draft_orders} are accepted",
+                       field="context.draftOrders.entry")
+    prefetch = body.get("prefetch")
+    if isinstance(prefetch, dict):
+        total = sum(
+            len(value["entry"])
+            for value in prefetch.values()
+            if isinstance(value, dict) and isinstance(value.get("entry"), list)
+        )
+        if total > config.max_prefetch_entries:
+            raise ApiError(413, f"too many prefetch entries: at most {config.max_prefetch_entries} in all",
+                           field="prefetch")
+
+
+# --- feedback -----------------------------------------------------------------------------------
+class CodingSchema(_Lenient):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    system = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    display = fields.String(allow_none=True)
+
+
+class OverrideReasonSchema(_Lenient):
+    reason = fields.Nested(CodingSchema, allow_none=True)
+    userComment = fields.String(allow_none=True)
+
+
+class AcceptedSuggestionSchema(_Lenient):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class FeedbackItemSchema(_Lenient):
+    card = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"],
+                                                                   error="must be 'accepted' or 'overridden'"))
+    acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema), allow_none=True)
+    overrideReason = fields.Nested(OverrideReasonSchema, allow_none=True)
+    outcomeTimestamp = fields.String(required=True, validate=_rfc3339)
+
+    @validates_schema
+    def _accepted_names_suggestions(self, data, **kwargs):
+        if data["outcome"] == "accepted" and data.get("acceptedSuggestions") is None:
+            raise ValidationError({"acceptedSuggestions": ["is required when the outcome is 'accepted'"]})
+
+
+class FeedbackRequestSchema(_Lenient):
+    feedback = fields.List(fields.Nested(FeedbackItemSchema), required=True,
+                           validate=validate.Length(min=1, max=MAX_FEEDBACK_ITEMS,
+                                                    error=f"must hold 1 to {MAX_FEEDBACK_ITEMS} items"))
+
+
+_FEEDBACK_REQUEST = FeedbackRequestSchema()
+
+
+def load_feedback(body: dict) -> list[dict]:
+    """Validated feedback items, each with ``outcomeTimestamp`` normalised to UTC (``...Z``)."""
+    _load(_FEEDBACK_REQUEST, body)
+    items = []
+    for item in body["feedback"]:
+        normalised = dict(item)
+        normalised["outcomeTimestamp"] = normalise_timestamp(item["outcomeTimestamp"])
+        items.append(normalised)
+    return items
+
+
+def normalise_timestamp(value: str) -> str:
+    """One spelling per instant, so a resent item with another offset is still the same item."""
+    instant = _parse_timestamp(value).astimezone(timezone.utc)
+    spec = "microseconds" if instant.microsecond else "seconds"
+    return instant.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _parse_timestamp(value: str) -> datetime:
+    text = value.upper().replace("Z", "+00:00")
+    match = re.fullmatch(r"(.*?\.\d{1,6})\d*([+-]\d{2}:\d{2})", text)
+    if match:  # RFC 3339 allows nanoseconds; Python keeps microseconds
+        text = match.group(1) + match.group(2)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError("no time zone")
+    return parsed
+
+
+# --- errors -------------------------------------------------------------------------------------
+_PLAIN = {
+    "Missing data for required field.": "is required",
+    "Not a valid string.": "must be a string",
+    "Not a valid integer.": "must be an integer",
+    "Invalid input type.": "must be an object",
+    "Not a valid mapping type.": "must be an object",
+    "Not a valid list.": "must be a list",
+    "Not a valid URL.": "must be an absolute http(s) URL",
+    "Field may not be null.": "may not be null",
+}
+
+
+def _load(schema: Schema, data, prefix: str = "") -> None:
+    try:
+        schema.load(data)
+    except ValidationError as exc:
+        path, message = first_error(exc.messages, prefix)
+        raise ApiError(400, f"{path or 'request body'} {message}", field=path or None) from None
+
+
+def first_error(messages, prefix: str = "") -> tuple[str, str]:
+    """The first error marshmallow reports, as a dotted path (``a.b[0].c``) and a plain message.
+
+    marshmallow reports fields in declaration order, so "first" is stable for a given input.
+    """
+    while isinstance(messages, dict) and messages:
+        key, messages = next(iter(messages.items()))
+        if key == "_schema":
+            continue
+        if isinstance(key, int):
+            prefix = f"{prefix}[{key}]"
+        elif key in ("key", "value"):
+            continue  # a Dict field's key/value layer (no schema of ours has fields by these names)
+        else:
+            prefix = f"{prefix}.{key}" if prefix else str(key)
+    if isinstance(messages, list) and messages:
+        message = messages[0]
+        if isinstance(message, (dict, list)):
+            return first_error(message, prefix)
+        text = str(message)
+        if text.startswith("Length must be") or text.startswith("Shorter than") or text.startswith("Longer than"):
+            text = "has the wrong length: " + text[0].lower() + text[1:].rstrip(".")
+        return prefix, _PLAIN.get(text, text.rstrip("."))
+    return prefix, "is invalid"

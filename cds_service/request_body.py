@@ -1,0 +1,61 @@
+"""Reading a JSON request body within limits: media type, size, nesting depth.
+
+Every refusal is an ``ApiError`` (a JSON body with a 4xx status), so hostile or
+broken input can never reach a handler as something other than a plain dict.
+"""
+
+from __future__ import annotations
+
+import json
+
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .errors import ApiError
+
+# application/json+fhir is the DSTU2-era name; some clients still send it.
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/fhir+json", "application/json+fhir"})
+
+
+def read_json_body(request, config) -> dict:
+    """The request's JSON object, or an ``ApiError`` (415, 413 or 400) saying why not."""
+    if request.mimetype not in JSON_MEDIA_TYPES:
+        raise ApiError(415, "the request body must be JSON (Content-Type: application/json or application/fhir+json)")
+    if request.content_length is not None and request.content_length > config.max_body_bytes:
+        raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes")
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        # chunked bodies have no Content-Length: werkzeug stops reading at the limit
+        raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes") from None
+    if len(raw) > config.max_body_bytes:
+        raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes")
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        # the C parser recurses once per nesting level: very deep input ends here, not in a 500
+        raise ApiError(400, f"the request body is nested deeper than {config.max_json_depth} levels") from None
+    except ValueError:  # includes UnicodeDecodeError
+        raise ApiError(400, "the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    if nesting_exceeds(data, config.max_json_depth):
+        raise ApiError(400, f"the request body is nested deeper than {config.max_json_depth} levels")
+    return data
+
+
+def nesting_exceeds(value, limit: int) -> bool:
+    """True when containers nest more than ``limit`` levels (the top object is level 1).
+
+    Iterative on purpose: a recursive walk would fail on exactly the input it is meant to refuse.
+    """
+    if not isinstance(value, (dict, list)):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
