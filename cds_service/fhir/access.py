@@ -1,21 +1,270 @@
-"""Prefetch + fallback reads -> PatientRecord (placeholder: prefetch only)."""
+"""Prefetch + fallback reads -> one ``PatientRecord`` for the engine.
+
+For each prefetch key (CDS Hooks 2.0, "Prefetch"):
+  absent                       -> read it from ``fhirServer`` ourselves;
+  ``null``                     -> the EHR says there is no data: do not re-read;
+  a resource or Bundle         -> use it;
+  an OperationOutcome, an error Bundle or anything malformed -> not obtained: read it.
+Medications that draft orders point to (``medicationReference``) are read in the
+same phase. All reads run at once, so the phase costs about one round trip,
+and the phase ends at a deadline whatever the server does.
+
+Nothing the EHR or its FHIR server does makes this raise: what could not be
+obtained goes to ``record.unavailable`` with a short reason, and the engine
+says what it could not check (the ``history-unavailable`` card) instead of
+staying silent -- a partial answer, rather than the 412 the spec would allow.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from .. import metrics
+from .payload import Failure, Obtained, interpret
+from .reader import ReadLimits, ReadResult, origin, read_paged, same_origin, shared_session
 from .record import PatientRecord
+from .templates import resolve
+
+log = logging.getLogger("iron_cds.fhir")
+
+MAX_PARALLEL_READS = 16
+MAX_MEDICATION_READS = 20
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")   # visible ASCII: anything else cannot go in a header
+
+
+@dataclass(frozen=True)
+class _Read:
+    key: str                    # record key: a prefetch key, or "medication:<id>"
+    url: str
+    max_pages: int
+    prior: str | None = None    # why the prefetch did not give it, if it was sent
+    continuation: bool = False  # more pages of a prefetched Bundle
 
 
 def gather_record(hook_request: dict, prefetch_keys, state) -> PatientRecord:
+    """The patient's data for this call; never raises for anything the EHR or its FHIR server does."""
+    try:
+        return _gather(hook_request, prefetch_keys, state)
+    except Exception as exc:   # last line of defence: a bug here must not cost the prescriber the order checks
+        log.error("gathering the patient record failed",
+                  extra={"event": "fhir-gather-error", "error": type(exc).__name__,
+                         "hookInstance": _hook_instance(hook_request)})
+        record = PatientRecord()
+        for key in prefetch_keys:
+            record.unavailable[key.key] = "internal error while reading the history"
+        return record
+
+
+def _gather(hook_request: dict, prefetch_keys, state) -> PatientRecord:
+    config = state.config
     record = PatientRecord()
-    prefetch = hook_request.get("prefetch") or {}
-    for key in prefetch_keys:
-        value = prefetch.get(key.key)
-        if isinstance(value, dict):
-            record.sources[key.key] = "prefetch"
-            if value.get("resourceType") == "Bundle":
-                for entry in value.get("entry") or []:
-                    if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                        record.add(entry["resource"])
-            else:
-                record.add(value)
+    hook_instance = _hook_instance(hook_request)
+    context = hook_request.get("context") if isinstance(hook_request.get("context"), dict) else {}
+    prefetch = hook_request.get("prefetch") if isinstance(hook_request.get("prefetch"), dict) else {}
+    base, server_problem = _fhir_base(hook_request.get("fhirServer"))
+    token = _access_token(hook_request.get("fhirAuthorization"))
+    max_pages = max(1, int(config.fhir_max_pages))
+
+    reads: list[_Read] = []
+    for prefetch_key in prefetch_keys:
+        key = prefetch_key.key
+        prior = None
+        if key in prefetch:
+            value = prefetch[key]
+            if value is None:
+                record.sources[key] = "null"
+                continue
+            found = interpret(value)
+            if isinstance(found, Obtained):
+                _add(record, key, found.resources, found.skipped, hook_instance)
+                record.sources[key] = "prefetch"
+                if found.next_url:
+                    more = _continuation(key, found.next_url, base, max_pages, record, hook_instance)
+                    if more is not None:
+                        reads.append(more)
+                continue
+            prior = f"prefetch {found.reason}"
+        resolved = resolve(prefetch_key.template, context)
+        if resolved.url is None:
+            _fail(record, key, _join(prior, f"template needs {', '.join(resolved.missing)}"),
+                  "unresolved-token", hook_instance)
+            continue
+        if base is None:
+            _fail(record, key, _join(prior, server_problem), "no-fhir-server", hook_instance)
+            continue
+        reads.append(_Read(key, f"{base}/{resolved.url}", max_pages, prior))
+
+    reads.extend(_medication_reads(context, base, server_problem, record, hook_instance))
+
+    if reads and token is False:
+        # A token we cannot put in a header: do not fall back to an unauthenticated read.
+        for read in reads:
+            _fail(record, read.key, _join(read.prior, "access token unusable"), "error", hook_instance)
+        return record
+
+    timeout = float(config.fhir_timeout)
+    results = _run_parallel(reads, base, token or None, timeout, state.extras)
+    for read in reads:
+        _apply(record, read, results[read], timeout, hook_instance)
     return record
+
+
+def _run_parallel(reads: list[_Read], base, token, timeout: float, extras: dict) -> dict[_Read, ReadResult]:
+    if not reads:
+        return {}
+    session = shared_session(extras)
+    # A little slack over one request's timeout: thread start-up and parsing, not another round trip.
+    started = time.monotonic()
+    deadline = started + timeout + min(1.0, max(0.1, timeout / 4))
+    pool = ThreadPoolExecutor(max_workers=min(len(reads), MAX_PARALLEL_READS), thread_name_prefix="fhir-read")
+    try:
+        futures = {
+            pool.submit(read_paged, session, read.url, base, token, ReadLimits(timeout, deadline, read.max_pages)): read
+            for read in reads
+        }
+        wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    finally:
+        # Do not wait for stragglers: they end at their own socket timeout, and their result is dropped.
+        pool.shutdown(wait=False, cancel_futures=True)
+    results: dict[_Read, ReadResult] = {}
+    for future, read in futures.items():
+        if future.done() and not future.cancelled() and future.exception() is None:
+            results[read] = future.result()
+        elif future.done() and not future.cancelled():
+            results[read] = ReadResult(failure=Failure("error", "read failed"), seconds=time.monotonic() - started)
+        else:
+            future.cancel()
+            results[read] = ReadResult(failure=Failure("deadline", f"timeout after {timeout:g}s"),
+                                       seconds=time.monotonic() - started)
+    return results
+
+
+def _apply(record: PatientRecord, read: _Read, result: ReadResult, timeout: float, hook_instance) -> None:
+    failure = result.failure
+    resources = result.resources
+    if read.key.startswith("medication:") and failure is None:
+        resources = [r for r in resources if r.get("resourceType") == "Medication"]
+        if not resources:
+            failure = Failure("not-fhir", "not a Medication")
+    metrics.observe_fhir_read(read.key, result.seconds, "ok" if failure is None else failure.outcome)
+    _add(record, read.key, resources, result.skipped, hook_instance)
+    if not read.continuation and (failure is None or resources):
+        record.sources[read.key] = "fhir"
+    if failure is not None:
+        reason = failure.reason if not read.continuation else f"more prefetch pages: {failure.reason}"
+        _fail(record, read.key, _join(read.prior, reason), failure.outcome, hook_instance)
+    if result.incomplete:
+        record.incomplete[read.key] = result.incomplete
+        log.info("fhir read incomplete", extra={"event": "fhir-read-incomplete", "key": read.key,
+                                                "reason": result.incomplete, "hookInstance": hook_instance})
+
+
+def _continuation(key: str, next_url: str, base, max_pages: int, record: PatientRecord, hook_instance) -> _Read | None:
+    """The EHR paged its prefetch: read the rest from fhirServer, if that is where the link points."""
+    reason = None
+    if base is None:
+        reason = "more prefetch pages, but no fhirServer to read them"
+    elif not same_origin(next_url, base):
+        reason = "next prefetch page is on another host, not followed"
+    elif max_pages <= 1:
+        reason = "stopped after 1 page"
+    if reason is not None:
+        record.incomplete[key] = reason
+        log.info("prefetch incomplete", extra={"event": "fhir-read-incomplete", "key": key, "reason": reason,
+                                               "hookInstance": hook_instance})
+        return None
+    return _Read(key, next_url, max_pages - 1, continuation=True)
+
+
+def _medication_reads(context: dict, base, server_problem, record: PatientRecord, hook_instance) -> list[_Read]:
+    """Reads for ``Medication/<id>`` that draft MedicationRequests reference and the request does not carry."""
+    draft = context.get("draftOrders")
+    entries = draft.get("entry") if isinstance(draft, dict) else None
+    if not isinstance(entries, list):
+        return []
+    resources = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    for resource in resources:
+        if resource.get("resourceType") == "Medication":
+            record.add(resource)   # carried in the draft Bundle: nothing to read
+    known = {m.get("id") for m in record.of_type("Medication")}
+    wanted: list[str] = []
+    for resource in resources:
+        if resource.get("resourceType") != "MedicationRequest":
+            continue
+        med_id = _medication_id(resource.get("medicationReference"), base)
+        if med_id and med_id not in known and med_id not in wanted:
+            wanted.append(med_id)
+    reads = []
+    for med_id in wanted[:MAX_MEDICATION_READS]:
+        key = f"medication:{med_id}"
+        if base is None:
+            _fail(record, key, server_problem, "no-fhir-server", hook_instance)
+        else:
+            reads.append(_Read(key, f"{base}/Medication/{med_id}", 1))
+    return reads
+
+
+def _medication_id(reference, base) -> str | None:
+    """``Medication/<id>`` (or the same under fhirServer's URL) -> id; contained ``#id`` is the engine's."""
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(ref, str):
+        return None
+    ref = ref.strip()
+    if base and ref.startswith(base + "/"):
+        ref = ref[len(base) + 1:]
+    parts = ref.split("/")
+    if len(parts) == 4 and parts[2] == "_history":
+        parts = parts[:2]
+    if len(parts) == 2 and parts[0] == "Medication" and _FHIR_ID.match(parts[1]):
+        return parts[1]
+    return None
+
+
+def _fhir_base(server) -> tuple[str | None, str]:
+    if server is None or (isinstance(server, str) and not server.strip()):
+        return None, "no fhirServer given"
+    if not isinstance(server, str) or origin(server.strip()) is None:
+        return None, "fhirServer is not an http(s) URL"
+    return server.strip().rstrip("/"), ""
+
+
+def _access_token(authorization) -> str | None | bool:
+    """The bearer token; None when there is none (open sandboxes); False when it cannot be sent."""
+    if not isinstance(authorization, dict):
+        return None
+    token = authorization.get("access_token")
+    if token is None or token == "":
+        return None
+    if not isinstance(token, str) or not _TOKEN_CHARS.match(token):
+        return False
+    return token
+
+
+def _add(record: PatientRecord, key: str, resources: list[dict], skipped: int, hook_instance) -> None:
+    for resource in resources:
+        record.add(resource)
+    if skipped:
+        log.warning(f"skipped {skipped} unreadable resources",
+                    extra={"event": "fhir-resources-skipped", "key": key, "skipped": skipped,
+                           "hookInstance": hook_instance})
+
+
+def _fail(record: PatientRecord, key: str, reason: str, outcome: str, hook_instance) -> None:
+    record.unavailable[key] = reason
+    log.warning("fhir data unavailable",
+                extra={"event": "fhir-read-failed", "key": key, "reason": reason, "outcome": outcome,
+                       "hookInstance": hook_instance})
+
+
+def _join(prior: str | None, reason: str) -> str:
+    return f"{prior}; {reason}" if prior else reason
+
+
+def _hook_instance(hook_request) -> str | None:
+    value = hook_request.get("hookInstance") if isinstance(hook_request, dict) else None
+    return value if isinstance(value, str) else None

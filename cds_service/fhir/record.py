@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 class PatientRecord:
     # resourceType -> resources (each a dict), deduplicated by id, in arrival order
     resources: dict[str, list[dict]] = field(default_factory=dict)
-    # prefetch key -> where its data came from: "prefetch", "fhir", "null" (client said: no data)
+    # prefetch key -> where its data came from: "prefetch", "fhir", "null" (client said: no data);
+    # also "medication:<id>" -> "fhir" for Medications read because a draft order references them
     sources: dict[str, str] = field(default_factory=dict)
-    # prefetch key -> why it could not be obtained ("no fhirServer", "timeout", "HTTP 500", ...)
+    # prefetch key (or "medication:<id>") -> why it could not be obtained ("no fhirServer given",
+    # "timeout after 3s", "HTTP 500", "not JSON", ...). A key may be in both maps when a later page failed:
+    # what earlier pages gave is kept, but the key counts as not obtained.
     unavailable: dict[str, str] = field(default_factory=dict)
+    # key -> why its data may be partial although it was read (page cap, next page on another host)
+    incomplete: dict[str, str] = field(default_factory=dict)
     _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     @property

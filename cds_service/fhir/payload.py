@@ -1,0 +1,115 @@
+"""What a FHIR JSON value (a prefetch value or a read's answer) gives us: resources, or why not.
+
+Lenient on what we only read: entries that are not resources are counted and
+skipped, search-outcome entries dropped. Strict on errors: an OperationOutcome,
+or a Bundle that carries an error-level issue or nothing but OperationOutcomes,
+means the data was *not obtained* -- treating it as "no history" would hide a
+failed query behind a reassuring silence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_ERROR_SEVERITIES = ("error", "fatal")
+_SAFE_CODE = re.compile(r"^[a-z][a-z-]{0,29}$")
+_MAX_NESTING = 2   # a batch-response Bundle of searchset Bundles is as deep as we go
+
+
+@dataclass
+class Obtained:
+    resources: list[dict] = field(default_factory=list)
+    skipped: int = 0               # entries that were not readable resources
+    next_url: str | None = None    # Bundle link[relation=next], when there is more
+
+
+@dataclass(frozen=True)
+class Failure:
+    outcome: str   # failure class for metrics: timeout, http-error, not-json, not-fhir, operation-outcome, ...
+    reason: str    # short text for the record and the log; never holds tokens, URLs or identifiers
+
+
+def interpret(value, depth: int = 0) -> Obtained | Failure:
+    """Turn one FHIR JSON value into the resources it holds, or a Failure."""
+    if not isinstance(value, dict):
+        return Failure("not-fhir", "not a FHIR resource")
+    rtype = value.get("resourceType")
+    if not isinstance(rtype, str) or not rtype:
+        return Failure("not-fhir", "not a FHIR resource (no resourceType)")
+    if rtype == "OperationOutcome":
+        return Failure("operation-outcome", _outcome_reason(value))
+    if rtype != "Bundle":
+        return Obtained([value])
+    return _bundle(value, depth)
+
+
+def _bundle(bundle: dict, depth: int) -> Obtained | Failure:
+    # R5 puts search-level issues in Bundle.issues; an R4 server may send them too.
+    issues = bundle.get("issues")
+    if isinstance(issues, dict) and _has_error(issues):
+        return Failure("operation-outcome", _outcome_reason(issues))
+    entries = bundle.get("entry", [])
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        return Failure("not-fhir", "Bundle.entry is not a list")
+
+    result = Obtained(next_url=_next_link(bundle))
+    outcomes: list[dict] = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            result.skipped += 1
+            continue
+        rtype = resource["resourceType"]
+        search = entry.get("search")
+        if rtype == "OperationOutcome" or (isinstance(search, dict) and search.get("mode") == "outcome"):
+            if rtype == "OperationOutcome":
+                outcomes.append(resource)
+            continue
+        if rtype == "Bundle" and depth < _MAX_NESTING:
+            inner = _bundle(resource, depth + 1)
+            if isinstance(inner, Failure):
+                return inner
+            result.resources.extend(inner.resources)
+            result.skipped += inner.skipped
+            continue
+        result.resources.append(resource)
+
+    errors = [o for o in outcomes if _has_error(o)]
+    if errors:
+        return Failure("operation-outcome", _outcome_reason(errors[0]))
+    if outcomes and not result.resources:
+        return Failure("operation-outcome", _outcome_reason(outcomes[0]))
+    return result
+
+
+def _has_error(outcome: dict) -> bool:
+    issues = outcome.get("issue")
+    if not isinstance(issues, list):
+        return False
+    return any(isinstance(i, dict) and i.get("severity") in _ERROR_SEVERITIES for i in issues)
+
+
+def _outcome_reason(outcome: dict) -> str:
+    """"OperationOutcome (not-found)": the issue code only -- diagnostics text may quote identifiers."""
+    issues = outcome.get("issue")
+    if isinstance(issues, list):
+        for issue in issues:
+            code = issue.get("code") if isinstance(issue, dict) else None
+            if isinstance(code, str) and _SAFE_CODE.match(code):
+                return f"OperationOutcome ({code})"
+    return "OperationOutcome"
+
+
+def _next_link(bundle: dict) -> str | None:
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            if isinstance(url, str) and url.strip():
+                return url.strip()
+    return None

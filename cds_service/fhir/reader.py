@@ -1,0 +1,175 @@
+"""Fallback FHIR reads over HTTP: one pooled session per process, bounded in time, same origin only.
+
+The EHR's access token goes to ``fhirServer``'s origin and nowhere else: every
+URL (the first one and each Bundle ``next`` link) is checked against that
+origin before a request is made, redirects are not followed, and no cookie is
+kept between calls (one session serves many users and patients).
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+
+from .payload import Failure, Obtained, interpret
+
+ACCEPT = "application/fhir+json, application/json;q=0.9"
+MAX_BODY_BYTES = 20 * 1024 * 1024   # far above a narrow search's answer; stops a runaway response
+_CHUNK = 64 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_session_lock = threading.Lock()
+
+
+def shared_session(extras: dict) -> requests.Session:
+    """The process's pooled session, created on first use (after gunicorn forked its workers)."""
+    session = extras.get("fhir_session")
+    if session is None:
+        with _session_lock:
+            session = extras.get("fhir_session")
+            if session is None:
+                session = _new_session()
+                extras["fhir_session"] = session
+    return session
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))  # accept no cookie
+    # All reads of one hook call go to the same host at once: the pool must hold them all.
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _keep_headers(request):
+    """An explicit no-op auth: stops requests from adding ~/.netrc credentials over our header."""
+    return request
+
+
+def origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an absolute http(s) URL, else None."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port
+
+
+def same_origin(url: str, base: str) -> bool:
+    here = origin(url)
+    return here is not None and here == origin(base)
+
+
+@dataclass
+class ReadResult:
+    resources: list[dict] = field(default_factory=list)
+    skipped: int = 0
+    failure: Failure | None = None     # None: every page read
+    incomplete: str | None = None      # read fine, but we stopped before the last page (and why)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    timeout: float       # seconds for each request (connect, then reading the answer)
+    deadline: float      # time.monotonic() by which the whole phase is over
+    max_pages: int
+
+
+def read_paged(session: requests.Session, url: str, base: str, token: str | None, limits: ReadLimits) -> ReadResult:
+    """Read ``url`` and follow ``next`` links on ``base``'s origin, up to ``limits.max_pages`` pages."""
+    started = time.monotonic()
+    result = ReadResult()
+    seen = {url}
+    pages = 0
+    while True:
+        page = _read_page(session, url, base, token, limits)
+        pages += 1
+        if isinstance(page, Failure):
+            # Keep what earlier pages gave (a reaction found there is still true), but say the key failed.
+            reason = page.reason if pages == 1 else f"page {pages}: {page.reason}"
+            result.failure = Failure(page.outcome, reason)
+            break
+        result.resources.extend(page.resources)
+        result.skipped += page.skipped
+        if not page.next_url:
+            break
+        next_url = urljoin(url, page.next_url)
+        if not same_origin(next_url, base):
+            result.incomplete = "next page is on another host, not followed"
+            break
+        if next_url in seen:
+            break   # a server that links a page to itself: nothing more to read
+        if pages >= limits.max_pages:
+            result.incomplete = f"stopped after {limits.max_pages} pages"
+            break
+        seen.add(next_url)
+        url = next_url
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _read_page(session, url: str, base: str, token: str | None, limits: ReadLimits) -> Obtained | Failure:
+    if not same_origin(url, base):
+        # Defence in depth: callers check too. The token never leaves fhirServer's origin.
+        return Failure("error", "URL outside fhirServer refused")
+    now = time.monotonic()
+    budget = min(limits.timeout, limits.deadline - now)
+    if budget <= 0:
+        return Failure("deadline", f"timeout after {limits.timeout:g}s")
+    headers = {"Accept": ACCEPT}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        with session.get(url, headers=headers, timeout=(budget, budget), stream=True,
+                         allow_redirects=False, auth=_keep_headers) as response:
+            if response.status_code == 204 or not 200 <= response.status_code < 300:
+                return Failure("http-error", f"HTTP {response.status_code}")
+            body = _read_body(response, now + budget, limits.timeout)
+    except requests.Timeout:
+        return Failure("timeout", f"timeout after {limits.timeout:g}s")
+    except requests.ConnectionError as exc:
+        # requests reports a read timeout while streaming the body as a ConnectionError.
+        if any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
+            return Failure("timeout", f"timeout after {limits.timeout:g}s")
+        return Failure("connection-error", "connection failed")
+    except requests.RequestException:
+        # Messages of requests' exceptions quote the URL (and so the patient id): never pass them on.
+        return Failure("error", "request failed")
+    if isinstance(body, Failure):
+        return body
+    try:
+        data = json.loads(body)
+    except ValueError:   # includes UnicodeDecodeError
+        return Failure("not-json", "not JSON")
+    except RecursionError:
+        return Failure("not-fhir", "JSON nested too deeply")
+    return interpret(data)
+
+
+def _read_body(response: requests.Response, page_deadline: float, timeout: float) -> bytes | Failure:
+    """The body, unless it grows past MAX_BODY_BYTES or trickles in past the page's time."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_CHUNK):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return Failure("error", "response too large")
+        if time.monotonic() > page_deadline:
+            return Failure("timeout", f"timeout after {timeout:g}s")
+        chunks.append(chunk)
+    return b"".join(chunks)
