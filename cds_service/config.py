@@ -39,6 +39,7 @@ class Config:
     jurisdiction: str = "US"
     public_base_url: str | None = None
     clock_skew_seconds: int = 60
+    max_token_lifetime_seconds: int = 3600   # JWTs valid for longer are refused (CDS Hooks BP: <= 1 h)
     allowed_tenants: tuple[str, ...] = ()
     max_body_bytes: int = 2 * 1024 * 1024
     max_json_depth: int = 64
@@ -87,6 +88,9 @@ class Config:
             jurisdiction=jurisdiction,
             public_base_url=public_base,
             clock_skew_seconds=int(_positive_float(get("IRON_CDS_CLOCK_SKEW"), "IRON_CDS_CLOCK_SKEW", 60, allow_zero=True)),
+            max_token_lifetime_seconds=int(
+                _positive_float(get("IRON_CDS_MAX_TOKEN_LIFETIME"), "IRON_CDS_MAX_TOKEN_LIFETIME", 3600)
+            ),
             allowed_tenants=tuple(t.strip() for t in (get("IRON_CDS_TENANTS") or "").split(",") if t.strip()),
             max_body_bytes=int(_positive_float(get("IRON_CDS_MAX_BODY_BYTES"), "IRON_CDS_MAX_BODY_BYTES", 2 * 1024 * 1024)),
             console_token=get("IRON_CDS_CONSOLE_TOKEN"),
@@ -131,6 +135,13 @@ def _parse_issuers(raw: str | None) -> dict[str, TrustedIssuer]:
             spec = {"jwks_url": spec}
         if not isinstance(spec, dict):
             raise ConfigError(f"IRON_CDS_TRUSTED_ISSUERS[{iss!r}] must be a JWKS URL, a file path or an object")
+        named_jku = None
+        if isinstance(spec.get("jwks_url"), str) and isinstance(spec.get("jwks_file"), str):
+            # Both given: keys come from the file (never fetched); the URL is only what tokens may name in jku.
+            named_jku = spec["jwks_url"]
+            if not named_jku.startswith(("https://", "http://")):
+                raise ConfigError(f"IRON_CDS_TRUSTED_ISSUERS[{iss!r}].jwks_url must be an http(s) URL")
+            spec = {k: v for k, v in spec.items() if k != "jwks_url"}
         source = spec.get("jwks_url") or spec.get("jwks_file")
         if not isinstance(source, str) or not source:
             raise ConfigError(f"IRON_CDS_TRUSTED_ISSUERS[{iss!r}] needs 'jwks_url' (or 'jwks_file')")
@@ -142,6 +153,7 @@ def _parse_issuers(raw: str | None) -> dict[str, TrustedIssuer]:
             if not Path(path).is_file():
                 raise ConfigError(f"IRON_CDS_TRUSTED_ISSUERS[{iss!r}]: JWKS file {path!r} does not exist")
             jwks_file = path
+            jwks_url = named_jku
         servers = spec.get("fhir_servers") or []
         if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
             raise ConfigError(f"IRON_CDS_TRUSTED_ISSUERS[{iss!r}].fhir_servers must be a list of URLs")

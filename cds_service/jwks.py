@@ -1,0 +1,185 @@
+"""The public keys of the CDS clients we trust, cached per issuer and selected by ``kid``.
+
+Keys come only from what the operator configured for an issuer: a JWKS URL or a
+local JWKS file. A token may *name* a key set (``jku``) but never makes us fetch
+one: the verifier only compares that name with the configured URL.
+
+Each issuer's set is fetched lazily, kept for ``max_age`` seconds, and fetched
+again early when a token names a ``kid`` we do not know (key rotation). That
+early refresh is rate-limited per issuer, so a stream of tokens with made-up
+``kid``s cannot turn us into a request amplifier against the client's key URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+from .config import ConfigError, TrustedIssuer
+
+log = logging.getLogger("iron_cds.auth")
+
+MAX_JWKS_BYTES = 512 * 1024   # a real key set is a few kB; refuse to buffer anything huge
+DEFAULT_MAX_AGE = 3600.0
+DEFAULT_MIN_REFRESH_INTERVAL = 60.0
+DEFAULT_TIMEOUT = 3.0
+
+
+class JwksError(Exception):
+    """The key set could not be read or is not a JWKS."""
+
+
+def parse_jwks(data: object) -> dict[str, dict]:
+    """Signature keys of a JWKS document, by ``kid``. Keys without ``kid`` or for encryption are skipped."""
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise JwksError("not a JWK Set (no 'keys' list)")
+    keys: dict[str, dict] = {}
+    for jwk in data["keys"]:
+        if not isinstance(jwk, dict):
+            continue
+        kid = jwk.get("kid")
+        if not isinstance(kid, str) or not kid:
+            continue   # CDS Hooks requires kid in the token header: a key without one can never be selected
+        if jwk.get("use") not in (None, "sig"):
+            continue
+        if jwk.get("kty") not in ("RSA", "EC"):
+            continue   # only asymmetric keys; an "oct" (shared secret) key must never verify anything
+        if any(name in jwk for name in ("d", "p", "q", "dp", "dq", "qi")):
+            # a private key published by mistake: use only its public half
+            jwk = {k: v for k, v in jwk.items() if k not in ("d", "p", "q", "dp", "dq", "qi", "oth")}
+        keys[kid] = jwk
+    return keys
+
+
+def read_jwks_file(path: str) -> dict[str, dict]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise JwksError(f"cannot read JWKS file {path!r}: {exc.__class__.__name__}") from None
+    return parse_jwks(data)
+
+
+class IssuerKeys:
+    """The cached key set of one trusted issuer (thread-safe; one per process)."""
+
+    def __init__(
+        self,
+        issuer: TrustedIssuer,
+        session: requests.Session | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_age: float = DEFAULT_MAX_AGE,
+        min_refresh_interval: float = DEFAULT_MIN_REFRESH_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.issuer = issuer
+        self._session = session or requests.Session()
+        self._timeout = timeout
+        self._max_age = max_age
+        self._min_refresh_interval = min_refresh_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, dict] = {}
+        self._loaded_at: float | None = None      # last successful load
+        self._attempted_at: float | None = None   # last load attempt, successful or not
+        self.fetch_count = 0
+
+    def get(self, kid: str) -> dict | None:
+        """The JWK with this ``kid``, or None when the issuer has no such key."""
+        with self._lock:
+            now = self._clock()
+            stale = self._loaded_at is None or now - self._loaded_at >= self._max_age
+            unknown = kid not in self._keys
+            if (stale or unknown) and self._may_attempt(now):
+                self._load(now)
+            return self._keys.get(kid)
+
+    def _may_attempt(self, now: float) -> bool:
+        if self._attempted_at is None:
+            return True
+        return now - self._attempted_at >= self._min_refresh_interval
+
+    def _load(self, now: float) -> None:
+        self._attempted_at = now
+        try:
+            keys = self._read()
+        except JwksError as exc:
+            # Keep serving the keys we had: an outage of the client's key URL should not
+            # lock it out until the next attempt, which the rate limit spaces out.
+            log.warning(
+                "JWKS could not be loaded",
+                extra={"event": "jwks-load-failed", "iss": self.issuer.issuer, "reason": str(exc)},
+            )
+            return
+        self._keys = keys
+        self._loaded_at = now
+        log.info(
+            "JWKS loaded",
+            extra={"event": "jwks-loaded", "iss": self.issuer.issuer, "kids": sorted(keys)},
+        )
+
+    def _read(self) -> dict[str, dict]:
+        if self.issuer.jwks_file:
+            return read_jwks_file(self.issuer.jwks_file)
+        if not self.issuer.jwks_url:
+            raise JwksError("no JWKS URL or file configured")
+        self.fetch_count += 1
+        try:
+            response = self._session.get(
+                self.issuer.jwks_url,
+                timeout=self._timeout,
+                allow_redirects=False,   # the configured URL, not wherever it points us
+                headers={"Accept": "application/json, application/jwk-set+json"},
+                stream=True,
+            )
+            try:
+                if response.status_code != 200:
+                    raise JwksError(f"HTTP {response.status_code}")
+                body = b""
+                for chunk in response.iter_content(chunk_size=65536):
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        raise JwksError("key set too large")
+            finally:
+                response.close()
+        except requests.RequestException as exc:
+            raise JwksError(exc.__class__.__name__) from None
+        try:
+            return parse_jwks(json.loads(body))
+        except ValueError:
+            raise JwksError("not JSON") from None
+
+
+class KeyRegistry:
+    """All trusted issuers' key caches, built once per process."""
+
+    def __init__(self, issuers: dict[str, TrustedIssuer], session: requests.Session | None = None, **options):
+        session = session or requests.Session()
+        self._by_issuer = {iss: IssuerKeys(spec, session, **options) for iss, spec in issuers.items()}
+
+    def key(self, issuer: str, kid: str) -> dict | None:
+        keys = self._by_issuer.get(issuer)
+        return keys.get(kid) if keys else None
+
+    def issuer_keys(self, issuer: str) -> IssuerKeys | None:
+        return self._by_issuer.get(issuer)
+
+    def check_files(self) -> None:
+        """Fail at start-up, not at the first call, when a configured JWKS file is unusable."""
+        for keys in self._by_issuer.values():
+            path = keys.issuer.jwks_file
+            if path:
+                try:
+                    found = read_jwks_file(path)
+                except JwksError as exc:
+                    raise ConfigError(f"trusted issuer {keys.issuer.issuer!r}: {exc}") from None
+                if not found:
+                    raise ConfigError(
+                        f"trusted issuer {keys.issuer.issuer!r}: JWKS file {path!r} holds no RSA/EC signing key with a kid"
+                    )
