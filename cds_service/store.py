@@ -8,6 +8,8 @@ protection shared by every worker and instance that uses the same database).
 from __future__ import annotations
 
 import json
+import logging
+import time
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -19,12 +21,20 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     delete,
+    distinct,
     event,
     func,
+    insert,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from .config import ConfigError
+
+log = logging.getLogger("iron_cds.store")
 
 
 class Base(DeclarativeBase):
@@ -75,86 +85,130 @@ def _utcnow() -> datetime:
 
 class Store:
     def __init__(self, url: str):
+        """Connect and create the tables; a URL we cannot use raises ``ConfigError`` (one line)."""
+        shown = _redacted(url)
         kwargs = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             # Several gunicorn workers share one SQLite file: wait for locks rather than fail.
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        self.engine = create_engine(url, **kwargs)
+        try:
+            self.engine = create_engine(url, **kwargs)
+        except (ArgumentError, ImportError, ValueError) as exc:
+            raise ConfigError(f"IRON_CDS_DATABASE_URL {shown} is not usable: {_one_line(exc)}") from None
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        self._create_tables(shown)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _create_tables(self, shown: str) -> None:
+        # Workers and replicas start together: a CREATE TABLE race with a sibling is not fatal.
+        for attempt in range(3):
+            try:
+                Base.metadata.create_all(self.engine)
+                return
+            except SQLAlchemyError as exc:
+                if attempt == 2:
+                    raise ConfigError(f"cannot open the store at {shown}: {_one_line(exc)}") from None
+                time.sleep(0.2 * (attempt + 1))
 
     def session(self) -> Session:
         return self._session()
 
+    def dispose(self) -> None:
+        """Close pooled connections (tests, and processes that are done with the store)."""
+        self.engine.dispose()
+
     # --- cards -------------------------------------------------------------
-    def record_issued(self, service: str, hook: str, cards: Iterable[dict]) -> None:
+    def record_issued(self, service: str, hook: str, cards: Iterable[dict]) -> bool:
+        """Remember the cards we answered with. Never raises: the prescriber's cards matter more
+        than our audit row, so a database fault is logged (and returns False) instead."""
         now = _utcnow()
         rows = [
-            IssuedCard(
-                uuid=card["uuid"],
-                service=service,
-                hook=hook,
-                topic=card.get("source", {}).get("topic", {}).get("code", "unknown"),
-                indicator=card.get("indicator", "info"),
-                issued_at=now,
-            )
+            {
+                "uuid": card["uuid"],
+                "service": service,
+                "hook": hook,
+                "topic": ((card.get("source") or {}).get("topic") or {}).get("code") or "unknown",
+                "indicator": card.get("indicator") or "info",
+                "issued_at": now,
+            }
             for card in cards
             if card.get("uuid")
         ]
         if not rows:
-            return
-        with self.session() as session, session.begin():
-            session.add_all(rows)
+            return True
+        try:
+            with self.session() as session, session.begin():
+                for row in rows:
+                    session.execute(self._insert_once(IssuedCard, row))
+            return True
+        except SQLAlchemyError as exc:
+            log.error("issued cards not recorded", extra={"event": "store-error", "operation": "record_issued",
+                                                          "error": exc.__class__.__name__, "cards": len(rows)})
+            return False
+
+    def card_topics(self, uuids: Iterable[str]) -> dict[str, str]:
+        """Topic code per issued card uuid (cards we never issued are absent)."""
+        wanted = sorted(set(uuids))
+        if not wanted:
+            return {}
+        with self.session() as session:
+            found = session.execute(select(IssuedCard.uuid, IssuedCard.topic).where(IssuedCard.uuid.in_(wanted)))
+            return dict(found.all())
 
     # --- feedback ----------------------------------------------------------
-    def record_feedback(self, service: str, items: Iterable[dict]) -> int:
-        """Store feedback items; returns how many were new. Repeats are ignored."""
-        new = 0
-        for item in items:
-            reason = (item.get("overrideReason") or {}).get("reason") or {}
-            row = Feedback(
-                service=service,
-                card_uuid=item["card"],
-                outcome=item["outcome"],
-                outcome_timestamp=item["outcomeTimestamp"],
-                accepted_suggestions=json.dumps([s["id"] for s in item.get("acceptedSuggestions") or []]),
-                override_reason_system=reason.get("system"),
-                override_reason_code=reason.get("code"),
-                override_reason_display=reason.get("display"),
-                user_comment=(item.get("overrideReason") or {}).get("userComment"),
-                received_at=_utcnow(),
-            )
-            try:
-                with self.session() as session, session.begin():
-                    session.add(row)
-                new += 1
-            except IntegrityError:
-                pass  # the same feedback sent again: already stored
+    def store_feedback(self, service: str, items: Iterable[dict]) -> list[bool]:
+        """Store validated feedback items in one transaction; per item, True when it was new.
+
+        Database faults raise ``SQLAlchemyError`` (nothing is half-stored): the caller must tell
+        the client, which will send the batch again.
+        """
+        now = _utcnow()
+        rows = [_feedback_row(service, item, now) for item in items]
+        new: list[bool] = []
+        with self.session() as session, session.begin():
+            for row in rows:
+                inserted = session.execute(self._insert_once(Feedback, row).returning(Feedback.__table__.c.id))
+                new.append(inserted.first() is not None)
         return new
 
+    def record_feedback(self, service: str, items: Iterable[dict]) -> int:
+        """Store feedback items; returns how many were new. Repeats are ignored."""
+        return sum(self.store_feedback(service, items))
+
     def feedback_report(self) -> dict:
-        """Counts per card topic, the contract's ``feedback-report --json`` shape."""
+        """Counts per card topic, the contract's ``feedback-report --json`` shape.
+
+        Counts are of distinct cards, so feedback sent again (even with a fresh timestamp) counts once.
+        """
         topics: dict[str, dict] = {}
 
-        def topic(code: str) -> dict:
-            return topics.setdefault(code, {"issued": 0, "accepted": 0, "overridden": 0, "override_reasons": {}})
+        def topic(code: str | None) -> dict:
+            return topics.setdefault(code or "unknown",
+                                     {"issued": 0, "accepted": 0, "overridden": 0, "override_reasons": {}})
 
+        joined_topic = func.coalesce(IssuedCard.topic, "unknown")
         with self.session() as session:
             for code, count in session.execute(select(IssuedCard.topic, func.count()).group_by(IssuedCard.topic)):
                 topic(code)["issued"] = count
-            joined = (
-                select(IssuedCard.topic, Feedback.outcome, Feedback.override_reason_code, func.count())
+            outcomes = (
+                select(joined_topic, Feedback.outcome, func.count(distinct(Feedback.card_uuid)))
+                .select_from(Feedback)
                 .join(IssuedCard, IssuedCard.uuid == Feedback.card_uuid, isouter=True)
-                .group_by(IssuedCard.topic, Feedback.outcome, Feedback.override_reason_code)
+                .group_by(joined_topic, Feedback.outcome)
             )
-            for code, outcome, reason, count in session.execute(joined):
-                entry = topic(code or "unknown")
+            for code, outcome, count in session.execute(outcomes):
                 if outcome in ("accepted", "overridden"):
-                    entry[outcome] += count
-                if outcome == "overridden" and reason:
-                    entry["override_reasons"][reason] = entry["override_reasons"].get(reason, 0) + count
+                    topic(code)[outcome] = count
+            reasons = (
+                select(joined_topic, Feedback.override_reason_code, func.count(distinct(Feedback.card_uuid)))
+                .select_from(Feedback)
+                .join(IssuedCard, IssuedCard.uuid == Feedback.card_uuid, isouter=True)
+                .where(Feedback.outcome == "overridden", Feedback.override_reason_code.is_not(None))
+                .group_by(joined_topic, Feedback.override_reason_code)
+            )
+            for code, reason, count in session.execute(reasons):
+                topic(code)["override_reasons"][reason] = count
         return {"topics": topics}
 
     # --- JWT replay protection --------------------------------------------
@@ -168,6 +222,48 @@ class Store:
             return True
         except IntegrityError:
             return False
+
+    # --- helpers -------------------------------------------------------------
+    def _insert_once(self, table, row: dict):
+        """INSERT that does nothing when the row's unique key is already there."""
+        table = table.__table__   # Core insert: the ORM bulk path hides which rows were new
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table).values(**row).on_conflict_do_nothing()
+        if dialect == "sqlite":
+            return sqlite.insert(table).values(**row).on_conflict_do_nothing()
+        return insert(table).values(**row).prefix_with("IGNORE")  # MySQL / MariaDB
+
+
+def _feedback_row(service: str, item: dict, received_at: datetime) -> dict:
+    override = item.get("overrideReason") or {}
+    reason = override.get("reason") or {}
+    display = reason.get("display")
+    return {
+        "service": service,
+        "card_uuid": item["card"],
+        "outcome": item["outcome"],
+        "outcome_timestamp": item["outcomeTimestamp"],
+        "accepted_suggestions": json.dumps([s["id"] for s in item.get("acceptedSuggestions") or []]),
+        "override_reason_system": reason.get("system"),
+        "override_reason_code": reason.get("code"),
+        # the display is the EHR's label for a code we already keep: shorten rather than refuse
+        "override_reason_display": display[:500] if isinstance(display, str) else None,
+        "user_comment": override.get("userComment"),
+        "received_at": received_at,
+    }
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
