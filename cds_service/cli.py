@@ -61,23 +61,34 @@ def _metrics_dir() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the contract's shape).")
 def feedback_report(as_json: bool) -> None:
     """Accepted / overridden counts and override reasons per card topic."""
-    from .store import Store
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .store import Store, one_line, redacted_url
 
     config = _config_or_exit()
-    report = Store(config.database_url).feedback_report()
+    try:
+        store = Store(config.database_url)
+        report = store.feedback_report()
+        store.dispose()
+    except (ConfigError, SQLAlchemyError) as exc:
+        click.echo(f"iron-cds: cannot read the feedback store: {one_line(exc)}", err=True)
+        sys.exit(1)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return
+    click.echo(f"Feedback report (store: {redacted_url(config.database_url)})")
     topics = report["topics"]
     if not topics:
-        click.echo("No cards issued yet.")
+        click.echo("No cards issued and no feedback received yet.")
         return
-    click.echo(f"{'topic':<26}{'issued':>8}{'accepted':>10}{'overridden':>12}")
+    click.echo(f"{'topic':<26}{'issued':>8}{'accepted':>10}{'overridden':>12}{'accepted %':>12}")
     for code in sorted(topics):
         t = topics[code]
-        click.echo(f"{code:<26}{t['issued']:>8}{t['accepted']:>10}{t['overridden']:>12}")
-        for reason, count in sorted(t["override_reasons"].items(), key=lambda kv: -kv[1]):
-            click.echo(f"    override reason {reason}: {count}")
+        answered = t["accepted"] + t["overridden"]
+        share = f"{100 * t['accepted'] / answered:.0f}%" if answered else "-"
+        click.echo(f"{code:<26}{t['issued']:>8}{t['accepted']:>10}{t['overridden']:>12}{share:>12}")
+        for reason, count in sorted(t["override_reasons"].items(), key=lambda kv: (-kv[1], kv[0])):
+            click.echo(f"    overridden because {reason}: {count}")
 
 
 @main.command("check-knowledge")

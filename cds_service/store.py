@@ -86,7 +86,7 @@ def _utcnow() -> datetime:
 class Store:
     def __init__(self, url: str):
         """Connect and create the tables; a URL we cannot use raises ``ConfigError`` (one line)."""
-        shown = _redacted(url)
+        shown = redacted_url(url)
         kwargs = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             # Several gunicorn workers share one SQLite file: wait for locks rather than fail.
@@ -94,7 +94,7 @@ class Store:
         try:
             self.engine = create_engine(url, **kwargs)
         except (ArgumentError, ImportError, ValueError) as exc:
-            raise ConfigError(f"IRON_CDS_DATABASE_URL {shown} is not usable: {_one_line(exc)}") from None
+            raise ConfigError(f"IRON_CDS_DATABASE_URL {shown} is not usable: {one_line(exc)}") from None
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._create_tables(shown)
@@ -108,7 +108,7 @@ class Store:
                 return
             except SQLAlchemyError as exc:
                 if attempt == 2:
-                    raise ConfigError(f"cannot open the store at {shown}: {_one_line(exc)}") from None
+                    raise ConfigError(f"cannot open the store at {shown}: {one_line(exc)}") from None
                 time.sleep(0.2 * (attempt + 1))
 
     def session(self) -> Session:
@@ -254,14 +254,14 @@ def _feedback_row(service: str, item: dict, received_at: datetime) -> dict:
     }
 
 
-def _redacted(url: str) -> str:
+def redacted_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(unparseable URL)"
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else exc.__class__.__name__
 
