@@ -54,6 +54,8 @@ class DoseBand:
     source: str
     status: str
     note: str | None = None
+    method: str | None = None        # "infusion" or "push": the band applies only to that method; None = any.
+                                     # Ignoring it is safe (the smallest ceiling then applies to every method).
 
 
 @dataclass(frozen=True)
