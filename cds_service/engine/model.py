@@ -31,8 +31,9 @@ class IronOrder:
 
     request_id: str                  # MedicationRequest.id (the suggestion updates this id)
     resource: dict                   # the draft as the EHR sent it (never mutated)
-    product_key: str                 # key in the knowledge products ("ferric_carboxymaltose")
-    matched_by: str                  # "code" or "name"
+    product_key: str | None          # key in the knowledge products ("ferric_carboxymaltose"); None when the
+                                     # order is IV iron only as a class (ATC B03AC, "IV iron"): see problems
+    matched_by: str                  # "code", "name" or "class"
     route: str                       # "iv", "non-iv" or "unknown"
     dose_mg: float | None            # one administration, in mg of elemental iron
     dose_source: str | None          # how the dose was read ("doseQuantity 750 mg", "15 mL x 50 mg/mL")
@@ -40,6 +41,11 @@ class IronOrder:
     minutes_source: str | None       # how the time was read ("timing.repeat.duration 15 min", "rate 100 mL/h")
     volume_ml: float | None = None   # infusion volume when known
     problems: tuple[str, ...] = ()   # what could not be read (shown in the cards, never guessed)
+    # Added by the order reader (all optional):
+    rate_mg_per_min: float | None = None   # mg of iron per minute: dose / minutes, or the ordered mass rate
+    medication_text: str | None = None     # the medication as the order names it ("Venofer 200 mg ...")
+    route_text: str | None = None          # the route as the order states it ("Intravenous route")
+    matched_on: str | None = None          # what identified the product ("RxNorm 1435169 (SCD)", "name 'Venofer'")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,495 @@
+"""Reading draft orders: product, route, dose and time (engine, no HTTP).
+
+Codes below are RxNorm / NDC facts from the shared reference (iv-iron-knowledge.md,
+Part 0); the tests check that the knowledge data and the reader agree on them.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from cds_service.engine.order import read_orders
+from cds_service.fhir.record import PatientRecord
+from cds_service.knowledge.loader import load_knowledge
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+NDC = "http://hl7.org/fhir/sid/ndc"
+ATC = "http://www.whocc.no/atc"
+SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
+IV = {"coding": [{"system": SNOMED, "code": "47625008", "display": "Intravenous route"}]}
+
+# generic name as in RxNorm -> (IN, SCD, SBD, BN, NDC, brand)
+PRODUCTS = {
+    "iron sucrose": ("24909", "1741267", "1741268", "136209", "0517-2340-01", "Venofer"),
+    "ferric carboxymaltose": ("1433693", "1435169", "1435174", "1435170", "0517-0650-01", "Injectafer"),
+    "ferric derisomaltose": ("2274394", "2274406", "2274407", "2274399", "73594-9305-01", "Monoferric"),
+    "ferumoxytol": ("473387", "860605", "1191357", "854775", "59338-0775-01", "Feraheme"),
+    "sodium ferric gluconate complex": ("261435", "242761", "261123", "50013", "0024-2792-10", "Ferrlecit"),
+    "iron dextran": ("5992", "311144", "206216", "217731", "0023-6082-01", "INFeD"),
+}
+TTYS = ("IN", "SCD", "SBD", "BN")
+
+
+@pytest.fixture(scope="module")
+def knowledge():
+    return load_knowledge()
+
+
+def concept(code=None, system=RXNORM, display=None, text=None):
+    cc = {}
+    if code is not None:
+        coding = {"system": system, "code": code}
+        if display:
+            coding["display"] = display
+        cc["coding"] = [coding]
+    elif display:
+        cc["coding"] = [{"display": display}]
+    if text:
+        cc["text"] = text
+    return cc
+
+
+def request(medication=None, *, rid="mr-1", route=IV, dose=None, timing=None, rates=(), extra_doses=(), **fields):
+    """A draft MedicationRequest; ``dose`` is a doseAndRate element dict, e.g. {"doseQuantity": ...}."""
+    dosage = {}
+    if route is not None:
+        dosage["route"] = route
+    dar = []
+    if dose is not None:
+        dar.append(dict(dose))
+    for rate in rates:
+        if dar and not any(k.startswith("rate") for k in dar[0]):
+            dar[0].update(rate)
+        else:
+            dar.append(dict(rate))
+    dar.extend(extra_doses)
+    if dar:
+        dosage["doseAndRate"] = dar
+    if timing is not None:
+        dosage["timing"] = {"repeat": timing}
+    resource = {"resourceType": "MedicationRequest", "id": rid, "status": "draft", "intent": "order",
+                "subject": {"reference": "Patient/pat-1"}, "dosageInstruction": [dosage]}
+    if medication is not None:
+        resource["medicationCodeableConcept"] = medication
+    resource.update(fields)
+    return resource
+
+
+def qty(value, code):
+    return {"value": value, "unit": code, "system": UCUM, "code": code}
+
+
+def mg(value):
+    return {"doseQuantity": qty(value, "mg")}
+
+
+def bundle(*resources):
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+
+
+def read(knowledge, *resources, record=None):
+    return read_orders(bundle(*resources), record or PatientRecord(), knowledge)
+
+
+def only_order(knowledge, *resources, record=None):
+    orders, _ = read(knowledge, *resources, record=record)
+    assert len(orders) == 1, orders
+    return orders[0]
+
+
+def display_of(knowledge, order):
+    return knowledge.products[order.product_key].display.lower().replace("-", " ")
+
+
+# ---------------------------------------------------------------- product by code
+@pytest.mark.parametrize("generic", list(PRODUCTS))
+@pytest.mark.parametrize("tty", TTYS)
+def test_each_product_recognised_by_rxnorm_code(knowledge, generic, tty):
+    code = PRODUCTS[generic][TTYS.index(tty)]
+    order = only_order(knowledge, request(concept(code), dose=mg(100), timing={"duration": 30, "durationUnit": "min"}))
+    assert order.matched_by == "code"
+    assert generic.replace("complex", "").strip() in display_of(knowledge, order)
+    assert code in order.matched_on
+
+
+@pytest.mark.parametrize("generic", list(PRODUCTS))
+@pytest.mark.parametrize("spelling", ["dashes", "eleven-digit", "product-only"])
+def test_each_product_recognised_by_ndc_with_or_without_dashes(knowledge, generic, spelling):
+    ndc = PRODUCTS[generic][4]
+    labeler, product, package = ndc.split("-")
+    code = {"dashes": ndc,
+            "eleven-digit": labeler.zfill(5) + product.zfill(4) + package.zfill(2),
+            "product-only": f"{labeler}-{product}"}[spelling]
+    order = only_order(knowledge, request(concept(code, system=NDC), dose=mg(100)))
+    assert order.matched_by == "code"
+    assert generic.replace("complex", "").strip() in display_of(knowledge, order)
+
+
+def test_ten_digit_ndc_without_dashes_is_read_in_its_4_4_2_layout(knowledge):
+    order = only_order(knowledge, request(concept("0517065001", system=NDC), dose=mg(750)))
+    assert knowledge.products[order.product_key].display == "ferric carboxymaltose"
+
+
+def test_an_unlisted_ndc_is_not_iron(knowledge):
+    orders, others = read(knowledge, request(concept("0000-0000-00", system=NDC), dose=mg(100)))
+    assert orders == [] and len(others) == 1
+
+
+def test_rxnorm_code_under_another_system_is_not_read_as_rxnorm(knowledge):
+    # 24909 is iron sucrose in RxNorm; the same digits in another system mean something else
+    orders, _ = read(knowledge, request(concept("24909", system="http://example.org/local"), dose=mg(100)))
+    assert orders == []
+
+
+# ---------------------------------------------------------------- product by name
+@pytest.mark.parametrize("generic", list(PRODUCTS))
+@pytest.mark.parametrize("which", ["brand", "generic"])
+def test_each_product_recognised_by_name_in_text(knowledge, generic, which):
+    name = PRODUCTS[generic][5] if which == "brand" else generic
+    order = only_order(knowledge, request(concept(text=f"{name} 200 mg in 100 mL sodium chloride"), dose=mg(200)))
+    assert order.matched_by == "name"
+    assert generic.replace("complex", "").strip() in display_of(knowledge, order)
+
+
+def test_name_in_coding_display_without_a_code(knowledge):
+    order = only_order(knowledge, request(concept(display="Injectafer 750 MG in 15 ML"), dose=mg(750)))
+    assert order.product_key == "ferric_carboxymaltose" and order.matched_by == "name"
+
+
+@pytest.mark.parametrize("text", ["VENOFER 200 mg", "venofer", "Venofer-200", "(Venofer)"])
+def test_name_matching_ignores_case_and_punctuation(knowledge, text):
+    order = only_order(knowledge, request(concept(text=text), dose=mg(200)))
+    assert "sucrose" in display_of(knowledge, order)
+
+
+@pytest.mark.parametrize("text", ["Venoferous 200 mg", "XVenofer", "Feraheme2"])
+def test_name_matching_respects_word_boundaries(knowledge, text):
+    orders, others = read(knowledge, request(concept(text=text), dose=mg(200)))
+    assert orders == [] and len(others) == 1
+
+
+def test_code_wins_over_a_different_name(knowledge):
+    med = concept("1435169", display="Venofer (wrong label)")
+    order = only_order(knowledge, request(med, dose=mg(750)))
+    assert order.product_key == "ferric_carboxymaltose" and order.matched_by == "code"
+
+
+# ---------------------------------------------------------------- IV iron as a class (ATC)
+@pytest.mark.parametrize("atc", ["B03AC", "B03AC01", "b03ac02"])
+def test_atc_b03ac_codes_mark_iv_iron_without_naming_a_product_alone(knowledge, atc):
+    order = only_order(knowledge, request(concept(atc, system=ATC), dose=mg(200)))
+    if order.product_key is None:
+        assert order.matched_by == "class"
+        assert any("could not be identified" in p for p in order.problems)
+    else:  # a full 7-character code that the knowledge assigns to exactly one product
+        assert order.matched_by == "code" and atc.upper() != "B03AC01"
+
+
+def test_legacy_b03ac01_is_only_the_class_not_ferric_carboxymaltose(knowledge):
+    order = only_order(knowledge, request(concept("B03AC01", system=ATC), dose=mg(200)))
+    assert order.product_key is None and order.matched_by == "class"
+
+
+def test_atc_class_plus_a_name_gives_the_product(knowledge):
+    med = concept("B03AC", system=ATC, text="Monoferric 1000 mg")
+    order = only_order(knowledge, request(med, dose=mg(1000)))
+    assert "derisomaltose" in display_of(knowledge, order)
+
+
+def test_oral_iron_atc_is_not_iv_iron(knowledge):
+    med = concept("B03AA07", system=ATC, text="ferrous sulfate")
+    orders, _ = read(knowledge, request(med, dose=mg(325), route=None))
+    assert orders == []
+
+
+# ---------------------------------------------------------------- medicationReference
+def test_contained_medication_is_read(knowledge):
+    req = request(None, dose=mg(510), timing={"duration": 15, "durationUnit": "min"})
+    req["contained"] = [{"resourceType": "Medication", "id": "med1", "code": concept("1191357")}]
+    req["medicationReference"] = {"reference": "#med1"}
+    order = only_order(knowledge, req)
+    assert "ferumoxytol" in display_of(knowledge, order) and order.matched_by == "code"
+
+
+def test_medication_from_the_record_by_id(knowledge):
+    record = PatientRecord()
+    record.add({"resourceType": "Medication", "id": "m-42", "code": concept(text="Ferrlecit 125 mg")})
+    req = request(None, dose=mg(125))
+    req["medicationReference"] = {"reference": "Medication/m-42"}
+    order = only_order(knowledge, req, record=record)
+    assert "gluconate" in display_of(knowledge, order) and order.matched_by == "name"
+
+
+def test_medication_from_an_absolute_reference_and_ingredient_code(knowledge):
+    record = PatientRecord()
+    record.add({"resourceType": "Medication", "id": "m-7", "code": {"text": "IV iron product"},
+                "ingredient": [{"itemCodeableConcept": concept("24909")}]})
+    req = request(None, dose=mg(200))
+    req["medicationReference"] = {"reference": "https://ehr.example.org/fhir/Medication/m-7"}
+    order = only_order(knowledge, req, record=record)
+    assert "sucrose" in display_of(knowledge, order)
+
+
+def test_medication_in_the_draft_bundle(knowledge):
+    med = {"resourceType": "Medication", "id": "m-9", "code": concept("1435170")}
+    req = request(None, dose=mg(750))
+    req["medicationReference"] = {"reference": "Medication/m-9"}
+    orders, others = read(knowledge, med, req)
+    assert [o.product_key for o in orders] == ["ferric_carboxymaltose"]
+    assert others == [med]
+
+
+def test_unresolved_reference_falls_back_to_its_display(knowledge):
+    req = request(None, dose=mg(200))
+    req["medicationReference"] = {"reference": "Medication/missing", "display": "Venofer 200 mg"}
+    order = only_order(knowledge, req)
+    assert order.matched_by == "name"
+
+
+def test_unresolved_reference_without_display_is_not_an_iron_order(knowledge):
+    req = request(None, dose=mg(200))
+    req["medicationReference"] = {"reference": "Medication/missing"}
+    orders, others = read(knowledge, req)
+    assert orders == [] and others == [req]
+
+
+# ---------------------------------------------------------------- oral iron and non-iron
+@pytest.mark.parametrize("med", [
+    concept("310325", display="ferrous sulfate 325 MG Oral Tablet"),
+    concept(text="Ferrous gluconate 324 mg"),
+    concept("1102196", display="ascorbic acid / folic acid / iron-dextran complex Oral Tablet"),
+    concept("5992", display="iron-dextran complex", text="Irospan tablet"),
+    concept("2000", display="ferric citrate 1 GM Oral Tablet"),
+])
+def test_oral_iron_gives_no_iron_order(knowledge, med):
+    orders, others = read(knowledge, request(med, dose=mg(65), route=None))
+    assert orders == [] and len(others) == 1
+
+
+def test_ingredient_5992_in_a_tablet_form_is_oral_even_when_route_says_iv(knowledge):
+    req = request(None, dose=mg(50))
+    req["contained"] = [{"resourceType": "Medication", "id": "x", "code": concept("5992"),
+                         "form": {"coding": [{"system": SNOMED, "code": "385055001", "display": "Tablet"}]}}]
+    req["medicationReference"] = {"reference": "#x"}
+    orders, _ = read(knowledge, req)
+    assert orders == []
+
+
+def test_ingredient_5992_as_injection_is_iron_dextran(knowledge):
+    order = only_order(knowledge, request(concept("5992", display="iron-dextran complex"), dose=mg(100)))
+    assert knowledge.products[order.product_key].is_dextran
+
+
+def test_oral_route_for_an_iv_product_gives_no_order(knowledge):
+    route = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}]}
+    orders, others = read(knowledge, request(concept("1741268"), dose=mg(100), route=route))
+    assert orders == [] and len(others) == 1
+
+
+def test_non_iron_drug_gives_no_order_but_is_returned(knowledge):
+    ceftriaxone = request(concept("1665005", display="ceftriaxone 1000 MG Injection"), dose=mg(1000))
+    orders, others = read(knowledge, ceftriaxone)
+    assert orders == [] and others == [ceftriaxone]
+
+
+# ---------------------------------------------------------------- route
+def test_route_iv_by_code(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750)))
+    assert order.route == "iv" and order.route_text == "Intravenous route"
+
+
+@pytest.mark.parametrize("text", ["IV push", "intravenous", "IVPB"])
+def test_route_iv_by_keyword(knowledge, text):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), route={"text": text}))
+    assert order.route == "iv"
+    assert not any("route" in p for p in order.problems)
+
+
+@pytest.mark.parametrize("route", [
+    {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscular route"}]},
+    {"text": "IM"},
+    {"text": "Subcutaneous"},
+])
+def test_non_iv_route_gives_no_order(knowledge, route):
+    # INFeD can be given IM; there is no IV-iron card for that
+    orders, others = read(knowledge, request(concept("206216"), dose=mg(100), route=route))
+    assert orders == [] and len(others) == 1
+
+
+def test_missing_route_keeps_the_order_and_says_so(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), route=None))
+    assert order.route == "unknown"
+    assert any("route was not stated" in p for p in order.problems)
+
+
+def test_unrecognised_route_keeps_the_order_and_says_so(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), route={"text": "per protocol"}))
+    assert order.route == "unknown"
+    assert any("'per protocol'" in p for p in order.problems)
+
+
+def test_contradictory_route_words_stay_unknown(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), route={"text": "subcutaneous infusion"}))
+    assert order.route == "unknown"
+
+
+# ---------------------------------------------------------------- dose
+@pytest.mark.parametrize("quantity,expected", [
+    (qty(750, "mg"), 750), (qty(1, "g"), 1000), (qty(0.5, "g"), 500), (qty(200000, "ug"), 200),
+    ({"value": 510, "unit": "MG"}, 510), ({"value": 100, "unit": "mcg"}, 0.1),
+])
+def test_dose_from_mass_units(knowledge, quantity, expected):
+    order = only_order(knowledge, request(concept("1435169"), dose={"doseQuantity": quantity}))
+    assert order.dose_mg == pytest.approx(expected)
+    assert "doseQuantity" in order.dose_source
+
+
+def test_dose_from_ml_times_concentration(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose={"doseQuantity": qty(15, "mL")}))
+    concentration = knowledge.products["ferric_carboxymaltose"].concentration_mg_per_ml.value
+    assert order.dose_mg == pytest.approx(15 * concentration)
+    assert order.volume_ml == 15
+    assert "15 mL" in order.dose_source and "mg/mL" in order.dose_source
+
+
+def test_dose_range_uses_the_high_value_and_says_so(knowledge):
+    dose = {"doseRange": {"low": qty(500, "mg"), "high": qty(1000, "mg")}}
+    order = only_order(knowledge, request(concept("1435169"), dose=dose))
+    assert order.dose_mg == 1000 and "upper end" in order.dose_source
+
+
+def test_missing_dose_is_none_with_a_problem(knowledge):
+    order = only_order(knowledge, request(concept("1435169")))
+    assert order.dose_mg is None and any("dose was not stated" in p for p in order.problems)
+
+
+def test_unconvertible_dose_unit_is_none_with_a_problem(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose={"doseQuantity": {"value": 1, "unit": "vial"}}))
+    assert order.dose_mg is None and any("'vial'" in p for p in order.problems)
+
+
+def test_ml_dose_of_an_unidentified_product_is_not_converted(knowledge):
+    order = only_order(knowledge, request(concept("B03AC", system=ATC), dose={"doseQuantity": qty(10, "mL")}))
+    assert order.dose_mg is None and order.volume_ml == 10
+    assert any("concentration is not known" in p for p in order.problems)
+
+
+# ---------------------------------------------------------------- administration time
+@pytest.mark.parametrize("duration,unit,minutes", [(15, "min", 15), (1.5, "h", 90), (900, "s", 15), (2, "h", 120)])
+def test_time_from_duration(knowledge, duration, unit, minutes):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), timing={"duration": duration, "durationUnit": unit}))
+    assert order.minutes == pytest.approx(minutes)
+    assert order.rate_mg_per_min == pytest.approx(750 / minutes)
+    assert "duration" in order.minutes_source
+
+
+def test_duration_with_an_unknown_unit_is_a_problem(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), timing={"duration": 15, "durationUnit": "fortnight"}))
+    assert order.minutes is None and any("'fortnight'" in p for p in order.problems)
+
+
+@pytest.mark.parametrize("rate,minutes", [
+    (qty(100, "mg/min"), 7.5),
+    (qty(1500, "mg/h"), 30),
+    ({"value": 3000, "unit": "mg/hr"}, 15),
+    (qty(0.1, "g/min"), 7.5),
+])
+def test_time_from_mass_rate(knowledge, rate, minutes):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), rates=[{"rateQuantity": rate}]))
+    assert order.minutes == pytest.approx(minutes)
+    assert "rateQuantity" in order.minutes_source
+
+
+def test_time_from_ml_per_hour_with_the_volume_from_an_ml_dose(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose={"doseQuantity": qty(15, "mL")},
+                                          rates=[{"rateQuantity": qty(60, "mL/h")}]))
+    assert order.minutes == pytest.approx(15)
+    assert order.rate_mg_per_min == pytest.approx(750 / 15)
+
+
+def test_time_from_ml_per_hour_with_the_volume_in_a_second_dose_entry(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750),
+                                          extra_doses=[{"doseQuantity": qty(100, "mL")}],
+                                          rates=[{"rateQuantity": {"value": 400, "unit": "mL/hr", "system": UCUM, "code": "mL/h"}}]))
+    assert order.dose_mg == 750 and order.volume_ml == 100
+    assert order.minutes == pytest.approx(15)
+
+
+def test_time_from_ml_per_minute(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose={"doseQuantity": qty(20, "mL")},
+                                          rates=[{"rateQuantity": qty(2, "mL/min")}]))
+    assert order.minutes == pytest.approx(10)
+
+
+def test_ml_rate_without_a_volume_leaves_the_time_unknown(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), rates=[{"rateQuantity": qty(250, "mL/h")}]))
+    assert order.minutes is None and order.rate_mg_per_min is None
+    assert any("infusion volume is not stated" in p for p in order.problems)
+
+
+def test_mass_rate_without_a_dose_keeps_the_rate(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), rates=[{"rateQuantity": qty(100, "mg/min")}]))
+    assert order.minutes is None and order.rate_mg_per_min == 100
+
+
+@pytest.mark.parametrize("ratio,dose,minutes", [
+    ({"numerator": qty(50, "mg"), "denominator": qty(1, "min")}, mg(750), 15),
+    ({"numerator": qty(200, "mg"), "denominator": qty(30, "min")}, mg(200), 30),
+    ({"numerator": qty(100, "mL"), "denominator": qty(1, "h")}, {"doseQuantity": qty(20, "mL")}, 12),
+])
+def test_time_from_rate_ratio(knowledge, ratio, dose, minutes):
+    order = only_order(knowledge, request(concept("1435169"), dose=dose, rates=[{"rateRatio": ratio}]))
+    assert order.minutes == pytest.approx(minutes)
+    assert "rateRatio" in order.minutes_source
+
+
+def test_rate_ratio_without_a_time_denominator_is_a_problem(knowledge):
+    ratio = {"numerator": qty(50, "mg"), "denominator": qty(1, "mL")}
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), rates=[{"rateRatio": ratio}]))
+    assert order.minutes is None and any("rate ratio" in p for p in order.problems)
+
+
+def test_no_duration_or_rate_is_unknown_time_with_a_problem(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750)))
+    assert order.minutes is None
+    assert "The infusion time could not be determined from the order (no duration or rate)" in order.problems
+
+
+def test_duration_and_faster_rate_use_the_shorter_time(knowledge):
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), timing={"duration": 30, "durationUnit": "min"},
+                                          rates=[{"rateQuantity": qty(100, "mg/min")}]))
+    assert order.minutes == pytest.approx(7.5)
+    assert any("disagree" in p for p in order.problems)
+
+
+# ---------------------------------------------------------------- the bundle
+def test_other_drafts_are_returned_and_several_iron_orders_read(knowledge):
+    observation = {"resourceType": "ServiceRequest", "id": "obs-1", "status": "draft"}
+    first = request(concept("1435169"), rid="a", dose=mg(750))
+    second = request(concept(text="Venofer"), rid="b", dose=mg(200))
+    orders, others = read(knowledge, first, observation, second)
+    assert [o.request_id for o in orders] == ["a", "b"]
+    assert others == [observation]
+
+
+def test_the_draft_is_never_mutated(knowledge):
+    req = request(concept("1435169"), dose={"doseQuantity": qty(15, "mL")}, rates=[{"rateQuantity": qty(60, "mL/h")}])
+    before = copy.deepcopy(req)
+    order = only_order(knowledge, req)
+    assert req == before and order.resource is req
+
+
+@pytest.mark.parametrize("draft", [None, {}, {"entry": None}, {"entry": [None, 3, {"resource": "x"}, {"resource": {}}]}])
+def test_malformed_bundles_read_as_empty(knowledge, draft):
+    assert read_orders(draft, PatientRecord(), knowledge) == ([], [])
+
+
+def test_malformed_medication_request_parts_do_not_raise(knowledge):
+    req = {"resourceType": "MedicationRequest", "id": "x", "medicationCodeableConcept": {"coding": "nope", "text": "Venofer"},
+           "dosageInstruction": [None, {"route": "IV", "doseAndRate": [{"doseQuantity": {"value": "100", "unit": "mg"}}],
+                                        "timing": {"repeat": {"duration": True, "durationUnit": "min"}}}]}
+    order = only_order(knowledge, req)
+    assert order.dose_mg is None and order.minutes is None and order.problems
