@@ -1,8 +1,101 @@
-"""The clinical engine: pure functions, facts in, findings out."""
+"""The clinical engine: pure functions, facts in, findings out.
+
+``evaluate`` reads the draft orders and the patient record, runs every rule for
+every IV-iron order (each rule call isolated: a rule that fails becomes a
+visible "check by hand" card, never a silent skip), and adds a
+history-unavailable finding when part of the record could not be obtained.
+"""
 
 from __future__ import annotations
 
+import logging
+import traceback
 
-def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None):
-    """Placeholder: returns no findings until the rules land."""
-    return []
+from .model import Finding, IronOrder, PatientPicture
+from .rules import RULES, history
+from .rules import text as _text
+from .rules.base import OrderFacts, order_name
+
+log = logging.getLogger("iron_cds.engine")
+
+
+def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> list[Finding]:
+    """Findings for the IV-iron orders among ``draft_orders`` (none when there is no IV-iron order).
+
+    order-select: only the selected orders (``Type/id`` in ``selections``) get findings; every
+    draft still counts as context (an observation order already drafted, a drafted antihistamine).
+    order-sign: every IV-iron order gets findings.
+    """
+    from .order import read_orders  # the readers land in their own modules
+    from .patient import read_patient
+
+    orders, other_drafts = read_orders(draft_orders, record, knowledge)
+    orders = [o for o in orders if o.route != "non-iv"]
+    if ctx.hook == "order-select" and selections is not None:
+        selected = set(selections)
+        orders = [o for o in orders if f"MedicationRequest/{o.request_id}" in selected]
+    if not orders:
+        return []
+
+    unavailable = dict(getattr(record, "unavailable", {}) or {})
+    try:
+        patient = read_patient(record, knowledge, ctx)
+    except Exception as exc:  # the history is unreadable: check the orders alone, and say so
+        _log_failure("read_patient", exc)
+        keys = tuple(feeds) if feeds else ("history",)
+        patient = PatientPicture(unavailable=keys)
+        for key in keys:
+            unavailable.setdefault(key, "could not be read")
+
+    findings: list[Finding] = []
+    names = [order_name(o, tuple(orders), knowledge) for o in orders]
+    missing = history.check(unavailable, names, knowledge, feeds)
+    if missing:
+        findings.append(missing)
+    for order in orders:
+        facts = OrderFacts(order=order, patient=patient, knowledge=knowledge, ctx=ctx,
+                           other_drafts=tuple(other_drafts), iron_orders=tuple(orders))
+        findings.extend(run_rules(facts))
+    return findings
+
+
+def run_rules(facts: OrderFacts, rules=RULES) -> list[Finding]:
+    """Every rule for one order; at most one finding per topic, failures made visible."""
+    findings: dict[str, Finding] = {}
+    for rule in rules:
+        try:
+            finding = rule.check(facts)
+        except Exception as exc:
+            _log_failure(f"{rule.TOPIC}", exc)
+            finding = failed_check(rule.TOPIC, facts)
+        if finding is not None and finding.topic not in findings:
+            findings[finding.topic] = finding
+    return list(findings.values())
+
+
+def failed_check(topic: str, facts: OrderFacts) -> Finding:
+    """The card for a rule that could not run: the check must be done by hand."""
+    knowledge = facts.knowledge
+    try:
+        display = knowledge.wording["topics"][topic]["display"]
+    except (KeyError, TypeError):
+        display = topic
+    drug = order_name(facts.order, facts.iron_orders, knowledge)
+    try:
+        summary = _text.common(knowledge, "rule_failed_summary", drug=drug, topic=display)
+        detail = _text.common(knowledge, "rule_failed_detail", drug=drug, topic=display)
+    except Exception:  # the wording itself is broken: fall back to a fixed sentence
+        summary = f"{drug}: the {display} check could not run. Check it by hand"
+        detail = f"The automatic {display} check could not be completed. Check it by hand before signing."
+    return Finding(topic=topic, indicator="warning", order=facts.order,
+                   summary=_text.summary(summary), detail=detail)
+
+
+def _log_failure(step: str, exc: BaseException) -> None:
+    # Only the exception type and where it happened: messages can carry patient values.
+    frames = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}" for f in traceback.extract_tb(exc.__traceback__)]
+    log.error("engine check failed", extra={"event": "engine-check-failed", "check": step,
+                                            "error": type(exc).__name__, "where": frames[-5:]})
+
+
+__all__ = ["evaluate", "run_rules", "failed_check", "IronOrder", "PatientPicture", "Finding"]

@@ -1,0 +1,12 @@
+"""One module per concern; each exposes ``TOPIC`` and ``check(OrderFacts) -> Finding | None``.
+
+The order of ``RULES`` is the order of the cards for one IV-iron order: the
+loudest concern (earlier hypersensitivity) first, the routine observation order
+last but one.
+"""
+
+from __future__ import annotations
+
+from . import observation
+
+RULES = (observation,)

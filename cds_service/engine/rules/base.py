@@ -1,0 +1,197 @@
+"""What every rule receives, and small helpers the rules share.
+
+A rule is a pure function ``check(facts: OrderFacts) -> Finding | None``: it
+looks at one IV-iron order with the patient picture and the knowledge, and
+returns at most one finding for its topic. Thresholds come from the knowledge
+data (labels, protocol), never from literals here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ...knowledge.model import Fact, Knowledge, LabelLimits, Product
+from ..model import Administration, EvaluationContext, IronOrder, PatientPicture
+
+
+class MissingKnowledge(LookupError):
+    """A value the rule needs is not in the knowledge data (the rule cannot run)."""
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """One IV-iron order in its setting: the patient, the other drafts, the call."""
+
+    order: IronOrder
+    patient: PatientPicture
+    knowledge: Knowledge
+    ctx: EvaluationContext
+    other_drafts: tuple[dict, ...] = ()          # draft resources that are not IV-iron orders
+    iron_orders: tuple[IronOrder, ...] = ()      # every IV-iron order of the call (this one included)
+
+    @property
+    def identified(self) -> bool:
+        """False when the order is IV iron only as a class (no product, so no label)."""
+        return self.order.product_key is not None and self.order.product_key in self.knowledge.products
+
+    @property
+    def product(self) -> Product:
+        if self.order.product_key is None:
+            raise MissingKnowledge("the IV-iron product of this order could not be identified")
+        try:
+            return self.knowledge.products[self.order.product_key]
+        except KeyError:
+            raise MissingKnowledge(f"product {self.order.product_key!r} is not in the knowledge data") from None
+
+    @property
+    def label(self) -> LabelLimits:
+        labels = self.product.labels
+        if self.ctx.jurisdiction not in labels:
+            raise MissingKnowledge(f"no {self.ctx.jurisdiction} label data for {self.product.display}")
+        return labels[self.ctx.jurisdiction]
+
+    @property
+    def drug(self) -> str:
+        """How cards name this order: the product, plus which order when there are several."""
+        return order_name(self.order, self.iron_orders, self.knowledge)
+
+    @property
+    def history_missing(self) -> frozenset[str]:
+        return frozenset(self.patient.unavailable)
+
+
+def order_name(order: IronOrder, iron_orders: tuple[IronOrder, ...], knowledge: Knowledge) -> str:
+    product = knowledge.products.get(order.product_key) if order.product_key else None
+    name = product.display if product else (getattr(order, "medication_text", None) or "IV iron")
+    if len(iron_orders) <= 1:
+        return name
+    position = next((i for i, o in enumerate(iron_orders, 1) if o is order), None)
+    if position is None:
+        position = next((i for i, o in enumerate(iron_orders, 1) if o.request_id == order.request_id), 0)
+    template = knowledge.wording.get("common", {}).get("order_name_several", "{drug} (order {position} of {count})")
+    return template.format(drug=name, dose=fmt_mg(order.dose_mg) if order.dose_mg is not None else "dose unknown",
+                           position=position, count=len(iron_orders), order_id=order.request_id)
+
+
+def protocol_fact(knowledge: Knowledge, *path: str) -> Fact:
+    """A protocol fact as a ``Fact`` (the YAML keeps facts as mappings)."""
+    node: Any = knowledge.protocol
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            raise MissingKnowledge(f"protocol value {'.'.join(path)} is missing from the knowledge data")
+        node = node[key]
+    if isinstance(node, Fact):
+        return node
+    if not isinstance(node, dict) or "value" not in node:
+        raise MissingKnowledge(f"protocol value {'.'.join(path)} is not a fact (value, source, status)")
+    return Fact(value=node["value"], source=node.get("source", ""), status=node.get("status", ""),
+                unit=node.get("unit"), note=node.get("note"))
+
+
+def protocol_value(knowledge: Knowledge, *path: str) -> Any:
+    return protocol_fact(knowledge, *path).value
+
+
+def protocol_node(knowledge: Knowledge, *path: str) -> Any:
+    """A protocol entry that is not a fact (lists, codings)."""
+    node: Any = knowledge.protocol
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            raise MissingKnowledge(f"protocol entry {'.'.join(path)} is missing from the knowledge data")
+        node = node[key]
+    return node
+
+
+def parse_when(value: str | None) -> datetime | None:
+    """An ISO date or date-time from FHIR as an aware datetime (dates count from midnight UTC)."""
+    if not value or not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+        if len(text) in (4, 7):      # FHIR partial dates: year or year-month; take the earliest moment
+            parts = [int(p) for p in text.split("-")] + [1, 1]
+            return datetime(parts[0], parts[1], parts[2] if len(parts) > 2 else 1, tzinfo=timezone.utc)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def now_utc(ctx: EvaluationContext) -> datetime:
+    return ctx.now if ctx.now.tzinfo else ctx.now.replace(tzinfo=timezone.utc)
+
+
+def within_days(when: str | None, ctx: EvaluationContext, days: float) -> bool:
+    """True when ``when`` lies in the ``days`` before now (inclusive of the boundary day count)."""
+    moment = parse_when(when)
+    if moment is None:
+        return False
+    now = now_utc(ctx)
+    return now - timedelta(days=days) <= moment <= now + timedelta(minutes=5)
+
+
+def days_ago(when: str | None, ctx: EvaluationContext) -> float | None:
+    moment = parse_when(when)
+    if moment is None:
+        return None
+    return (now_utc(ctx) - moment).total_seconds() / 86400
+
+
+def fmt_mg(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    return f"{value:,.1f} mg".replace(".0 mg", " mg")
+
+
+def fmt_minutes(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    if value == int(value):
+        return f"{int(value)} min"
+    return f"{value:.1f} min"
+
+
+def fmt_number(value: float) -> str:
+    return f"{value:g}"
+
+
+def ceil_minutes(value: float) -> int:
+    """Times are rounded up to whole minutes (slower is the safe side)."""
+    return int(math.ceil(value - 1e-9))
+
+
+def iron_administrations(patient: PatientPicture, knowledge: Knowledge, *, dextran_only: bool = False,
+                         product_key: str | None = None) -> tuple[Administration, ...]:
+    result = []
+    for admin in patient.administrations:
+        if product_key is not None and admin.product_key != product_key:
+            continue
+        if dextran_only:
+            product = knowledge.products.get(admin.product_key) if admin.product_key else None
+            if not (product and product.is_dextran):
+                continue
+        result.append(admin)
+    return tuple(result)
+
+
+def draft_resources_of_type(facts: OrderFacts, resource_type: str) -> tuple[dict, ...]:
+    return tuple(r for r in facts.other_drafts if isinstance(r, dict) and r.get("resourceType") == resource_type)
+
+
+def codings(concept: Any) -> list[dict]:
+    if not isinstance(concept, dict):
+        return []
+    return [c for c in concept.get("coding") or () if isinstance(c, dict)]
+
+
+def concept_text(concept: Any) -> str:
+    """All human-readable text of a CodeableConcept, lower case (for name matching)."""
+    if not isinstance(concept, dict):
+        return ""
+    parts = [concept.get("text") or ""] + [c.get("display") or "" for c in codings(concept)]
+    return " ".join(p for p in parts if isinstance(p, str)).lower()

@@ -1,0 +1,98 @@
+"""observation-period: every IV-iron dose is followed by an observed period.
+
+The time is the longest of the label's observation time, the protocol default,
+and the protocol's longer times for a first iron-dextran dose and after an
+earlier reaction. No card when an observation order is already drafted (by the
+protocol's service code or by our own marker on an order from an earlier card).
+"""
+
+from __future__ import annotations
+
+from ..model import Evidence, Finding, SuggestionSpec
+from ..suggest import has_marker, observation_request
+from . import text
+from .base import OrderFacts, ceil_minutes, codings, draft_resources_of_type, iron_administrations, protocol_fact, protocol_node
+
+TOPIC = "observation-period"
+
+
+def already_ordered(facts: OrderFacts, service_code: dict) -> bool:
+    for request in draft_resources_of_type(facts, "ServiceRequest"):
+        if request.get("status") in ("revoked", "entered-in-error", "completed"):
+            continue
+        if has_marker(request, TOPIC):
+            return True
+        for coding in codings(request.get("code")):
+            if coding.get("code") == service_code.get("code") and coding.get("system") == service_code.get("system"):
+                return True
+    return False
+
+
+def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list[str], list[Evidence]]:
+    """(minutes, reasons, evidence) for this order and patient; sources go to ``cite``."""
+    knowledge = facts.knowledge
+    default = protocol_fact(knowledge, "observation", "default_minutes")
+    candidates = []
+    if facts.identified:  # an order known only as "IV iron" has no label: the protocol still applies
+        label = facts.label
+        label_fact = label.observation_minutes
+        candidates.append((float(label_fact.value), text.phrase(knowledge, TOPIC, "reasons", "label", label=label.label,
+                                                                 minutes=f"{label_fact.value:g}")))
+        cite.add("Observation after the dose (label)", label_fact)
+    candidates.append((float(default.value), text.phrase(knowledge, TOPIC, "reasons", "protocol", minutes=f"{default.value:g}")))
+    cite.add("Observation after every dose (protocol)", default)
+    evidence: list[Evidence] = []
+
+    if facts.identified and facts.product.is_dextran:
+        earlier = iron_administrations(facts.patient, knowledge, dextran_only=True)
+        if not earlier:
+            first = protocol_fact(knowledge, "observation", "first_dextran_dose_minutes")
+            unknown = "ironAdministrations" in facts.history_missing
+            key = "dextran_history_unknown" if unknown else "first_dextran"
+            candidates.append((float(first.value), text.phrase(knowledge, TOPIC, "reasons", key, minutes=f"{first.value:g}")))
+            cite.add("Observation after a first iron-dextran dose (protocol)", first)
+
+    if facts.patient.reactions:
+        after = protocol_fact(knowledge, "observation", "after_reaction_minutes")
+        candidates.append((float(after.value), text.phrase(knowledge, TOPIC, "reasons", "after_reaction", minutes=f"{after.value:g}")))
+        cite.add("Observation after an earlier reaction (protocol)", after)
+        for reaction in facts.patient.reactions:
+            evidence.extend(reaction.evidence)
+
+    minutes = ceil_minutes(max(value for value, _ in candidates))
+    # Name only the reasons that set (or equal) the time, so the card says why this number.
+    reasons = [reason for value, reason in candidates if ceil_minutes(value) == minutes]
+    return minutes, reasons, evidence
+
+
+def check(facts: OrderFacts) -> Finding | None:
+    knowledge = facts.knowledge
+    service_code = protocol_node(knowledge, "observation", "service_code")
+    if already_ordered(facts, service_code):
+        return None
+    cite = text.Citations(knowledge)
+    minutes, reasons, evidence = required_minutes(facts, cite)
+    vital_signs = ", ".join(protocol_node(knowledge, "observation", "vital_signs"))
+    note = text.phrase(knowledge, TOPIC, "order_note", drug=facts.drug, minutes=minutes, vital_signs=vital_signs)
+    detail = text.compose(
+        text.phrase(knowledge, TOPIC, "detail", drug=facts.drug, minutes=minutes, vital_signs=vital_signs),
+        text.phrase(knowledge, TOPIC, "why_heading", minutes=minutes) + "\n" + text.bullet_list(reasons),
+        text.evidence_block(knowledge, evidence),
+        cite.block(),
+    )
+    return Finding(
+        topic=TOPIC,
+        indicator="info",
+        order=facts.order,
+        summary=text.summary(text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, minutes=minutes)),
+        detail=detail,
+        evidence=tuple(evidence),
+        sources=tuple(cite.ids),
+        suggestions=(SuggestionSpec(
+            label=text.phrase(knowledge, TOPIC, "suggestion_label", minutes=minutes),
+            action="create",
+            description=note,
+            resource=observation_request(facts.ctx, facts.order, service_code, minutes, note),
+            is_recommended=True,
+        ),),
+    )

@@ -1,0 +1,126 @@
+"""Card text from ``cards/wording.yaml``: templates, data-point lists and source lines.
+
+Wording is data a pharmacist edits; the rules only choose which template to use
+and fill in the fields. A template that names a field the rule does not supply
+raises (the rule then fails visibly instead of printing a half sentence).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ...knowledge.model import Fact, Knowledge
+from ..model import Evidence
+from .base import MissingKnowledge
+
+SUMMARY_LIMIT = 140  # CDS Hooks: summary "<140 characters"
+
+
+def topic_wording(knowledge: Knowledge, topic: str) -> dict:
+    topics = knowledge.wording.get("topics") or {}
+    if topic not in topics:
+        raise MissingKnowledge(f"wording for topic {topic!r} is missing from cards/wording.yaml")
+    return topics[topic]
+
+
+def phrase(knowledge: Knowledge, topic: str, *path: str, **fields: Any) -> str:
+    """The template at ``topics.<topic>.<path>`` filled with ``fields``."""
+    node: Any = topic_wording(knowledge, topic)
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            raise MissingKnowledge(f"wording topics.{topic}.{'.'.join(path)} is missing from cards/wording.yaml")
+        node = node[key]
+    return fill(str(node), **fields)
+
+
+def common(knowledge: Knowledge, *path: str, **fields: Any) -> str:
+    node: Any = knowledge.wording.get("common") or {}
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            raise MissingKnowledge(f"wording common.{'.'.join(path)} is missing from cards/wording.yaml")
+        node = node[key]
+    return fill(str(node), **fields)
+
+
+def fill(template: str, **fields: Any) -> str:
+    return template.format(**fields).strip()
+
+
+def summary(text: str) -> str:
+    """Keep the summary under the CDS Hooks limit (templates aim well below it)."""
+    text = " ".join(text.split())
+    if len(text) < SUMMARY_LIMIT:
+        return text
+    return text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+
+
+def status_text(knowledge: Knowledge, status: str) -> str:
+    statuses = knowledge.wording.get("fact_status") or {}
+    return statuses.get(status, status)
+
+
+def source_line(knowledge: Knowledge, what: str, fact: Fact | None = None, *, value: str | None = None,
+                source: str | None = None, status: str | None = None, note: str | None = None) -> str:
+    """One line of the Sources block: what the value is, where it comes from, how sure we are."""
+    source_id = fact.source if fact else source
+    status = fact.status if fact else status
+    note = fact.note if fact and fact.note else note
+    if value is None and fact is not None:
+        value = f"{fact.value:g}" if isinstance(fact.value, (int, float)) else str(fact.value)
+        if fact.unit:
+            value = f"{value} {fact.unit}"
+    src = knowledge.sources.get(source_id) if source_id else None
+    line = common(knowledge, "source_line", what=what, value=value or "", title=src.title if src else (source_id or "unknown source"),
+                  id=source_id or "-", status=status_text(knowledge, status or ""))
+    if status == "unconfirmed-conservative":
+        line += " " + common(knowledge, "conservative_note", note=note or "")
+    elif note:
+        line += f" ({note})"
+    return line
+
+
+def evidence_block(knowledge: Knowledge, evidence: Iterable[Evidence]) -> str:
+    lines = []
+    for item in evidence:
+        date = item.date or common(knowledge, "no_date")
+        lines.append(f"- {item.text} ({date})")
+    if not lines:
+        return ""
+    return common(knowledge, "data_points_heading") + "\n" + "\n".join(lines)
+
+
+def sources_block(knowledge: Knowledge, lines: Iterable[str]) -> str:
+    unique = list(dict.fromkeys(lines))
+    if not unique:
+        return ""
+    return common(knowledge, "sources_heading") + "\n" + "\n".join(unique)
+
+
+def compose(*parts: str) -> str:
+    """Markdown detail from paragraphs, skipping empty ones."""
+    return "\n\n".join(p.strip() for p in parts if p and p.strip())
+
+
+def bullet_list(items: Iterable[str]) -> str:
+    return "\n".join(f"- {item}" for item in items if item)
+
+
+class Citations:
+    """Collects the Sources lines of a card and the source ids the finding cites."""
+
+    def __init__(self, knowledge: Knowledge):
+        self.knowledge = knowledge
+        self.lines: list[str] = []
+        self.ids: list[str] = []
+
+    def add(self, what: str, fact: Fact | None = None, **kwargs: Any) -> "Citations":
+        source_id = fact.source if fact else kwargs.get("source")
+        if source_id and source_id not in self.ids:
+            self.ids.append(source_id)
+        line = source_line(self.knowledge, what, fact, **kwargs)
+        if line not in self.lines:
+            self.lines.append(line)
+        return self
+
+    def block(self) -> str:
+        return sources_block(self.knowledge, self.lines)
