@@ -20,4 +20,11 @@ elif [ -n "${CI:-}" ]; then
   exit 1
 fi
 
+# --- Chromium for the console's browser tests (Debian's package: test tools' own browser downloads
+# cannot work on these machines). Without it the browser tests skip, except under CI, where they fail.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "tests: could not install chromium; the console browser tests cannot run" >&2
+fi
+
 exec .venv/bin/python -m pytest "$@"
