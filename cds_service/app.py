@@ -65,7 +65,7 @@ def _build(config: Config) -> Flask:
         max_age=600,
     )
 
-    from . import auth, console, errors, feedback, hooks, metrics
+    from . import auth, console, errors, feedback, hooks, metrics, openapi
     from .discovery import bp as discovery_bp
 
     auth.init_app(app)
@@ -73,6 +73,7 @@ def _build(config: Config) -> Flask:
     app.register_blueprint(hooks.bp)
     app.register_blueprint(feedback.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(openapi.bp)
     console.init_app(app)
     errors.register(app)
     return app
