@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+import urllib3
 from urllib3.exceptions import ReadTimeoutError
 
 from .payload import Failure, Obtained, interpret
@@ -147,8 +148,12 @@ def _read_page(session, url: str, base: str, token: str | None, limits: ReadLimi
         if any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
             return Failure("timeout", f"timeout after {limits.timeout:g}s")
         return Failure("connection-error", "connection failed")
-    except requests.RequestException:
-        # Messages of requests' exceptions quote the URL (and so the patient id): never pass them on.
+    except ReadTimeoutError:   # urllib3's own, raised while we read the body
+        return Failure("timeout", f"timeout after {limits.timeout:g}s")
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError, OSError):
+        return Failure("connection-error", "connection failed")
+    except (requests.RequestException, urllib3.exceptions.HTTPError):
+        # Messages of these exceptions quote the URL (and so the patient id): never pass them on.
         return Failure("error", "request failed")
     if isinstance(body, Failure):
         return body
@@ -162,10 +167,20 @@ def _read_page(session, url: str, base: str, token: str | None, limits: ReadLimi
 
 
 def _read_body(response: requests.Response, page_deadline: float, timeout: float) -> bytes | Failure:
-    """The body, unless it grows past MAX_BODY_BYTES or trickles in past the page's time."""
+    """The body, unless it grows past MAX_BODY_BYTES or trickles in past the page's time.
+
+    ``read1`` returns whatever has arrived, so a server sending a byte at a time
+    (each within the socket timeout) is still stopped at the page's deadline.
+    """
+    raw = response.raw
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:   # urllib3 < 2.2: fall back to whole chunks
+        pieces = response.iter_content(_CHUNK)
+    else:
+        pieces = iter(lambda: read1(_CHUNK, decode_content=True), b"")
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(_CHUNK):
+    for chunk in pieces:
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             return Failure("error", "response too large")
