@@ -82,11 +82,18 @@ def fit_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
 
 
 def _detail(finding: Finding, knowledge) -> str:
-    parts = [(finding.detail or "").strip()]
+    detail = (finding.detail or "").strip()
+    heading = _sources_heading(knowledge)
+    # The rules cite fact by fact when they can; add the source list only when they did not.
+    if heading in detail:
+        return detail
     block = sources_block(finding, knowledge)
-    if block:
-        parts.append(block)
-    return "\n\n".join(part for part in parts if part)
+    return "\n\n".join(part for part in (detail, block) if part)
+
+
+def _sources_heading(knowledge) -> str:
+    common = (knowledge.wording or {}).get("common") or {}
+    return str(common.get("sources_heading") or "**Sources**").strip()
 
 
 # Which parts of a product label / of the protocol a topic's values come from, so the
@@ -118,7 +125,8 @@ def sources_block(finding: Finding, knowledge) -> str:
     if not finding.sources:
         return ""
     caveats = _caveats(finding, knowledge)
-    lines = ["**Sources**"]
+    status_text = {**_STATUS_TEXT, **((knowledge.wording or {}).get("fact_status") or {})}
+    lines = [_sources_heading(knowledge)]
     for source_id in dict.fromkeys(finding.sources):
         source = knowledge.sources.get(source_id)
         if source is None:
@@ -130,7 +138,7 @@ def sources_block(finding: Finding, knowledge) -> str:
             line += f" (accessed {source.accessed})"
         lines.append(line)
         for status, note in caveats.get(source_id, ()):
-            text = f"  - *{_STATUS_TEXT[status]}*"
+            text = f"  - *{status_text[status]}*"
             lines.append(f"{text}: {note}" if note else text)
     return "\n".join(lines)
 

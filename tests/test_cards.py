@@ -337,3 +337,17 @@ def test_checker_rejects(name):
     assert response_problems(body, hook_request(DRAFT)), f"checker missed: {name}"
     with pytest.raises(AssertionError):
         assert_valid_response(body, hook_request(DRAFT))
+
+
+def test_a_detail_that_already_cites_its_sources_is_not_given_a_second_list(knowledge):
+    cited = "Why.\n\n**Sources**\n- Minimum time: 15 min. Example label [S-LABEL], confirmed."
+    card = build_response([finding(detail=cited, sources=("S-LABEL",))], knowledge)["cards"][0]
+    assert card["detail"] == cited
+
+
+def test_the_sources_heading_and_status_words_follow_the_wording(knowledge):
+    data = copy.deepcopy(KNOWLEDGE_DATA)
+    data["wording"]["common"] = {"sources_heading": "**Quellen**"}
+    data["wording"]["fact_status"] = {"unconfirmed-conservative": "noch nicht geprüft"}
+    card = build_response([finding("formulation", "warning", sources=("S-GEN",))], build(data))["cards"][0]
+    assert "**Quellen**" in card["detail"] and "*noch nicht geprüft*: kept as boxed" in card["detail"]

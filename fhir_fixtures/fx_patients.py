@@ -1,0 +1,155 @@
+"""The synthetic patients: each a handful of resources, each date placed far from its threshold."""
+
+from __future__ import annotations
+
+from fx_resources import (
+    INGREDIENTS, RXNORM, administration, adverse_event, allergy, blood_pressure, condition,
+    drug_allergy, ferritin, hemoglobin, pain_score, patient, phosphate, tsat, weight,
+)
+
+LABS_DATE = "2026-11-18T08:30:00Z"       # a week before NOW: recent for every recency window
+
+
+def pid(name: str) -> str:
+    return f"icds-{name}"
+
+
+def baseline(name: str, *, weight_kg: float | None = 70, hb: float = 10.2, ferritin_ng_ml: float = 25,
+             tsat_percent: float = 11, phosphate_mg_dl: float = 3.4, birth_date: str = "1980-03-14",
+             gender: str = "female") -> list[dict]:
+    """An adult with iron-deficiency anaemia and nothing else of note."""
+    p = pid(name)
+    resources = [patient(p, name, birth_date, gender)]
+    if weight_kg is not None:
+        resources.append(weight(f"{p}-weight", p, weight_kg, LABS_DATE))
+    resources += [
+        hemoglobin(f"{p}-hb", p, hb, LABS_DATE),
+        ferritin(f"{p}-ferritin", p, ferritin_ng_ml, LABS_DATE),
+        tsat(f"{p}-tsat", p, tsat_percent, LABS_DATE),
+        phosphate(f"{p}-phosphate", p, phosphate_mg_dl, LABS_DATE),
+        blood_pressure(f"{p}-bp", p, 122, 78, LABS_DATE),
+    ]
+    return resources
+
+
+def earlier_infusion(name: str, product: str, dose_mg: float, start: str, end: str, **kw) -> dict:
+    p = pid(name)
+    return administration(f"{p}-admin-1", p, product, dose_mg, start, end, **kw)
+
+
+def _pain_patient(name: str, score: int, when: str, during: bool) -> list[dict]:
+    """Earlier FCM 750 mg over 15 min on 2026-07-20, and one pain score."""
+    p = pid(name)
+    admin = earlier_infusion(name, "ferric_carboxymaltose", 750, "2026-07-20T09:00:00Z", "2026-07-20T09:15:00Z")
+    part_of = f"MedicationAdministration/{admin['id']}" if during else None
+    return baseline(name) + [
+        admin,
+        pain_score(f"{p}-pain-1", p, score, when, part_of),
+        blood_pressure(f"{p}-bp-infusion", p, 126, 80, "2026-07-20T09:12:00Z", part_of=f"MedicationAdministration/{admin['id']}"),
+    ]
+
+
+def _iron_allergy(name: str, product: str, **kw) -> dict:
+    code, display = INGREDIENTS[product]
+    return allergy(f"{pid(name)}-allergy-iron", pid(name), (RXNORM, code, display), **kw)
+
+
+def _asthma(name: str) -> dict:
+    return condition(f"{pid(name)}-asthma", pid(name), "195967001", "Asthma", "J45.909", "2004-05-01")
+
+
+PATIENTS: dict[str, list[dict]] = {}
+PATIENT_NOTES: dict[str, str] = {}
+
+
+def _add(name: str, note: str, resources: list[dict]) -> None:
+    PATIENTS[name] = resources
+    PATIENT_NOTES[name] = f"{pid(name)}: {note}"
+
+
+_add("clean", "70 kg, iron deficient (ferritin 25, TSAT 11 %), phosphate 3.4, no iron history, no allergies",
+     baseline("clean"))
+_add("light", "45 kg (below the 50 kg dose band), otherwise like clean", baseline("light", weight_kg=45))
+_add("no-weight", "no body weight recorded, otherwise like clean", baseline("no-weight", weight_kg=None))
+
+_add("pain-history", "pain score 4/10 (the threshold) during an earlier FCM 750 mg/15 min infusion (2026-07-20)",
+     _pain_patient("pain-history", 4, "2026-07-20T09:10:00Z", during=True))
+_add("pain-below-threshold", "pain score 3/10 during an earlier FCM infusion: below the threshold",
+     _pain_patient("pain-below-threshold", 3, "2026-07-20T09:10:00Z", during=True))
+_add("pain-within-window", "pain score 7/10 90 minutes after an earlier FCM infusion ended (inside the 2-hour window)",
+     _pain_patient("pain-within-window", 7, "2026-07-20T10:45:00Z", during=False))
+_add("pain-after-window", "pain score 7/10 four hours after an earlier FCM infusion ended (outside the 2-hour window)",
+     _pain_patient("pain-after-window", 7, "2026-07-20T13:15:00Z", during=False))
+
+_moderate = baseline("moderate-reaction")
+_moderate_admin = earlier_infusion("moderate-reaction", "iron_sucrose", 200, "2026-06-02T10:00:00Z",
+                                   "2026-06-02T10:08:00Z", status="stopped",
+                                   stop_reason="urticaria and shortness of breath during the infusion")
+_add("moderate-reaction", "moderate allergic reaction (urticaria, dyspnoea, no hypotension) to iron sucrose, infusion stopped",
+     _moderate + [
+         _moderate_admin,
+         blood_pressure(f"{pid('moderate-reaction')}-bp-infusion", pid("moderate-reaction"), 118, 76,
+                        "2026-06-02T10:07:00Z", part_of=f"MedicationAdministration/{_moderate_admin['id']}"),
+         _iron_allergy("moderate-reaction", "iron_sucrose", kind="allergy", criticality="low", severity="moderate",
+                       manifestations=[("126485001", "Urticaria"), ("267036007", "Dyspnea")],
+                       onset="2026-06-02T10:06:00Z"),
+     ])
+
+_severe_admin = earlier_infusion("severe-reaction", "ferric_carboxymaltose", 750, "2026-04-14T11:00:00Z",
+                                 "2026-04-14T11:06:00Z", status="stopped", stop_reason="anaphylaxis")
+_add("severe-reaction", "anaphylaxis with hypotension (SBP 82) during FCM, criticality high, AdverseEvent recorded",
+     baseline("severe-reaction") + [
+         _severe_admin,
+         blood_pressure(f"{pid('severe-reaction')}-bp-infusion", pid("severe-reaction"), 82, 48,
+                        "2026-04-14T11:05:00Z", part_of=f"MedicationAdministration/{_severe_admin['id']}"),
+         _iron_allergy("severe-reaction", "ferric_carboxymaltose", kind="allergy", criticality="high",
+                       severity="severe", manifestations=[("39579001", "Anaphylaxis"), ("45007003", "Hypotension")],
+                       onset="2026-04-14T11:04:00Z"),
+         adverse_event(f"{pid('severe-reaction')}-ae-1", pid("severe-reaction"), "39579001", "Anaphylaxis",
+                       "2026-04-14T11:04:00Z", f"MedicationAdministration/{_severe_admin['id']}", "severe", True),
+     ])
+
+_add("mild-allergy", "mild allergic reaction (erythema only) to iron sucrose: ferumoxytol is contraindicated after it",
+     baseline("mild-allergy") + [
+         earlier_infusion("mild-allergy", "iron_sucrose", 200, "2026-05-20T14:00:00Z", "2026-05-20T14:30:00Z"),
+         _iron_allergy("mild-allergy", "iron_sucrose", kind="allergy", criticality="low", severity="mild",
+                       manifestations=[(None, "mild erythema of the forearm")], onset="2026-05-20T14:20:00Z"),
+     ])
+
+_add("refuted-allergy", "an anaphylaxis record to FCM that was refuted (does not count)",
+     baseline("refuted-allergy") + [
+         _iron_allergy("refuted-allergy", "ferric_carboxymaltose", kind="allergy", criticality="high",
+                       severity="severe", manifestations=[("39579001", "Anaphylaxis")], onset="2025-09-01",
+                       verification="refuted", clinical="inactive"),
+     ])
+
+_add("risk-several", "asthma and two drug allergies (penicillin, sulfamethoxazole): several risk factors",
+     baseline("risk-several") + [
+         _asthma("risk-several"),
+         drug_allergy(f"{pid('risk-several')}-allergy-pen", pid("risk-several"), "7980", "penicillin G",
+                      ("126485001", "Urticaria"), "2011-02-01"),
+         drug_allergy(f"{pid('risk-several')}-allergy-sulfa", pid("risk-several"), "10180", "sulfamethoxazole",
+                      ("271807003", "Eruption of skin"), "2015-08-01"),
+     ])
+_add("risk-one", "asthma only: one risk factor", baseline("risk-one") + [_asthma("risk-one")])
+
+_add("dextran-experienced", "an earlier iron dextran dose (2026-06-15) given without reaction",
+     baseline("dextran-experienced") + [
+         earlier_infusion("dextran-experienced", "iron_dextran", 100, "2026-06-15T10:00:00Z", "2026-06-15T10:30:00Z"),
+     ])
+
+_add("fcm-recent", "FCM 750 mg 36 days ago (2026-10-20), phosphate 3.1 (normal)",
+     baseline("fcm-recent", phosphate_mg_dl=3.1) + [
+         earlier_infusion("fcm-recent", "ferric_carboxymaltose", 750, "2026-10-20T09:00:00Z", "2026-10-20T09:30:00Z"),
+     ])
+_add("fcm-old-dose", "FCM 750 mg 208 days ago (2026-05-01), phosphate 2.6 (just above 2.5)",
+     baseline("fcm-old-dose", phosphate_mg_dl=2.6) + [
+         earlier_infusion("fcm-old-dose", "ferric_carboxymaltose", 750, "2026-05-01T09:00:00Z", "2026-05-01T09:30:00Z"),
+     ])
+_add("low-phosphate", "phosphate 2.1 mg/dL (below 2.5), no earlier FCM", baseline("low-phosphate", phosphate_mg_dl=2.1))
+
+_add("iron-replete", "ferritin 820 ng/mL and TSAT 48 %: iron replete", baseline("iron-replete", ferritin_ng_ml=820, tsat_percent=48, hb=13.1))
+_add("high-ferritin-only", "ferritin 820 ng/mL but TSAT 18 % (inflammation pattern)",
+     baseline("high-ferritin-only", ferritin_ng_ml=820, tsat_percent=18))
+
+assert all(r["id"].startswith("icds-") for resources in PATIENTS.values() for r in resources)

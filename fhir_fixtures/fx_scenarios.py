@@ -1,0 +1,175 @@
+"""Scenarios: patient + draft orders + hook -> the cards a prescriber should see.
+
+``expected`` lists one entry per card: topic, indicator and the action types of
+its suggestions (sorted). The end-to-end tests compare the service's cards with
+it exactly, with full prefetch and with FHIR reads, so a missing card and a
+noisy extra card both fail.
+"""
+
+from __future__ import annotations
+
+from fx_patients import pid
+from fx_resources import (
+    IV_ROUTE, ORAL_ROUTE, drug_order, iron_order, observation_order,
+)
+
+NOW = "2026-11-25T12:00:00Z"
+
+OBSERVE = {"topic": "observation-period", "indicator": "info", "actions": ["create"]}
+
+
+def card(topic: str, indicator: str, *actions: str) -> dict:
+    return {"topic": topic, "indicator": indicator, "actions": sorted(actions)}
+
+
+SCENARIOS: dict[str, dict] = {}
+ORDERS: dict[str, list[dict]] = {}
+
+
+def scenario(name: str, patient: str, orders: list[dict], expected: list[dict], demonstrates: str,
+             hook: str = "order-sign") -> None:
+    ORDERS[name] = orders
+    SCENARIOS[name] = {
+        "patient": f"patients/{patient}.json",
+        "patient_id": pid(patient),
+        "order": f"orders/{name}.json",
+        "hook": hook,
+        "expected": expected,
+        "demonstrates": demonstrates,
+    }
+
+
+def mr(name: str) -> str:
+    return f"icds-{name}-mr"
+
+
+def fcm(name: str, patient: str, dose: float = 750, minutes: float | None = 30, **kw) -> dict:
+    return iron_order(mr(name), pid(patient), "ferric_carboxymaltose", dose, minutes, **kw)
+
+
+# --- the observation card for each of the six products (clean patient, label-compliant orders) -------
+CLEAN_ORDERS = {
+    "iron_sucrose": (200, 30),
+    "ferric_carboxymaltose": (750, 30),
+    "ferric_derisomaltose": (1000, 30),
+    "ferumoxytol": (510, 30),
+    "sodium_ferric_gluconate": (125, 60),
+    "iron_dextran": (100, 30),
+}
+CLEAN_EXTRA = {
+    # US iron dextran with no earlier iron-dextran dose: the label requires a test dose first.
+    "iron_dextran": [card("formulation", "warning", "create")],
+}
+for product, (dose, minutes) in CLEAN_ORDERS.items():
+    name = "clean-" + product.replace("_", "-")
+    scenario(name, "clean", [iron_order(mr(name), pid("clean"), product, dose, minutes)],
+             CLEAN_EXTRA.get(product, []) + [OBSERVE],
+             f"{product.replace('_', ' ')} recognised by RxNorm code; a label-compliant dose and time on a clean "
+             "patient gives only the observation-period card")
+
+scenario("clean-fcm-by-name", "clean",
+         [iron_order(mr("clean-fcm-by-name"), pid("clean"), "ferric_carboxymaltose", 750, 30,
+                     by_name="Injectafer 750 mg in 100 mL sodium chloride 0.9%")],
+         [OBSERVE], "ferric carboxymaltose recognised by brand name only (no code)")
+scenario("clean-fcm-order-select", "clean", [fcm("clean-fcm-order-select", "clean")], [OBSERVE],
+         "the same card at order-select (context.selections)", hook="order-select")
+scenario("observation-already-drafted", "clean",
+         [fcm("observation-already-drafted", "clean"),
+          observation_order("icds-observation-already-drafted-sr", pid("clean"), mr("observation-already-drafted"), 30)],
+         [], "no observation card when the observation ServiceRequest (accepted at order-select) is in the draft orders")
+scenario("oral-iron", "clean",
+         [drug_order(mr("oral-iron"), pid("clean"), "310325", "ferrous sulfate 325 MG Oral Tablet", 325, "mg",
+                     ORAL_ROUTE, "325 mg by mouth once daily")],
+         [], "oral iron never gets a card")
+scenario("non-iron", "clean",
+         [drug_order(mr("non-iron"), pid("clean"), "11124", "vancomycin", 1000, "mg", IV_ROUTE,
+                     "1,000 mg IV every 12 hours")],
+         [], "an order that is not iron gets no card")
+
+# --- infusion rate ------------------------------------------------------------------------------------
+scenario("rate-too-fast", "clean", [fcm("rate-too-fast", "clean", 750, 5)],
+         [card("infusion-rate", "warning", "update"), OBSERVE],
+         "FCM 750 mg over 5 min is faster than the label's 15-minute minimum: update to the label minimum")
+scenario("rate-at-label-minimum", "clean", [fcm("rate-at-label-minimum", "clean", 750, 15)], [OBSERVE],
+         "FCM 750 mg over exactly 15 min (the label minimum) is allowed")
+PAIN_CARDS = [card("infusion-rate", "warning", "update"), card("premedication", "warning", "create"), OBSERVE]
+scenario("pain-history", "pain-history", [fcm("pain-history", "pain-history", 750, 15)], PAIN_CARDS,
+         "pain 4/10 during an earlier FCM infusion: at most half the rate (30 min instead of 15) and "
+         "acetaminophen premedication")
+scenario("pain-within-window", "pain-within-window", [fcm("pain-within-window", "pain-within-window", 750, 15)],
+         PAIN_CARDS, "pain 7/10 90 minutes after the earlier infusion still counts (window 2 hours)")
+scenario("pain-below-threshold", "pain-below-threshold",
+         [fcm("pain-below-threshold", "pain-below-threshold", 750, 15)], [OBSERVE],
+         "pain 3/10 is below the 4/10 threshold: no rate or premedication card")
+scenario("pain-after-window", "pain-after-window", [fcm("pain-after-window", "pain-after-window", 750, 15)],
+         [OBSERVE], "pain 7/10 four hours after the infusion is outside the 2-hour window")
+
+# --- dose limit -----------------------------------------------------------------------------------------
+scenario("dose-over-absolute", "clean", [fcm("dose-over-absolute", "clean", 1500, 30)],
+         [card("dose-limit", "warning", "update"), OBSERVE],
+         "FCM 1,500 mg is above the 1,000 mg single-dose maximum (70 kg: 15 mg/kg would allow 1,050)")
+scenario("dose-over-per-kg", "light", [fcm("dose-over-per-kg", "light", 750, 30)],
+         [card("dose-limit", "warning", "update"), OBSERVE],
+         "45 kg: FCM 15 mg/kg allows 675 mg, 750 mg is too much")
+scenario("dose-within-per-kg", "light", [fcm("dose-within-per-kg", "light", 600, 30)], [OBSERVE],
+         "45 kg: FCM 600 mg is within 15 mg/kg")
+scenario("weight-unknown", "no-weight", [fcm("weight-unknown", "no-weight", 750, 30)],
+         [card("dose-limit", "info"), OBSERVE],
+         "no weight: the absolute limit is checked (750 mg passes) and the card says the per-kg limit was not")
+scenario("weight-unknown-over-absolute", "no-weight",
+         [fcm("weight-unknown-over-absolute", "no-weight", 1200, 30)],
+         [card("dose-limit", "warning", "update"), OBSERVE],
+         "no weight, FCM 1,200 mg: above the absolute maximum whatever the weight")
+
+# --- premedication ----------------------------------------------------------------------------------------
+scenario("diphenhydramine-premedication", "clean",
+         [fcm("diphenhydramine-premedication", "clean"),
+          drug_order("icds-diphenhydramine-premedication-premed", pid("clean"), "3498", "diphenhydramine", 50, "mg",
+                     IV_ROUTE, "diphenhydramine 50 mg IV 30 minutes before the iron infusion (premedication)")],
+         [card("premedication", "warning"), OBSERVE],
+         "a diphenhydramine premedication in the draft orders is warned against (H1 antihistamines mimic anaphylaxis)")
+scenario("risk-several", "risk-several", [fcm("risk-several", "risk-several")],
+         [card("infusion-rate", "warning", "update"), card("premedication", "warning", "create"), OBSERVE],
+         "asthma + two drug allergies: slower rate and corticosteroid premedication per protocol")
+scenario("risk-one", "risk-one", [fcm("risk-one", "risk-one")],
+         [card("infusion-rate", "warning", "update"), OBSERVE],
+         "asthma alone: slower rate, but below the protocol's two risk factors for a corticosteroid")
+
+# --- hypersensitivity history --------------------------------------------------------------------------------
+scenario("severe-reaction", "severe-reaction", [fcm("severe-reaction", "severe-reaction")],
+         [card("hypersensitivity-history", "critical", "delete"), OBSERVE],
+         "anaphylaxis with hypotension after FCM: critical, with a suggestion to cancel the draft")
+scenario("moderate-reaction", "moderate-reaction", [fcm("moderate-reaction", "moderate-reaction")],
+         [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"),
+          card("premedication", "warning", "create"), OBSERVE],
+         "moderate reaction (urticaria, dyspnoea) to iron sucrose: warning, slower rate and corticosteroid premedication")
+scenario("mild-allergy-ferumoxytol", "mild-allergy",
+         [iron_order(mr("mild-allergy-ferumoxytol"), pid("mild-allergy"), "ferumoxytol", 510, 30)],
+         [card("hypersensitivity-history", "critical", "delete"), OBSERVE],
+         "ferumoxytol after a mild allergic reaction to iron sucrose: label contraindication, critical")
+scenario("mild-allergy-iron-sucrose", "mild-allergy",
+         [iron_order(mr("mild-allergy-iron-sucrose"), pid("mild-allergy"), "iron_sucrose", 200, 30)],
+         [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"), OBSERVE],
+         "the same mild reaction with iron sucrose again: warning (not critical) and at most half the rate")
+scenario("refuted-allergy", "refuted-allergy", [fcm("refuted-allergy", "refuted-allergy")], [OBSERVE],
+         "a refuted anaphylaxis record does not count")
+
+# --- formulation ---------------------------------------------------------------------------------------------
+scenario("dextran-experienced", "dextran-experienced",
+         [iron_order(mr("dextran-experienced"), pid("dextran-experienced"), "iron_dextran", 100, 30)], [OBSERVE],
+         "iron dextran after an earlier iron-dextran dose: no test dose needed")
+scenario("fcm-recent", "fcm-recent", [fcm("fcm-recent", "fcm-recent")],
+         [card("formulation", "warning"), OBSERVE],
+         "FCM again 36 days after the last FCM: check phosphate before re-dosing within 90 days")
+scenario("low-phosphate", "low-phosphate", [fcm("low-phosphate", "low-phosphate")],
+         [card("formulation", "warning"), OBSERVE],
+         "FCM with phosphate 2.1 mg/dL: hypophosphataemia warning")
+scenario("fcm-old-dose", "fcm-old-dose", [fcm("fcm-old-dose", "fcm-old-dose")], [OBSERVE],
+         "last FCM 208 days ago and phosphate 2.6 mg/dL: no phosphate card")
+
+# --- iron status -----------------------------------------------------------------------------------------------
+scenario("iron-replete", "iron-replete", [fcm("iron-replete", "iron-replete")],
+         [card("iron-status", "warning"), OBSERVE],
+         "ferritin 820 and TSAT 48 %: labs argue against iron now")
+scenario("high-ferritin-only", "high-ferritin-only", [fcm("high-ferritin-only", "high-ferritin-only")], [OBSERVE],
+         "ferritin 820 with TSAT 18 %: high ferritin alone does not trigger the iron-status card")
