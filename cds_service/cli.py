@@ -105,5 +105,68 @@ def check_knowledge(override: str | None) -> None:
     click.echo(f"knowledge OK: {len(knowledge.products)} products, {len(knowledge.sources)} sources")
 
 
+def _stderr_logger(name: str) -> None:
+    """Plain one-line warnings on stderr for the EHR-side commands (stdout stays for results)."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("iron-cds: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+@main.command()
+@click.option("--order", "order", required=True, type=click.Path(dir_okay=False), help="Draft order: a MedicationRequest or a Bundle of orders (JSON).")
+@click.option("--patient-bundle", type=click.Path(dir_okay=False), help="The patient's data as a FHIR Bundle file.")
+@click.option("--fhir-server", help="FHIR base URL to read the patient's data from (with --patient).")
+@click.option("--patient", help="Patient id on the FHIR server (or in a bundle holding several patients).")
+@click.option("--bearer-token", help="Access token for the FHIR server; also passed to the service as fhirAuthorization.")
+@click.option("--hook", type=click.Choice(["order-sign", "order-select"]), default="order-sign", show_default=True)
+@click.option("--service", help="Call this service over HTTP (base URL or …/cds-services/ID) instead of in-process.")
+@click.option("--sign-key", type=click.Path(dir_okay=False), help="Private key (PEM or JWK) to sign the CDS client JWT.")
+@click.option("--issuer", help="The JWT's iss (a trusted issuer of the service); needs --sign-key.")
+@click.option("--jku", help="Put this JWKS URL in the JWT header (as Epic does).")
+@click.option("--user", default="Practitioner/iron-cds-fire", show_default=True, help="context.userId")
+@click.option("--encounter", help="context.encounterId")
+@click.option("--prefetch", default="all", show_default=True,
+              help="Which prefetch keys to resolve and send: all, none, or a comma-separated list (the service reads the rest).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the raw CDS Hooks response JSON on stdout.")
+def fire(as_json: bool, **kwargs) -> None:
+    """Act as the EHR: send a draft order to the service and show the cards."""
+    from .card_text import render_response
+    from .fire import FireError, FireOptions, fire as fire_hook
+
+    _stderr_logger("iron_cds.fire")
+    try:
+        response = fire_hook(FireOptions(**kwargs))
+    except FireError as exc:
+        click.echo(f"iron-cds fire: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(response, indent=2))
+    else:
+        click.echo(render_response(response, width=100), nl=False)
+
+
+@main.command("load-fixtures")
+@click.option("--fhir-server", required=True, help="FHIR base URL to upload to.")
+@click.option("--bearer-token", help="Access token for the FHIR server.")
+@click.option("--only", help="Load only this fixture patient (file name without .json).")
+def load_fixtures(fhir_server: str, bearer_token: str | None, only: str | None) -> None:
+    """Upload the synthetic patients in fhir_fixtures/patients/ (transaction Bundles)."""
+    from .fixtures_loader import LoadError, load_fixtures as load
+
+    try:
+        loaded = load(fhir_server, bearer_token=bearer_token, only=only)
+    except LoadError as exc:
+        click.echo(f"iron-cds load-fixtures: {exc}", err=True)
+        sys.exit(1)
+    for item in loaded:
+        who = ", ".join(f"Patient/{pid}" for pid in item.patient_ids) or "no Patient"
+        click.echo(f"loaded {item.name}: {item.resources} resources ({who})")
+    click.echo(f"{len(loaded)} fixture patient(s) loaded into {fhir_server.rstrip('/')}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

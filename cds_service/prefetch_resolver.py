@@ -1,0 +1,334 @@
+"""Resolve a CDS service's prefetch templates the way an EHR does: against a FHIR server or a Bundle.
+
+Used by ``iron-cds fire`` (which plays the EHR) and by the tests. Only CDS Hooks 2.0 tokens are
+filled; a template with any other token is left out of the prefetch (an EHR may skip keys), never
+sent half-resolved, because a search without its patient filter returns other patients' data.
+
+Against a Bundle we evaluate exactly the search features our templates use (reference
+``patient``/``subject``, token ``code`` lists with ``system|code``, ``clinical-status``, ``_sort`` on
+the resource's date, ``_count``); a template with anything else is left out with a warning rather
+than answered with more (or less) than a server would return.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
+
+import requests
+
+log = logging.getLogger("iron_cds.fire")
+
+_TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+_MAX_PAGES = 10
+
+
+class PrefetchError(Exception):
+    """Patient data could not be fetched at all (the message is one line for the user)."""
+
+
+class PatientNotFound(PrefetchError):
+    pass
+
+
+def token_values(patient_id: str, user_id: str | None = None, encounter_id: str | None = None) -> dict[str, str]:
+    """Every CDS Hooks 2.0 token the order-select / order-sign context can fill."""
+    values = {"context.patientId": patient_id}
+    if encounter_id:
+        values["context.encounterId"] = encounter_id
+    if user_id:
+        values["context.userId"] = user_id
+        resource_type, _, rid = user_id.rpartition("/")
+        for token, wanted in _USER_TOKENS.items():
+            if resource_type.rsplit("/", 1)[-1] == wanted and rid:
+                values[token] = rid
+    return values
+
+
+def fill_template(template: str, values: dict[str, str]) -> str | None:
+    """The template with its tokens replaced (percent-encoded), or None if a token is unknown here."""
+    unresolved = False
+
+    def fill(match: re.Match) -> str:
+        nonlocal unresolved
+        value = values.get(match.group(1))
+        if value is None:
+            unresolved = True
+            return ""
+        return quote(value, safe="")
+
+    url = _TOKEN.sub(fill, template)
+    return None if unresolved else url
+
+
+# --- where the data comes from ----------------------------------------------------------------
+
+
+class FhirServerSource:
+    """Reads and searches on a FHIR server, with the bearer token when one is given."""
+
+    def __init__(self, base_url: str, bearer_token: str | None = None, timeout: float = 10.0,
+                 session: requests.Session | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.headers["Accept"] = "application/fhir+json"
+        if bearer_token:
+            self.session.headers["Authorization"] = f"Bearer {bearer_token}"
+
+    def _get(self, url: str) -> requests.Response:
+        try:
+            return self.session.get(url, timeout=self.timeout)
+        except requests.Timeout:
+            raise PrefetchError(f"FHIR server {self.base_url} did not answer within {self.timeout:g} s") from None
+        except requests.RequestException as exc:
+            raise PrefetchError(f"cannot reach FHIR server {self.base_url}: {_short(exc)}") from None
+
+    def check_patient(self, patient_id: str) -> dict:
+        response = self._get(f"{self.base_url}/Patient/{quote(patient_id, safe='')}")
+        if response.status_code in (404, 410):
+            raise PatientNotFound(f"patient {patient_id!r} not found on FHIR server {self.base_url} (HTTP {response.status_code})")
+        if response.status_code in (401, 403):
+            raise PrefetchError(f"FHIR server {self.base_url} refused access (HTTP {response.status_code}); check --bearer-token")
+        body = _json_or_none(response)
+        if response.status_code != 200 or not isinstance(body, dict) or body.get("resourceType") != "Patient":
+            raise PrefetchError(f"FHIR server {self.base_url} gave no Patient for {patient_id!r} (HTTP {response.status_code})")
+        return body
+
+    def fetch(self, relative_url: str) -> dict | None:
+        """The result for one filled template: a resource, a Bundle, None (read found nothing)."""
+        url = f"{self.base_url}/{relative_url.lstrip('/')}"
+        response = self._get(url)
+        is_read = "?" not in relative_url
+        if is_read and response.status_code in (404, 410):
+            return None
+        body = _json_or_none(response)
+        if response.status_code != 200 or not isinstance(body, dict):
+            # What a careful EHR passes on: an OperationOutcome, which tells the service to try itself.
+            if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+                return body
+            return _outcome(f"FHIR server answered HTTP {response.status_code}")
+        if is_read or body.get("resourceType") != "Bundle":
+            return body
+        # _count is the page size the service asked for (e.g. "latest weight only"): return that page.
+        # Without _count, a server's default page may cut the list short: follow `next` (bounded).
+        if "_count" not in dict(parse_qsl(urlsplit(relative_url).query)):
+            body = self._follow_next(body)
+        return body
+
+    def _follow_next(self, bundle: dict) -> dict:
+        entries = list(bundle.get("entry") or [])
+        page = bundle
+        for _ in range(_MAX_PAGES - 1):
+            next_url = next((link.get("url") for link in page.get("link") or [] if link.get("relation") == "next"), None)
+            if not next_url:
+                break
+            next_url = urljoin(self.base_url + "/", next_url)
+            if urlsplit(next_url).netloc != urlsplit(self.base_url).netloc:
+                log.warning("not following a next link to another host")  # the token must stay on this server
+                break
+            page = _json_or_none(self._get(next_url))
+            if not isinstance(page, dict) or page.get("resourceType") != "Bundle":
+                break
+            entries.extend(page.get("entry") or [])
+        merged = {key: value for key, value in bundle.items() if key != "link"}
+        merged["entry"] = entries
+        return merged
+
+
+class BundleSource:
+    """A patient's data as a Bundle (transaction, collection or searchset), searched in memory."""
+
+    def __init__(self, bundle: dict):
+        self.resources: list[dict] = [
+            entry["resource"]
+            for entry in bundle.get("entry") or []
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+        ]
+
+    def patient_ids(self) -> list[str]:
+        return [r["id"] for r in self.resources if r.get("resourceType") == "Patient" and r.get("id")]
+
+    def check_patient(self, patient_id: str) -> dict:
+        found = self.read("Patient", patient_id)
+        if found is None:
+            raise PatientNotFound(f"patient {patient_id!r} is not in the patient bundle")
+        return found
+
+    def read(self, resource_type: str, rid: str) -> dict | None:
+        return next((r for r in self.resources if r.get("resourceType") == resource_type and r.get("id") == rid), None)
+
+    def fetch(self, relative_url: str) -> dict | None:
+        path, _, query = relative_url.partition("?")
+        parts = [p for p in path.split("/") if p]
+        if len(parts) == 2 and not query:
+            return self.read(parts[0], unquote(parts[1]))
+        if len(parts) != 1:
+            raise UnsupportedSearch(f"cannot evaluate {path!r} against a bundle")
+        return search_bundle(self.resources, parts[0], parse_qsl(query, keep_blank_values=True))
+
+
+class UnsupportedSearch(ValueError):
+    """A search feature this in-memory evaluator does not implement (the key is then left out)."""
+
+
+# --- in-memory search ---------------------------------------------------------------------------
+
+
+def _reference_matches(reference: object, wanted: str) -> bool:
+    if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
+        return False
+    ref = reference["reference"].rstrip("/")
+    wanted = wanted.rstrip("/")
+    if "/" in wanted:                      # Patient/123 (or an absolute URL): compare the last two segments
+        return ref.split("/")[-2:] == wanted.split("/")[-2:]
+    return ref.split("/")[-2:] == ["Patient", wanted]   # a bare id, as our templates use for patients
+
+
+def _codings(concept: object) -> list[dict]:
+    if not isinstance(concept, dict):
+        return []
+    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+
+
+def _token_matches(codings: list[dict], values: str) -> bool:
+    for value in values.split(","):
+        system, bar, code = value.rpartition("|")
+        for coding in codings:
+            if coding.get("code") != code:
+                continue
+            if not bar or coding.get("system") == (system or None) or (system == "" and not coding.get("system")):
+                return True
+    return False
+
+
+# search parameter -> how to read it from each resource type we serve
+_CODE_FIELDS = {
+    "MedicationAdministration": "medicationCodeableConcept",
+    "MedicationRequest": "medicationCodeableConcept",
+    "MedicationStatement": "medicationCodeableConcept",
+}
+_DATE_FIELDS = {
+    "date": ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued", "recordedDate",
+             "date", "onsetDateTime", "authoredOn"),
+    "effective-time": ("effectiveDateTime", "effectivePeriod.start"),
+}
+
+
+def _path(resource: dict, dotted: str):
+    value = resource
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _matcher(resource_type: str, name: str, value: str) -> Callable[[dict], bool]:
+    if name in ("patient", "subject"):
+        return lambda r: _reference_matches(r.get("patient"), value) or _reference_matches(r.get("subject"), value)
+    if name == "code":
+        field_name = _CODE_FIELDS.get(resource_type, "code")
+        return lambda r: _token_matches(_codings(r.get(field_name)), value)
+    if name == "clinical-status":
+        return lambda r: _token_matches(_codings(r.get("clinicalStatus")), value)
+    raise UnsupportedSearch(f"search parameter {name!r} is not supported against a bundle")
+
+
+def _sort_key(resource: dict, fields: Iterable[str]) -> str:
+    for dotted in fields:
+        value = _path(resource, dotted)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def search_bundle(resources: list[dict], resource_type: str, params: list[tuple[str, str]]) -> dict:
+    """Evaluate a type-level search over ``resources``: a searchset Bundle, as a server returns."""
+    matchers: list[Callable[[dict], bool]] = []
+    sort: str | None = None
+    count: int | None = None
+    for name, value in params:
+        if name == "_sort":
+            sort = value
+        elif name == "_count":
+            try:
+                count = max(0, int(value))
+            except ValueError:
+                raise UnsupportedSearch(f"_count={value!r} is not a number") from None
+        else:
+            matchers.append(_matcher(resource_type, name, value))
+    found = [r for r in resources if r.get("resourceType") == resource_type and all(m(r) for m in matchers)]
+    if sort:
+        descending = sort.startswith("-")
+        fields = _DATE_FIELDS.get(sort.lstrip("-"))
+        if fields is None or "," in sort:
+            raise UnsupportedSearch(f"_sort={sort!r} is not supported against a bundle")
+        # Resources without the date go last either way, as servers tend to do.
+        dated = sorted((r for r in found if _sort_key(r, fields)), key=lambda r: _sort_key(r, fields), reverse=descending)
+        found = dated + [r for r in found if not _sort_key(r, fields)]
+    total = len(found)
+    if count is not None:
+        found = found[:count]
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "entry": [{"fullUrl": f"{r['resourceType']}/{r.get('id', '')}", "resource": r, "search": {"mode": "match"}} for r in found],
+    }
+
+
+# --- the EHR's job ------------------------------------------------------------------------------
+
+
+@dataclass
+class PrefetchResult:
+    prefetch: dict[str, dict | None] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)      # key -> why it was left out
+
+
+def resolve_prefetch(templates: dict[str, str], values: dict[str, str], source, only: Iterable[str] | None = None) -> PrefetchResult:
+    """Fill and run each template (or only the keys in ``only``); a key we cannot satisfy is omitted."""
+    result = PrefetchResult()
+    wanted = None if only is None else set(only)
+    for key, template in templates.items():
+        if wanted is not None and key not in wanted:
+            continue
+        url = fill_template(template, values)
+        if url is None:
+            result.skipped[key] = "template uses a token this request cannot fill"
+            continue
+        try:
+            result.prefetch[key] = source.fetch(url)
+        except UnsupportedSearch as exc:
+            result.skipped[key] = str(exc)
+    return result
+
+
+def _json_or_none(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _outcome(text: str) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception", "diagnostics": text}]}
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "getaddrinfo" in text or "Failed to resolve" in text:
+        return "host not found"
+    return text.splitlines()[0][:160] if text else type(exc).__name__
