@@ -108,7 +108,7 @@ def _gather(hook_request: dict, prefetch_keys, state) -> PatientRecord:
         return record
 
     timeout = float(config.fhir_timeout)
-    results = _run_parallel(reads, base, token or None, timeout, state.extras)
+    results = _run_parallel(reads, base, token or None, timeout, _extras(state))
     for read in reads:
         _apply(record, read, results[read], timeout, hook_instance)
     return record
@@ -263,6 +263,14 @@ def _fail(record: PatientRecord, key: str, reason: str, outcome: str, hook_insta
 
 def _join(prior: str | None, reason: str) -> str:
     return f"{prior}; {reason}" if prior else reason
+
+
+_FALLBACK_EXTRAS: dict = {}
+
+
+def _extras(state) -> dict:
+    extras = getattr(state, "extras", None)
+    return extras if isinstance(extras, dict) else _FALLBACK_EXTRAS
 
 
 def _hook_instance(hook_request) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,15 +31,20 @@ _session_lock = threading.Lock()
 
 
 def shared_session(extras: dict) -> requests.Session:
-    """The process's pooled session, created on first use (after gunicorn forked its workers)."""
-    session = extras.get("fhir_session")
-    if session is None:
+    """The process's pooled session, created on first use.
+
+    Keyed by process id: a session made before gunicorn forks must not share
+    its sockets with the workers, so each worker builds its own.
+    """
+    held = extras.get("fhir_session_owner")
+    if held is None or held[0] != os.getpid():
         with _session_lock:
-            session = extras.get("fhir_session")
-            if session is None:
-                session = _new_session()
-                extras["fhir_session"] = session
-    return session
+            held = extras.get("fhir_session_owner")
+            if held is None or held[0] != os.getpid():
+                held = (os.getpid(), _new_session())
+                extras["fhir_session_owner"] = held
+                extras["fhir_session"] = held[1]
+    return held[1]
 
 
 def _new_session() -> requests.Session:
