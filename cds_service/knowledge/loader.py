@@ -8,38 +8,110 @@ from typing import Any
 import yaml
 
 from ..paths import cards_dir
+from . import check
 from .model import DoseBand, Fact, Knowledge, LabelLimits, MedicationSpec, Product, Source, TimeBand
 
 FILES = ("sources.yaml", "products.yaml", "codes.yaml", "protocol.yaml", "wording.yaml")
 
 
 class KnowledgeError(ValueError):
-    """The knowledge files are missing or invalid; the message says where."""
+    """The knowledge files are missing or invalid; ``messages`` holds one line per problem."""
+
+    def __init__(self, messages: list[str] | str):
+        self.messages = [messages] if isinstance(messages, str) else list(messages)
+        super().__init__("\n".join(self.messages))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read_yaml(path: Path, what: str) -> tuple[Any, str | None]:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), None
+    except OSError as exc:
+        return None, f"{_display(path)}: cannot read {what} ({exc.strerror})"
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        return None, f"{_display(path)}: not valid YAML{line}: {reason}"
+
+
+def read_files(directory: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Each file's sections merged into one mapping, and a line per file that could not be read."""
+    directory = directory or cards_dir()
+    data: dict[str, Any] = {}
+    errors: list[str] = []
+    for name in FILES:
+        content, error = _read_yaml(directory / name, "the file")
+        if error:
+            errors.append(error)
+            continue
+        content = content or {}
+        if not isinstance(content, dict):
+            errors.append(f"{_display(directory / name)}: must be a mapping of sections")
+            continue
+        data.update({"codes": content} if name == "codes.yaml" else content)
+    return data, errors
+
+
+def read_override(override_path: str) -> tuple[dict[str, Any] | None, list[str]]:
+    content, error = _read_yaml(Path(override_path), "the override")
+    if error:
+        return None, [error]
+    if content is None:
+        content = {}
+    if not isinstance(content, dict):
+        return None, [f"{override_path}: the override must be a mapping of sections (protocol:, premedications:, ...)"]
+    return content, []
 
 
 def read_raw(directory: Path | None = None, override_path: str | None = None) -> dict[str, Any]:
-    directory = directory or cards_dir()
-    data: dict[str, Any] = {}
-    for name in FILES:
-        path = directory / name
-        try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise KnowledgeError(f"{path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise KnowledgeError(f"{path}: not valid YAML ({exc})") from None
-        if name == "codes.yaml":
-            content = {"codes": content}
-        data.update(content)
+    """The merged raw data (files + override), unvalidated; raises KnowledgeError if a file cannot be read."""
+    data, errors = read_files(directory)
     if override_path:
-        try:
-            override = yaml.safe_load(Path(override_path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise KnowledgeError(f"{override_path}: cannot read the override ({exc})") from None
-        if not isinstance(override, dict):
-            raise KnowledgeError(f"{override_path}: the override must be a mapping of sections")
-        data = deep_merge(data, override)
+        override, override_errors = read_override(override_path)
+        errors += override_errors
+        if override is not None:
+            data = deep_merge(data, override)
+    if errors:
+        raise KnowledgeError(errors)
     return data
+
+
+def _supplied_by(override: dict | None, path: tuple) -> bool:
+    """True when the override file set the value at (or above) this path."""
+    node: Any = override
+    if not isinstance(node, dict) or not path or path[0] not in node:
+        return False
+    for key in path:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return not isinstance(node, dict)  # a list or scalar replaced the whole branch
+    return True
+
+
+def validation_messages(data: dict[str, Any], directory: Path | None = None, override: dict | None = None,
+                        override_path: str | None = None) -> list[str]:
+    """Every schema and cross-file problem, one line each, naming the file that holds the value."""
+    directory = directory or cards_dir()
+    lines = []
+    for path, message in check.schema_problems(data) + check.cross_problems(data):
+        name = check.SECTION_FILE.get(path[0], "?") if path else "?"
+        shown = path[1:] if path and path[0] == "codes" else path
+        if override_path and _supplied_by(override, path):
+            where = f"{override_path} (override of {name})"
+        else:
+            where = _display(directory / name)
+        lines.append(f"{where}: {check.format_path(shown)}: {message}")
+    return lines
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -112,9 +184,26 @@ def build(data: dict[str, Any], overridden_by: str | None = None) -> Knowledge:
 _cache: dict[tuple, Knowledge] = {}
 
 
+def validate(override_path: str | None = None, directory: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Read, merge and validate without caching: (merged data, problem lines). For check-knowledge."""
+    data, errors = read_files(directory)
+    override = None
+    if override_path:
+        override, override_errors = read_override(override_path)
+        errors += override_errors
+        if override is not None:
+            data = deep_merge(data, override)
+    if errors:  # a file that cannot be read makes every further message misleading
+        return data, errors
+    return data, validation_messages(data, directory, override, override_path)
+
+
 def load_knowledge(override_path: str | None = None, directory: Path | None = None) -> Knowledge:
     """Validated knowledge, built once per process for each (directory, override) pair."""
     key = (str(directory or cards_dir()), override_path)
     if key not in _cache:
-        _cache[key] = build(read_raw(directory, override_path), overridden_by=override_path)
+        data, errors = validate(override_path, directory)
+        if errors:
+            raise KnowledgeError(errors)
+        _cache[key] = build(data, overridden_by=override_path)
     return _cache[key]
