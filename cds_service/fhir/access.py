@@ -104,7 +104,8 @@ def _gather(hook_request: dict, prefetch_keys, state) -> PatientRecord:
     if reads and token is False:
         # A token we cannot put in a header: do not fall back to an unauthenticated read.
         for read in reads:
-            _fail(record, read.key, _join(read.prior, "access token unusable"), "error", hook_instance)
+            reason = "more prefetch pages: access token unusable" if read.continuation else "access token unusable"
+            _fail(record, read.key, _join(read.prior, reason), "error", hook_instance)
         return record
 
     timeout = float(config.fhir_timeout)
