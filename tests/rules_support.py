@@ -101,3 +101,8 @@ def needs_products(*keys):
 
     missing = [k for k in keys if k not in load_knowledge().products]
     return pytest.mark.skipif(bool(missing), reason=f"knowledge data has no product {missing} yet")
+
+
+def flat(text: str) -> str:
+    """Card text with line breaks folded (wording templates wrap lines), lower case."""
+    return " ".join(text.split()).lower()

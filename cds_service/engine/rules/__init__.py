@@ -7,6 +7,6 @@ last but one.
 
 from __future__ import annotations
 
-from . import observation
+from . import observation, rate
 
-RULES = (observation,)
+RULES = (rate, observation)

@@ -124,3 +124,17 @@ class Citations:
 
     def block(self) -> str:
         return sources_block(self.knowledge, self.lines)
+
+
+def not_checked(facts, topic: str, reason_key: str, **fields: Any):
+    """A warning card saying this check could not be done for this order (and why), never silence."""
+    from ..model import Finding  # local: text helpers stay importable without the model
+
+    knowledge = facts.knowledge
+    display = topic_wording(knowledge, topic).get("display", topic)
+    reason = common(knowledge, "not_checked_reasons", reason_key, **fields)
+    return Finding(
+        topic=topic, indicator="warning", order=facts.order,
+        summary=summary(common(knowledge, "not_checked_summary", drug=facts.drug, topic=display, reason=reason)),
+        detail=common(knowledge, "not_checked_detail", drug=facts.drug, topic=display, reason=reason),
+    )
