@@ -92,17 +92,35 @@ def feedback_report(as_json: bool) -> None:
 
 
 @main.command("check-knowledge")
-@click.option("--file", "override", default=None, help="Also validate this institutional override file.")
-def check_knowledge(override: str | None) -> None:
-    """Validate the knowledge and card data files."""
-    from .knowledge.loader import KnowledgeError, load_knowledge
+@click.option("--file", "override", default=None, help="Also validate this institutional override file (default: IRON_CDS_KNOWLEDGE).")
+@click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
+              help="Validate the cards files in this directory (e.g. a pharmacist's working copy) instead of the installed ones.")
+def check_knowledge(override: str | None, directory: str | None) -> None:
+    """Validate the knowledge and card data files; exit 1 listing every problem."""
+    from pathlib import Path
 
-    try:
-        knowledge = load_knowledge(override or os.environ.get("IRON_CDS_KNOWLEDGE"))
-    except KnowledgeError as exc:
-        click.echo(f"knowledge check FAILED:\n{exc}", err=True)
-        sys.exit(1)
-    click.echo(f"knowledge OK: {len(knowledge.products)} products, {len(knowledge.sources)} sources")
+    from .knowledge import check
+    from .knowledge.loader import build, validate
+
+    override = override or os.environ.get("IRON_CDS_KNOWLEDGE") or None
+    data, problems = validate(override, Path(directory) if directory else None)
+    if not problems:
+        try:
+            knowledge = build(data, overridden_by=override)
+        except (KeyError, TypeError, ValueError) as exc:  # the schemas should make this unreachable
+            problems = [f"knowledge passed the schemas but could not be built: {exc!r}"]
+    if problems:
+        click.echo(f"knowledge check FAILED ({len(problems)} problem{'s' if len(problems) != 1 else ''}):", err=True)
+        for line in problems:
+            click.echo(f"  {line}", err=True)
+    statuses = check.count_statuses(data)
+    click.echo(
+        f"knowledge OK: {len(knowledge.products)} products, {len(knowledge.sources)} sources, "
+        f"{statuses['confirmed']} confirmed facts, {statuses['unconfirmed-conservative']} unconfirmed-conservative "
+        f"(stricter value kept), {statuses['institutional']} institutional"
+    )
+    if override:
+        click.echo(f"override applied: {override}")
 
 
 def _stderr_logger(name: str) -> None:
