@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
@@ -424,3 +425,54 @@ def test_hook_call_survives_a_failing_fhir_server(client, fhir):
     assert response.status_code == 200
     assert isinstance(response.get_json()["cards"], list)
     assert len(fhir.calls) > 0
+
+
+# --- the phase deadline ------------------------------------------------------------------------------
+
+def test_the_phase_ends_at_its_deadline_even_if_a_read_hangs(fhir, monkeypatch):
+    from cds_service.fhir import access
+
+    release = threading.Event()
+    real_read = access.read_paged
+    observed = []
+    monkeypatch.setattr(metrics, "observe_fhir_read", lambda key, seconds, outcome: observed.append((key, outcome)))
+
+    def read(session, url, *args):
+        if "/Patient/" in url:
+            release.wait(5)   # stuck somewhere no socket timeout reaches
+        return real_read(session, url, *args)
+
+    monkeypatch.setattr(access, "read_paged", read)
+    fhir.get(f"{BASE}/Observation", json=searchset(OBS))
+    try:
+        record = gather_record(request(), KEYS, state(timeout=0.3))
+    finally:
+        release.set()
+    assert record.unavailable == {"patient": "timeout after 0.3s"}
+    assert record.sources == {"labs": "fhir"}
+    assert sorted(observed) == [("labs", "ok"), ("patient", "deadline")]
+
+
+def test_an_unexpected_error_in_one_read_does_not_spoil_the_others(fhir, monkeypatch):
+    from cds_service.fhir import access
+
+    real_read = access.read_paged
+
+    def read(session, url, *args):
+        if "/Patient/" in url:
+            raise RuntimeError("bug")
+        return real_read(session, url, *args)
+
+    monkeypatch.setattr(access, "read_paged", read)
+    fhir.get(f"{BASE}/Observation", json=searchset(OBS))
+    record = gather_record(request(), KEYS, state())
+    assert record.unavailable == {"patient": "read failed"}
+    assert record.sources == {"labs": "fhir"}
+
+
+def test_a_bug_outside_the_reads_makes_every_key_unavailable_instead_of_raising(monkeypatch):
+    from cds_service.fhir import access
+
+    monkeypatch.setattr(access, "interpret", lambda value: 1 / 0)
+    record = gather_record(request({"patient": PATIENT_RES}), KEYS, state())
+    assert set(record.unavailable) == {"patient", "labs"}
