@@ -7,6 +7,6 @@ last but one.
 
 from __future__ import annotations
 
-from . import observation, rate
+from . import dose, observation, rate
 
-RULES = (rate, observation)
+RULES = (dose, rate, observation)
