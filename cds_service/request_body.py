@@ -22,11 +22,7 @@ def read_json_body(request, config) -> dict:
         raise ApiError(415, "the request body must be JSON (Content-Type: application/json or application/fhir+json)")
     if request.content_length is not None and request.content_length > config.max_body_bytes:
         raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes")
-    try:
-        raw = request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        # chunked bodies have no Content-Length: werkzeug stops reading at the limit
-        raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes") from None
+    raw = _body_bytes(request, config.max_body_bytes)
     if len(raw) > config.max_body_bytes:
         raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes")
     try:
@@ -41,6 +37,28 @@ def read_json_body(request, config) -> dict:
     if nesting_exceeds(data, config.max_json_depth):
         raise ApiError(400, f"the request body is nested deeper than {config.max_json_depth} levels")
     return data
+
+
+def _body_bytes(request, limit: int) -> bytes:
+    """The body, read no further than one byte past ``limit``."""
+    environ = request.environ
+    if request.content_length is None and environ.get("wsgi.input_terminated") and "_cached_data" not in vars(request):
+        # A chunked body has no length. Werkzeug would cut it silently at the limit (and the
+        # truncated JSON would look merely malformed); reading one byte more tells "too large".
+        stream, chunks, size = environ["wsgi.input"], [], 0
+        while size <= limit:
+            chunk = stream.read(min(65536, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+        request._cached_data = data
+        return data
+    try:
+        return request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise ApiError(413, f"the request body is larger than {limit} bytes") from None
 
 
 def nesting_exceeds(value, limit: int) -> bool:
