@@ -1,0 +1,222 @@
+"""The reviewed knowledge: packaged data validates; broken copies fail with lines naming file and field."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from cds_service.discovery import prefetch_keys
+from cds_service.knowledge import check
+from cds_service.knowledge.loader import KnowledgeError, load_knowledge, validate
+from cds_service.paths import cards_dir
+
+PRODUCTS = ("iron_sucrose", "ferric_carboxymaltose", "ferric_derisomaltose", "ferumoxytol", "sodium_ferric_gluconate", "iron_dextran")
+
+
+@pytest.fixture
+def cards(tmp_path):
+    """A private copy of the cards directory to break."""
+    target = tmp_path / "cards"
+    shutil.copytree(cards_dir(), target)
+    return target
+
+
+def edit(directory, name, change):
+    path = directory / name
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def problems(directory, override=None):
+    _, lines = validate(override, directory)
+    return lines
+
+
+# --- the packaged data -----------------------------------------------------------------------
+
+def test_packaged_knowledge_validates_without_problems():
+    data, lines = validate()
+    assert lines == []
+    counts = check.count_statuses(data)
+    assert counts["confirmed"] > 0 and counts["unconfirmed-conservative"] > 0
+
+
+def test_packaged_knowledge_has_all_six_products_with_us_and_eu_labels():
+    knowledge = load_knowledge()
+    assert set(knowledge.products) == set(PRODUCTS)
+    for product in knowledge.products.values():
+        assert set(product.labels) == {"US", "EU"}
+        assert "IN" in product.rxnorm.values()
+        assert product.concentration_mg_per_ml.value > 0
+        for label in product.labels.values():
+            assert label.observation_minutes.value >= 30
+            assert label.time_bands
+
+
+def test_label_facts_the_engine_relies_on():
+    products = load_knowledge().products
+    dextran_us = products["iron_dextran"].labels["US"]
+    assert dextran_us.test_dose["required"] is True
+    assert (dextran_us.test_dose["dose_mg"], dextran_us.test_dose["wait_minutes"]) == (25, 60)
+    assert products["iron_dextran"].labels["EU"].test_dose["required"] is False
+    assert products["iron_dextran"].is_dextran and not products["iron_sucrose"].is_dextran
+    fer_us = products["ferumoxytol"].labels["US"]
+    assert {c["code"] for c in fer_us.contraindications} >= {"product-hypersensitivity", "prior-iv-iron-allergy"}
+    assert fer_us.boxed_warning is not None
+    assert "mri-interference" in {r["code"] for r in fer_us.risks}
+    assert products["ferumoxytol"].labels["EU"].available is False
+    for key in PRODUCTS:
+        if key != "ferumoxytol":
+            eu = {c["code"] for c in products[key].labels["EU"].contraindications}
+            assert "serious-hypersensitivity-other-parenteral-iron" in eu, key
+    fcm_risks = {r["code"]: r for r in products["ferric_carboxymaltose"].labels["US"].risks}
+    assert fcm_risks["hypophosphataemia"]["redose_within_days"] == 90
+    eu_bands = products["ferric_carboxymaltose"].labels["EU"].dose_bands
+    assert {b.method for b in eu_bands} == {"push", "infusion"}
+
+
+def test_no_code_or_name_identifies_two_products():
+    seen: dict[str, str] = {}
+    for key, product in load_knowledge().products.items():
+        for claim in list(product.rxnorm) + [n.lower() for n in product.names + product.brands]:
+            assert seen.setdefault(claim, key) == key, claim
+
+
+def test_prefetch_templates_read_the_code_keys():
+    knowledge = load_knowledge()
+    templates = {p.key: p.template for p in prefetch_keys(knowledge)}
+    assert "2777-1" in templates["labs"] and "29463-7" in templates["weight"]
+    assert "24909" in templates["ironAdministrations"]  # iron sucrose IN
+
+
+def test_protocol_and_premedications_are_complete():
+    knowledge = load_knowledge()
+    protocol = knowledge.protocol
+    assert protocol["infusion_pain"]["pain_score_threshold"]["value"] == 4
+    assert protocol["observation"]["service_code"]["code"]
+    for keys in protocol["premedication_regimens"].values():
+        assert all(key in knowledge.premedications for key in keys)
+    assert knowledge.premedications["methylprednisolone_iv"].route_code == "47625008"
+    assert all("diphenhydramine" not in spec.display.lower() for spec in knowledge.premedications.values())
+
+
+def test_load_knowledge_is_cached_per_directory():
+    assert load_knowledge() is load_knowledge()
+
+
+# --- broken copies ---------------------------------------------------------------------------
+
+def test_zero_minimum_time_is_reported_with_file_and_field(cards):
+    edit(cards, "products.yaml", lambda d: d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"][0].update(min_minutes=0))
+    lines = problems(cards)
+    assert any(line.endswith("products.yaml: products.iron_sucrose.labels.US.time_bands[0].min_minutes: Must be greater than 0.")
+               for line in lines), lines
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(directory=cards)
+    assert "time_bands[0].min_minutes" in str(err.value)
+
+
+def test_unknown_source_id_is_reported(cards):
+    edit(cards, "protocol.yaml", lambda d: d["protocol"]["observation"]["default_minutes"].update(source="S-MISSING"))
+    lines = problems(cards)
+    assert any("protocol.yaml: protocol.observation.default_minutes.source: Unknown source id 'S-MISSING'" in line for line in lines), lines
+
+
+def test_every_problem_is_collected_not_just_the_first(cards):
+    def breaks(d):
+        d["products"]["ferumoxytol"]["labels"]["US"]["max_single_dose"]["value"] = -510
+        d["products"]["iron_dextran"]["labels"]["EU"]["observation_minutes"]["status"] = "probably"
+    edit(cards, "products.yaml", breaks)
+    edit(cards, "sources.yaml", lambda d: d["sources"]["S-EMA"].update(accessed="25/11/2026"))
+    lines = problems(cards)
+    assert len(lines) == 3, lines
+    assert any("products.ferumoxytol.labels.US.max_single_dose.value: Must be greater than 0." in line for line in lines)
+    assert any("products.iron_dextran.labels.EU.observation_minutes.status: Must be one of" in line for line in lines)
+    assert any("sources.yaml: sources.S-EMA.accessed: Use an ISO date" in line for line in lines)
+
+
+def test_bad_yaml_names_the_file_and_line(cards):
+    (cards / "codes.yaml").write_text("labs:\n  body_weight: {loinc: 29463-7\n", encoding="utf-8")
+    lines = problems(cards)
+    assert len(lines) == 1 and "codes.yaml: not valid YAML at line" in lines[0]
+
+
+def test_missing_file_is_reported(cards):
+    (cards / "sources.yaml").unlink()
+    assert any("sources.yaml: cannot read" in line for line in problems(cards))
+
+
+def test_misspelt_key_is_refused(cards):
+    edit(cards, "products.yaml", lambda d: d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"][0].update(min_minute=5))
+    assert any("time_bands[0].min_minute: Unknown field." in line for line in problems(cards))
+
+
+def test_product_without_eu_label_is_refused(cards):
+    edit(cards, "products.yaml", lambda d: d["products"]["ferric_derisomaltose"]["labels"].pop("EU"))
+    assert any("products.ferric_derisomaltose.labels: Missing the EU label" in line for line in problems(cards))
+
+
+def test_regimen_naming_an_unknown_premedication_is_refused(cards):
+    edit(cards, "protocol.yaml", lambda d: d["protocol"]["premedication_regimens"].update(infusion_pain=["paracetamol_po"]))
+    assert any("protocol.premedication_regimens.infusion_pain[0]: Unknown premedication 'paracetamol_po'" in line
+               for line in problems(cards))
+
+
+def test_time_bands_out_of_order_are_refused(cards):
+    def swap(d):
+        bands = d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"]
+        bands[2], bands[3] = bands[3], bands[2]  # infusion 300 mg band before the 200 mg band
+    edit(cards, "products.yaml", swap)
+    assert any("products.iron_sucrose.labels.US.time_bands[3].up_to_mg: Must be greater than the previous infusion band" in line
+               for line in problems(cards))
+
+
+def test_larger_dose_needing_less_time_is_refused(cards):
+    edit(cards, "products.yaml", lambda d: d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"][3].update(min_minutes=10))
+    assert any("time_bands[3].min_minutes: A larger dose cannot need less time" in line for line in problems(cards))
+
+
+def test_dose_band_weight_range_must_be_sane(cards):
+    edit(cards, "products.yaml",
+         lambda d: d["products"]["iron_dextran"]["labels"]["US"]["dose_bands"][1].update(min_weight_kg=10, max_weight_kg=5))
+    assert any("products.iron_dextran.labels.US.dose_bands[1].max_weight_kg: Must be greater than min_weight_kg." in line
+               for line in problems(cards))
+
+
+def test_rxcui_claimed_by_two_products_is_refused(cards):
+    edit(cards, "products.yaml", lambda d: d["products"]["iron_dextran"]["codes"]["rxnorm"].update({"24909": "SCD"}))
+    assert any("RxCUI '24909' is also listed for iron_sucrose" in line for line in problems(cards))
+
+
+def test_wording_override_reason_needs_a_display(cards):
+    def breaks(d):
+        d["wording"].setdefault("topics", {}).setdefault("observation-period", {})["override_reasons"] = [{"code": "x"}]
+    edit(cards, "wording.yaml", breaks)
+    assert any("wording.yaml: wording.topics.observation-period.override_reasons[0].display: Missing data" in line
+               for line in problems(cards))
+
+
+def test_wording_template_with_a_stray_brace_is_refused(cards):
+    edit(cards, "wording.yaml", lambda d: d["wording"].update(service_label="iron-cds {oops"))
+    assert any("wording.yaml: wording.service_label: Not a valid template" in line for line in problems(cards))
+
+
+def test_keywords_must_be_lower_case(cards):
+    edit(cards, "codes.yaml", lambda d: d["risk_factors"]["asthma"]["keywords"].append("Asthma"))
+    assert any("codes.yaml: risk_factors.asthma.keywords[2]: Keywords are matched in lower case" in line for line in problems(cards))
+
+
+@pytest.mark.parametrize("minutes, ok", [(30, True), (29, False)])
+def test_observation_default_never_below_30_minutes(cards, minutes, ok):
+    edit(cards, "protocol.yaml", lambda d: d["protocol"]["observation"]["default_minutes"].update(value=minutes))
+    lines = problems(cards)
+    assert (lines == []) is ok, lines
+
+
+@pytest.mark.parametrize("factor, ok", [(1.0, True), (0.01, True), (0, False), (1.01, False)])
+def test_rate_factor_is_a_fraction(cards, factor, ok):
+    edit(cards, "protocol.yaml", lambda d: d["protocol"]["rate_after_reaction_factor"].update(value=factor))
+    assert (problems(cards) == []) is ok
