@@ -74,7 +74,9 @@ def prefetch_keys(knowledge) -> tuple[PrefetchKey, ...]:
             f"Observation?patient={pid}&code={_codes(LOINC, vital_codes)}&_sort=-date&_count=100",
             "blood pressure during earlier infusions (reaction grading)",
         ),
-        PrefetchKey("adverseEvents", f"AdverseEvent?subject={pid}", "earlier infusion reactions recorded as adverse events"),
+        # subject may name a Patient, Group, Practitioner..: a bare id is ambiguous and some servers
+        # (Medplum, our test server) then match nothing, so say which type we mean.
+        PrefetchKey("adverseEvents", f"AdverseEvent?subject=Patient/{pid}", "earlier infusion reactions recorded as adverse events"),
     )
 
 
