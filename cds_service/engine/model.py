@@ -69,6 +69,10 @@ class Administration:
     stopped: bool                    # status stopped / not-done / entered with a stop reason
     stop_reason: str | None
     reference: str | None
+    # Added by the patient reader (optional):
+    status: str | None = None          # MedicationAdministration.status ("completed", "stopped", "not-done"...);
+                                       # a "not-done" administration gave no iron
+    rate_mg_per_min: float | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,9 @@ class Reaction:
     severity: str                    # "mild", "moderate" or "severe"
     product_key: str | None          # the product it followed, when known
     evidence: tuple[Evidence, ...]
+    # Added by the patient reader (optional):
+    date: str | None = None          # when it happened (or was recorded), ISO
+    features: tuple[str, ...] = ()   # what graded it, in plain words ("anaphylaxis", "systolic 84 mmHg", "pain 6/10")
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,10 @@ class PatientPicture:
     reactions: tuple[Reaction, ...] = ()
     risk_factors: tuple[RiskFactor, ...] = ()
     unavailable: tuple[str, ...] = ()    # data we could not obtain (prefetch keys), so checks that need it did not run
+    # Added by the patient reader (optional):
+    weight_note: str | None = None       # why the weight is unknown (none recorded, too old, unreadable unit)
+    weight_reference: str | None = None  # "Observation/123" of the weight used
+    notes: tuple[str, ...] = ()          # other data that was present but not used, and why (stale lab, unknown unit)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""Earlier IV-iron administrations (MedicationAdministration), read like orders.
+
+The product is identified exactly as for a draft order; a non-IV route or an
+oral product is not IV-iron history. Entered-in-error records are skipped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from .dosage import read_dose, read_time
+from .fhir_values import concept_texts, effective_span, notes_text, parse_when, reference_of
+from .model import Administration
+from .order import identify_medication, medication_index
+from .routes import route_matcher_for
+
+STOPPED_STATUS = {"stopped", "not-done"}
+
+
+def _stop_reason(resource: dict) -> str | None:
+    texts: list[str] = []
+    reasons = resource.get("statusReason")
+    for concept in reasons if isinstance(reasons, list) else [reasons]:
+        texts += concept_texts(concept)
+    texts += notes_text(resource)
+    unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+    return "; ".join(unique) or None
+
+
+def read_administration(resource: dict, medications: dict[str, dict], knowledge) -> Administration | None:
+    status = resource.get("status") if isinstance(resource.get("status"), str) else None
+    if status == "entered-in-error":
+        return None
+    found = identify_medication(resource, medications, knowledge)
+    if found is None:
+        return None
+    identity, _ = found
+    dosage = resource.get("dosage") if isinstance(resource.get("dosage"), dict) else {}
+    route = route_matcher_for(knowledge).classify(dosage.get("route"))
+    if route.route == "non-iv" or (identity.oral and not (route.route == "iv" and identity.injectable_code)):
+        return None
+    product = knowledge.products.get(identity.product_key) if identity.product_key else None
+    concentration = float(product.concentration_mg_per_ml.value) if product and product.concentration_mg_per_ml else None
+    dose = read_dose([("dose", dosage["dose"])] if isinstance(dosage.get("dose"), dict) else [], concentration)
+    date_text, start, end = effective_span(resource)
+    period = resource.get("effectivePeriod") if isinstance(resource.get("effectivePeriod"), dict) else {}
+    end_text = period.get("end") if isinstance(period.get("end"), str) else None
+    minutes = None
+    rate = None
+    if start is not None and end is not None and end_text and end > start:
+        minutes = (end - start).total_seconds() / 60
+        rate = dose.dose_mg / minutes if dose.dose_mg is not None else None
+    else:
+        rates = [(k, dosage[k]) for k in ("rateQuantity", "rateRatio", "rateRange") if isinstance(dosage.get(k), dict)]
+        if rates:
+            timing = read_time(None, rates, dose.dose_mg, dose.volume_ml)
+            minutes, rate = timing.minutes, timing.rate_mg_per_min
+    return Administration(
+        product_key=identity.product_key,
+        date=date_text,
+        end=end_text,
+        dose_mg=dose.dose_mg,
+        minutes=minutes,
+        stopped=status in STOPPED_STATUS,
+        stop_reason=_stop_reason(resource),
+        reference=reference_of(resource),
+        status=status,
+        rate_mg_per_min=rate,
+    )
+
+
+def read_administrations(record, knowledge) -> list[Administration]:
+    """IV-iron administrations, oldest first (undated ones first)."""
+    medications = medication_index(record, [])
+    out = [a for a in (read_administration(r, medications, knowledge)
+                       for r in record.of_type("MedicationAdministration") if isinstance(r, dict)) if a is not None]
+    def when(admin: Administration) -> float:
+        moment = parse_when(admin.date)
+        return moment.timestamp() if moment else float("-inf")
+
+    out.sort(key=when)
+    return out
+
+
+def span(admin: Administration) -> tuple[datetime, datetime] | None:
+    """(start, end) of an administration that gave iron; the end is the start when nothing else is known."""
+    if admin.status == "not-done":
+        return None
+    start = parse_when(admin.date)
+    if start is None:
+        return None
+    end = parse_when(admin.end)
+    if end is None or end < start:
+        end = start + timedelta(minutes=admin.minutes) if admin.minutes else start
+    return start, end

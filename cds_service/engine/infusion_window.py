@@ -1,0 +1,131 @@
+"""Reactions seen in observations taken during or soon after an earlier IV-iron dose.
+
+- a pain score >= ``protocol.infusion_pain.pain_score_threshold`` during the
+  administration or up to ``window_after_minutes`` after its end (or an
+  Observation whose ``partOf`` names the administration) is infusion pain;
+- a systolic pressure <= 90 mmHg in that window, or a fall >= 30 mmHg from the
+  last value before the infusion, is hypotension: a severe reaction (ASH 2023
+  definition, after Rampton 2014).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from .fhir_values import day, reference_target
+from .history import span
+from .model import Administration, Evidence, Reaction
+from .observations import ObservationIndex, Reading
+from .protocol import protocol_value
+from .units import fmt
+
+# ASH 2023 / Rampton definition of hypotension in a reaction to IV iron (S-ASH23). The protocol may
+# set protocol.hypotension.{systolic_max_mmhg, fall_mmhg} to change them.
+SYSTOLIC_MAX_MMHG = 90
+SYSTOLIC_FALL_MMHG = 30
+# The "pre-infusion value" is the last systolic pressure in this time before the start.
+BASELINE_HOURS = 24
+
+
+def _admin_name(knowledge, admin: Administration) -> str:
+    product = knowledge.products.get(admin.product_key) if admin.product_key else None
+    return product.display if product else "IV iron"
+
+
+def _admin_evidence(knowledge, admin: Administration) -> Evidence:
+    dose = f" {fmt(admin.dose_mg)} mg" if admin.dose_mg is not None else ""
+    return Evidence(f"{_admin_name(knowledge, admin)}{dose} given on {day(admin.date)}", admin.date, admin.reference)
+
+
+def _part_of(reading: Reading) -> set[str]:
+    """Administrations this Observation says it belongs to ("MedicationAdministration/12")."""
+    refs = reading.resource.get("partOf")
+    out = set()
+    for ref in refs if isinstance(refs, list) else ():
+        rtype, rid = reference_target(ref)
+        if rtype and rid:
+            out.add(f"{rtype}/{rid}")
+    return out
+
+
+def pain_reactions(index: ObservationIndex, knowledge, admins: list[Administration]) -> list[Reaction]:
+    threshold = protocol_value(knowledge, "infusion_pain", "pain_score_threshold", default=None)
+    window = protocol_value(knowledge, "infusion_pain", "window_after_minutes", default=None)
+    codes = knowledge.codes.get("pain_score_loinc") or ()
+    if threshold is None or window is None or not codes:
+        return []
+    spans = [(admin, span(admin)) for admin in admins]
+    spans = [(a, s) for a, s in spans if s is not None]
+    worst: dict[int, Reading] = {}
+    for code in codes:
+        for reading in index.readings(code):
+            if reading.value < float(threshold):
+                continue
+            linked = _part_of(reading)
+            for i, (admin, (start, end)) in enumerate(spans):
+                during = reading.when is not None and start < reading.when <= end + timedelta(minutes=float(window))
+                if during or (admin.reference and admin.reference in linked):
+                    if i not in worst or reading.value > worst[i].value:
+                        worst[i] = reading
+    reactions = []
+    for i, reading in sorted(worst.items()):
+        admin, (start, end) = spans[i]
+        if reading.when is not None and reading.when > end:
+            minutes = (reading.when - end).total_seconds() / 60
+            when = f"{fmt(minutes)} minutes after the end of"
+        else:
+            when = "during"
+        text = f"Pain score {fmt(reading.value)}/10 recorded {when} the {_admin_name(knowledge, admin)} infusion on {day(admin.date)}"
+        reactions.append(Reaction(
+            kind="infusion-pain", severity="mild", product_key=admin.product_key,
+            evidence=(Evidence(text, reading.when_text, reading.reference), _admin_evidence(knowledge, admin)),
+            date=reading.when_text, features=(f"pain score {fmt(reading.value)}/10",)))
+    return reactions
+
+
+def _systolic(index: ObservationIndex, knowledge) -> list[Reading]:
+    vitals = knowledge.codes.get("vitals") or {}
+    code = vitals.get("systolic")
+    if not code:
+        return []
+    return [r for r in index.readings(str(code), components=True) if r.when is not None]
+
+
+def hypotension_reactions(index: ObservationIndex, knowledge, admins: list[Administration]) -> list[Reaction]:
+    window = protocol_value(knowledge, "infusion_pain", "window_after_minutes", default=None)
+    if window is None:
+        return []
+    maximum = float(protocol_value(knowledge, "hypotension", "systolic_max_mmhg", default=SYSTOLIC_MAX_MMHG))
+    fall = float(protocol_value(knowledge, "hypotension", "fall_mmhg", default=SYSTOLIC_FALL_MMHG))
+    readings = _systolic(index, knowledge)
+    if not readings:
+        return []
+    reactions = []
+    for admin in admins:
+        window_span = span(admin)
+        if window_span is None:
+            continue
+        start, end = window_span
+        after = end + timedelta(minutes=float(window))
+        during = [r for r in readings if start < r.when <= after]
+        if not during:
+            continue
+        before = [r for r in readings if start - timedelta(hours=BASELINE_HOURS) <= r.when <= start]
+        baseline = before[0] if before else None            # readings are newest first
+        lowest = min(during, key=lambda r: r.value)
+        features = []
+        if lowest.value <= maximum:
+            features.append(f"systolic {fmt(lowest.value)} mmHg (at or below {fmt(maximum)})")
+        if baseline is not None and baseline.value - lowest.value >= fall:
+            features.append(f"systolic fell {fmt(baseline.value - lowest.value)} mmHg from {fmt(baseline.value)} before the infusion")
+        if not features:
+            continue
+        evidence = [Evidence(f"Blood pressure {fmt(lowest.value)} mmHg systolic after {_admin_name(knowledge, admin)} "
+                             f"started on {day(admin.date)}", lowest.when_text, lowest.reference)]
+        if baseline is not None:
+            evidence.append(Evidence(f"Systolic {fmt(baseline.value)} mmHg before the infusion", baseline.when_text, baseline.reference))
+        evidence.append(_admin_evidence(knowledge, admin))
+        reactions.append(Reaction(kind="hypersensitivity", severity="severe", product_key=admin.product_key,
+                                  evidence=tuple(evidence), date=lowest.when_text, features=("hypotension", *features)))
+    return reactions
+

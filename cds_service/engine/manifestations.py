@@ -1,0 +1,121 @@
+"""Sort reaction manifestations into infusion pain, moderate and severe, and grade a reaction.
+
+Codes and keywords come from ``codes.manifestations`` (infusion_pain, moderate,
+severe). Grading follows the issue and ASH 2023 / Rampton: any severe feature
+(anaphylaxis, hypotension, bronchospasm, stridor, angioedema...) or criticality
+high with a severe reaction is severe; moderate features or a reaction recorded
+as moderate (or severe without severe features) are moderate; pain, flushing
+or myalgia alone is benign infusion pain; anything else is a mild
+hypersensitivity reaction.
+"""
+
+from __future__ import annotations
+
+from .fhir_values import codings, concept_label, concept_texts, normalize_text, phrase_key, system_kind
+
+GROUPS = {"infusion_pain": "pain", "moderate": "moderate", "severe": "severe"}
+# Words saying "a reaction happened" without saying which; used for stop reasons and records
+# that name an iron product without coded manifestations. Knowledge may extend them with
+# codes.manifestations.mild.keywords.
+REACTION_WORDS = ("reaction", "allergic", "allergy", "hypersensitivity", "adverse", "intolerance", "sensitivity")
+
+CLASS_RANK = {"pain": 0, "moderate": 1, "severe": 2}
+RANK = {("infusion-pain", "mild"): 0, ("hypersensitivity", "mild"): 1,
+        ("hypersensitivity", "moderate"): 2, ("hypersensitivity", "severe"): 3}
+
+
+class Classifier:
+    def __init__(self, knowledge) -> None:
+        manifestations = knowledge.codes.get("manifestations") if isinstance(knowledge.codes, dict) else None
+        manifestations = manifestations if isinstance(manifestations, dict) else {}
+        self.codes: dict[str, str] = {}
+        self.keys: list[tuple[str, str, str]] = []    # (padded keyword, class, keyword)
+        for group, cls in GROUPS.items():
+            spec = manifestations.get(group) or {}
+            for code in spec.get("snomed") or {}:
+                previous = self.codes.get(str(code))   # a code listed in two groups takes the graver class
+                if previous is None or CLASS_RANK[cls] > CLASS_RANK[previous]:
+                    self.codes[str(code)] = cls
+            for word in spec.get("keywords") or ():
+                if isinstance(word, str):
+                    self.keys.append((phrase_key(word), cls, word))
+        mild = manifestations.get("mild") or {}
+        self.reaction_keys = tuple(phrase_key(w) for w in (*REACTION_WORDS, *(mild.get("keywords") or ())) if isinstance(w, str))
+
+    def classify_texts(self, texts: list[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for text in texts:
+            padded = normalize_text(text)
+            for key, cls, word in self.keys:
+                if key in padded and word not in found.get(cls, ()):
+                    found.setdefault(cls, []).append(word)
+        return found
+
+    def classify_concepts(self, concepts: list[object]) -> dict[str, list[str]]:
+        """Classes of each manifestation concept; a concept nothing recognises counts as "other"."""
+        found: dict[str, list[str]] = {}
+        for concept in concepts:
+            hits: dict[str, list[str]] = {}
+            for coding in codings(concept):
+                code = coding.get("code")
+                if isinstance(code, str) and system_kind(coding.get("system")) in ("snomed", None) and code in self.codes:
+                    label = coding.get("display") if isinstance(coding.get("display"), str) else code
+                    hits.setdefault(self.codes[code], []).append(label.lower())
+            for cls, words in self.classify_texts(concept_texts(concept)).items():
+                hits.setdefault(cls, []).extend(w for w in words if w not in hits.get(cls, ()))
+            if not hits:
+                label = concept_label(concept)
+                if label:
+                    hits["other"] = [label.lower()]
+            for cls, words in hits.items():
+                found.setdefault(cls, []).extend(w for w in words if w not in found.get(cls, ()))
+        return found
+
+    def says_reaction(self, texts: list[str]) -> bool:
+        return any(key in normalize_text(t) for t in texts for key in self.reaction_keys)
+
+
+def merge(*found: dict[str, list[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in found:
+        for cls, words in item.items():
+            out.setdefault(cls, []).extend(w for w in words if w not in out.get(cls, ()))
+    return out
+
+
+def grade(found: dict[str, list[str]], severity: str | None = None, criticality: str | None = None) -> tuple[str, str, tuple[str, ...]]:
+    """(kind, severity, features) of one reaction."""
+    severity = severity.lower() if isinstance(severity, str) else None
+    high = isinstance(criticality, str) and criticality.lower() == "high"
+    if found.get("severe"):
+        return "hypersensitivity", "severe", tuple(found["severe"])
+    if high and severity == "severe":
+        return "hypersensitivity", "severe", ("criticality high with a severe reaction", *sum(found.values(), []))
+    if found.get("pain") and not found.get("moderate") and not found.get("other"):
+        return "infusion-pain", "mild", tuple(found["pain"])
+    features = tuple(found.get("moderate", []) + found.get("other", []) + found.get("pain", []))
+    if found.get("moderate"):
+        return "hypersensitivity", "moderate", features
+    if severity in ("moderate", "severe"):
+        return "hypersensitivity", "moderate", (f"reaction recorded as {severity}", *features)
+    if high:
+        return "hypersensitivity", "moderate", ("criticality high", *features)
+    return "hypersensitivity", "mild", features
+
+
+def worse(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Whether (kind, severity) ``a`` is graver than ``b``."""
+    return RANK.get(a, 1) > RANK.get(b, 1)
+
+
+_classifiers: dict[int, tuple[object, Classifier]] = {}
+
+
+def classifier_for(knowledge) -> Classifier:
+    entry = _classifiers.get(id(knowledge))
+    if entry is None or entry[0] is not knowledge:
+        if len(_classifiers) > 16:
+            _classifiers.clear()
+        entry = (knowledge, Classifier(knowledge))
+        _classifiers[id(knowledge)] = entry
+    return entry[1]

@@ -1,0 +1,113 @@
+"""Read the patient record into a ``PatientPicture``.
+
+Weight, age and labs are read here; earlier administrations and reactions in
+``history.py`` / ``reactions.py``; risk factors in ``risk.py``. Values too old
+to trust (``protocol.data_recency_days``) or in a unit we cannot convert are
+left out, and ``weight_note`` / ``notes`` say so: a check never runs on a
+number it should not trust.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from .fhir_values import as_aware, day, parse_when
+from .history import read_administrations
+from .model import EvaluationContext, LabValue, PatientPicture
+from .observations import ObservationIndex
+from .protocol import protocol_value
+from .reactions import read_reactions
+from .risk import read_risk_factors
+from .units import fmt, quantity_units, to_kg, unit_label
+
+# lab key in codes.labs -> {unit as written (lower case): factor to the unit the knowledge names}
+LAB_UNITS: dict[str, dict[str, float]] = {
+    "hemoglobin": {"g/dl": 1.0, "g/l": 0.1, "mg/dl": 0.001, "mmol/l": 1.6114},   # Hb monomer, 16.114 g/mmol
+    "ferritin": {"ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0, "μg/l": 1.0, "mcg/l": 1.0},
+    "tsat": {"%": 1.0, "percent": 1.0},
+    "phosphate": {"mg/dl": 1.0, "mmol/l": 3.097},                                  # P 30.97 g/mol
+}
+
+
+def age_years(birth_date: object, today: date) -> int | None:
+    """Completed years; a partial birth date (YYYY or YYYY-MM) reads as the earliest day it allows."""
+    born = parse_when(birth_date)
+    if born is None:
+        return None
+    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return years if years >= 0 else None
+
+
+def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
+    code = ((knowledge.codes.get("labs") or {}).get("body_weight") or {}).get("loinc")
+    max_days = protocol_value(knowledge, "data_recency_days", "weight")
+    now = as_aware(ctx.now)
+    if not code:
+        return None, None, None, "No body-weight code in the knowledge data, so the weight was not read"
+    readings = index.readings(code)
+    if not readings:
+        return None, None, None, "No body weight is recorded"
+    for reading in readings:
+        kg = to_kg(reading.quantity)
+        if kg is None or kg <= 0:
+            continue
+        if reading.when is None:
+            return None, None, None, f"The latest body weight ({fmt(reading.value)} {unit_label(reading.quantity)}) has no date, so it was not used"
+        if max_days is not None and now - reading.when > timedelta(days=float(max_days)):
+            return None, None, None, (f"The latest body weight ({fmt(kg)} kg on {day(reading.when_text)}) is older than "
+                                      f"{fmt(float(max_days))} days, so it was not used")
+        return round(kg, 2), reading.when_text, reading.reference, None
+    return None, None, None, "The recorded body weight is in a unit that could not be read, so it was not used"
+
+
+def _labs(index: ObservationIndex, knowledge, ctx: EvaluationContext, notes: list[str]) -> dict[str, LabValue]:
+    labs: dict[str, LabValue] = {}
+    max_days = protocol_value(knowledge, "data_recency_days", "labs")
+    now = as_aware(ctx.now)
+    for key, table in LAB_UNITS.items():
+        spec = (knowledge.codes.get("labs") or {}).get(key) or {}
+        code, unit, name = spec.get("loinc"), spec.get("unit"), spec.get("display") or key
+        if not code or not unit:
+            continue
+        for reading in index.readings(code):
+            factor = next((table[u] for u in quantity_units(reading.quantity) if u in table), None)
+            if factor is None:
+                notes.append(f"{name} {fmt(reading.value)} {unit_label(reading.quantity)} ({day(reading.when_text) or 'undated'}): "
+                             "unit not recognised, value not used")
+                continue
+            if reading.when is None:
+                notes.append(f"{name} {fmt(reading.value)} has no date, value not used")
+                continue
+            if max_days is not None and now - reading.when > timedelta(days=float(max_days)):
+                notes.append(f"The latest {name} ({fmt(reading.value * factor)} {unit} on {day(reading.when_text)}) is older than "
+                             f"{fmt(float(max_days))} days, so it was not used")
+                break  # older ones are older still
+            labs[code] = LabValue(code=code, value=round(reading.value * factor, 3), unit=unit,
+                                  date=reading.when_text, reference=reading.reference)
+            break
+    return labs
+
+
+def read_patient(record, knowledge, ctx: EvaluationContext) -> PatientPicture:
+    """Everything the rules need to know about the patient, from plain FHIR dicts."""
+    index = ObservationIndex(record.of_type("Observation"))
+    notes: list[str] = []
+    weight_kg, weight_date, weight_ref, weight_note = _weight(index, knowledge, ctx)
+    patient = record.patient or {}
+    age = age_years(patient.get("birthDate"), as_aware(ctx.now).date())
+    administrations = read_administrations(record, knowledge)
+    reactions = read_reactions(record, knowledge, index, administrations)
+    risk_factors = read_risk_factors(record, knowledge, index, age, ctx)
+    return PatientPicture(
+        weight_kg=weight_kg,
+        weight_date=weight_date,
+        age_years=age,
+        labs=_labs(index, knowledge, ctx, notes),
+        administrations=tuple(administrations),
+        reactions=tuple(reactions),
+        risk_factors=tuple(risk_factors),
+        unavailable=tuple(record.unavailable),
+        weight_note=weight_note,
+        weight_reference=weight_ref,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,162 @@
+"""Risk factors for a reaction to IV iron (Rampton 2014; EMA 2013), from ``codes.risk_factors``.
+
+Conditions and allergy records match by SNOMED code, ICD-10 prefix or keyword;
+the pregnancy-status Observation by its coded answer. Multiple drug allergies
+(>= ``protocol.multiple_drug_allergies_min`` distinct current drug-allergy
+records) and older age (>= ``protocol.older_age_years``) *with* cardiac or
+respiratory disease are risk factors; cardiac or respiratory disease alone is
+not. Refuted, entered-in-error, inactive or resolved records do not count.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from .fhir_values import (as_aware, codings, concept_label, concept_texts, counts_as_current, day, normalize_text,
+                          parse_when, phrase_key, reference_of, system_kind)
+from .model import EvaluationContext, Evidence, RiskFactor
+from .observations import ObservationIndex
+from .protocol import protocol_value
+
+# Only with older age (not a risk factor alone).
+WITH_AGE_ONLY = ("cardiac_disease", "respiratory_disease")
+# A pregnancy-status answer older than this is not taken as current (a pregnancy lasts < 300 days);
+# protocol.data_recency_days.pregnancy overrides it.
+PREGNANCY_STATUS_DAYS = 300
+
+
+class RiskMatcher:
+    def __init__(self, knowledge) -> None:
+        raw = knowledge.codes.get("risk_factors") if isinstance(knowledge.codes, dict) else None
+        self.specs: dict[str, dict] = raw if isinstance(raw, dict) else {}
+        self.snomed: dict[str, str] = {}
+        self.icd10: list[tuple[str, str]] = []
+        self.keys: list[tuple[str, str]] = []
+        for key, spec in self.specs.items():
+            if not isinstance(spec, dict):
+                continue
+            for code in spec.get("snomed") or {}:
+                self.snomed[str(code)] = key
+            for prefix in spec.get("icd10_prefixes") or ():
+                self.icd10.append((str(prefix).replace(".", "").upper(), key))
+            for word in spec.get("keywords") or ():
+                if isinstance(word, str):
+                    self.keys.append((phrase_key(word), key))
+
+    def label(self, key: str) -> str:
+        spec = self.specs.get(key) or {}
+        return spec.get("label") or key.replace("_", " ")
+
+    def match(self, concept: object) -> set[str]:
+        keys: set[str] = set()
+        for coding in codings(concept):
+            code = coding.get("code")
+            if not isinstance(code, str):
+                continue
+            kind = system_kind(coding.get("system"))
+            if kind == "snomed" and code in self.snomed:
+                keys.add(self.snomed[code])
+            elif kind == "icd10":
+                bare = code.replace(".", "").upper()
+                keys.update(key for prefix, key in self.icd10 if bare.startswith(prefix))
+        for text in concept_texts(concept):
+            padded = normalize_text(text)
+            keys.update(key for phrase, key in self.keys if phrase in padded)
+        return keys
+
+
+def _record_hits(record, matcher: RiskMatcher) -> dict[str, list[Evidence]]:
+    hits: dict[str, list[Evidence]] = {}
+    for rtype, what in (("Condition", "Problem"), ("AllergyIntolerance", "Allergy record")):
+        for resource in record.of_type(rtype):
+            if not isinstance(resource, dict) or not counts_as_current(resource):
+                continue
+            keys = matcher.match(resource.get("code"))
+            if not keys:
+                continue
+            date = next((resource[k] for k in ("onsetDateTime", "recordedDate") if isinstance(resource.get(k), str)), None)
+            label = concept_label(resource.get("code")) or "record"
+            evidence = Evidence(f"{what}: {label}" + (f" (since {day(date)})" if date else ""), date, reference_of(resource))
+            for key in keys:
+                hits.setdefault(key, []).append(evidence)
+    return hits
+
+
+def _pregnancy_status(index: ObservationIndex, knowledge, matcher: RiskMatcher, ctx: EvaluationContext) -> Evidence | None:
+    code = ((knowledge.codes.get("labs") or {}).get("pregnancy_status") or {}).get("loinc")
+    if not code:
+        return None
+    latest = None
+    for obs in index.resources(code):
+        when = obs.get("effectiveDateTime") or obs.get("issued")
+        moment = parse_when(when)
+        if moment is not None and (latest is None or moment > latest[0]):
+            latest = (moment, when, obs)
+    if latest is None:
+        return None
+    moment, when, obs = latest
+    max_days = protocol_value(knowledge, "data_recency_days", "pregnancy", default=PREGNANCY_STATUS_DAYS)
+    if as_aware(ctx.now) - moment > timedelta(days=float(max_days)):
+        return None
+    answer = obs.get("valueCodeableConcept")
+    if "pregnancy" not in matcher.match(answer):
+        return None
+    return Evidence(f"Pregnancy status: {concept_label(answer)} ({day(when)})", when, reference_of(obs))
+
+
+def _drug_allergies(record, knowledge) -> list[Evidence]:
+    """Current medication allergy records, one per distinct substance."""
+    categories = set(knowledge.codes.get("drug_allergy_categories") or ("medication",))
+    seen: dict[str, Evidence] = {}
+    for allergy in record.of_type("AllergyIntolerance"):
+        if not isinstance(allergy, dict) or not counts_as_current(allergy):
+            continue
+        category = allergy.get("category") if isinstance(allergy.get("category"), list) else []
+        code = allergy.get("code")
+        is_drug = bool(categories & set(category)) or any(system_kind(c.get("system")) == "rxnorm" for c in codings(code))
+        if not is_drug:
+            continue
+        coded = sorted(f"{c.get('system')}|{c.get('code')}" for c in codings(code) if isinstance(c.get("code"), str))
+        label = concept_label(code)
+        substance = coded[0] if coded else (normalize_text(label) if label else reference_of(allergy) or str(id(allergy)))
+        if substance not in seen:
+            seen[substance] = Evidence(f"Drug allergy: {label or 'unnamed substance'}", allergy.get("recordedDate")
+                                       if isinstance(allergy.get("recordedDate"), str) else None, reference_of(allergy))
+    return list(seen.values())
+
+
+def read_risk_factors(record, knowledge, index: ObservationIndex, age: int | None, ctx: EvaluationContext) -> list[RiskFactor]:
+    matcher = risk_matcher_for(knowledge)
+    hits = _record_hits(record, matcher)
+    pregnant = _pregnancy_status(index, knowledge, matcher, ctx)
+    if pregnant is not None:
+        hits.setdefault("pregnancy", []).append(pregnant)
+    factors = [RiskFactor(key, matcher.label(key), tuple(evidence))
+               for key, evidence in hits.items() if key not in WITH_AGE_ONLY]
+    minimum = protocol_value(knowledge, "multiple_drug_allergies_min", default=None)
+    allergies = _drug_allergies(record, knowledge)
+    if minimum is not None and len(allergies) >= int(minimum):
+        factors.append(RiskFactor("multiple_drug_allergies", f"multiple drug allergies ({len(allergies)})", tuple(allergies)))
+    older = protocol_value(knowledge, "older_age_years", default=None)
+    comorbid = [key for key in WITH_AGE_ONLY if key in hits]
+    if older is not None and age is not None and age >= int(older) and comorbid:
+        diseases = " and ".join(matcher.label(k) for k in comorbid)
+        evidence = (Evidence(f"Age {age} years (>= {int(older)})", None, reference_of(record.patient or {})),
+                    *(e for k in comorbid for e in hits[k]))
+        factors.append(RiskFactor("older_age_cardiorespiratory", f"age {age} with {diseases}", evidence))
+    order = list(matcher.specs)
+    factors.sort(key=lambda f: order.index(f.code) if f.code in order else len(order))
+    return factors
+
+
+_matchers: dict[int, tuple[object, RiskMatcher]] = {}
+
+
+def risk_matcher_for(knowledge) -> RiskMatcher:
+    entry = _matchers.get(id(knowledge))
+    if entry is None or entry[0] is not knowledge:
+        if len(_matchers) > 16:
+            _matchers.clear()
+        entry = (knowledge, RiskMatcher(knowledge))
+        _matchers[id(knowledge)] = entry
+    return entry[1]
