@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .fhir_values import day, reference_target
-from .history import span
+from .administrations import span
 from .model import Administration, Evidence, Reaction
 from .observations import ObservationIndex, Reading
 from .protocol import protocol_value

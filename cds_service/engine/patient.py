@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from .fhir_values import as_aware, day, parse_when
-from .history import read_administrations
+from .administrations import read_administrations
 from .model import EvaluationContext, LabValue, PatientPicture
 from .observations import ObservationIndex
 from .protocol import protocol_value

@@ -1,5 +1,8 @@
 """Earlier IV-iron administrations (MedicationAdministration), read like orders.
 
+(Not named history.py: a submodule of that name would shadow the ``history`` rule that
+``engine/__init__`` imports from ``rules``.)
+
 The product is identified exactly as for a draft order; a non-IV route or an
 oral product is not IV-iron history. Entered-in-error records are skipped.
 """
