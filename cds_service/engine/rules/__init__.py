@@ -7,6 +7,6 @@ last but one.
 
 from __future__ import annotations
 
-from . import dose, observation, rate
+from . import dose, hypersensitivity, observation, premedication, rate
 
-RULES = (dose, rate, observation)
+RULES = (hypersensitivity, dose, rate, premedication, observation)

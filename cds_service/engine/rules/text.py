@@ -138,3 +138,11 @@ def not_checked(facts, topic: str, reason_key: str, **fields: Any):
         summary=summary(common(knowledge, "not_checked_summary", drug=facts.drug, topic=display, reason=reason)),
         detail=common(knowledge, "not_checked_detail", drug=facts.drug, topic=display, reason=reason),
     )
+
+
+def cite_from_wording(cite: Citations, topic: str, key: str) -> None:
+    """Add the guideline citations listed under ``topics.<topic>.citations.<key>`` in the wording file."""
+    entries = (topic_wording(cite.knowledge, topic).get("citations") or {}).get(key) or {}
+    for entry in entries.values():
+        cite.add(entry["what"], value=entry.get("value", ""), source=entry.get("source"),
+                 status=entry.get("status"), note=entry.get("note"))

@@ -1,0 +1,104 @@
+"""hypersensitivity-history: an earlier hypersensitivity reaction to IV iron.
+
+Severe (anaphylaxis-type) -> critical, with a suggestion to cancel the draft and
+the safer paths in the detail. A label contraindication triggered by any
+earlier allergic reaction to IV iron (ferumoxytol: ``prior-iv-iron-allergy``)
+-> critical too. Milder grades -> warning (slower rate, premedication, longer
+observation).
+
+Decision on critical findings: the premedication rule asks ``assess`` and
+suggests no premedication for a critical order (premedication does not prevent
+anaphylaxis, and a one-click premedication could read as a way to proceed); it
+still flags a drafted H1 antihistamine. The rate, dose and observation cards
+stay: they are label limits that still hold if a specialist-supervised
+re-challenge goes ahead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model import Evidence, Finding, Reaction, SuggestionSpec
+from . import text
+from .base import OrderFacts
+
+TOPIC = "hypersensitivity-history"
+ANY_IV_IRON_ALLERGY = "prior-iv-iron-allergy"
+SAME_PRODUCT = "product-hypersensitivity"
+_GRADES = ("mild", "moderate", "severe")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    level: str                       # "severe", "contraindicated" or "warning"
+    reactions: tuple[Reaction, ...]
+    contraindication: dict | None = None
+
+    @property
+    def critical(self) -> bool:
+        return self.level in ("severe", "contraindicated")
+
+
+def _hypersensitivity(facts: OrderFacts) -> tuple[Reaction, ...]:
+    # A "severe" grade counts whatever the reader called the reaction (the stricter reading).
+    return tuple(r for r in facts.patient.reactions if r.kind == "hypersensitivity" or r.severity == "severe")
+
+
+def assess(facts: OrderFacts) -> Assessment | None:
+    reactions = _hypersensitivity(facts)
+    if not reactions:
+        return None
+    severe = tuple(r for r in reactions if r.severity == "severe")
+    if severe:
+        return Assessment("severe", severe)
+    if facts.identified:
+        for item in facts.label.contraindications:
+            if item.get("code") == ANY_IV_IRON_ALLERGY:
+                return Assessment("contraindicated", reactions, dict(item))
+    return Assessment("warning", reactions)
+
+
+def check(facts: OrderFacts) -> Finding | None:
+    found = assess(facts)
+    if found is None:
+        return None
+    knowledge, order = facts.knowledge, facts.order
+    cite = text.Citations(knowledge)
+    evidence: list[Evidence] = [e for r in found.reactions for e in r.evidence]
+    label = facts.label if facts.identified else None
+    suggestions: tuple[SuggestionSpec, ...] = ()
+    notes: list[str] = []
+
+    if found.critical:
+        indicator = "critical"
+        if found.level == "severe":
+            summary = text.phrase(knowledge, TOPIC, "summary_severe", drug=facts.drug)
+            intro = text.phrase(knowledge, TOPIC, "detail_severe", drug=facts.drug)
+            text.cite_from_wording(cite, TOPIC, "severe")
+        else:
+            item = found.contraindication
+            summary = text.phrase(knowledge, TOPIC, "summary_contraindicated", drug=facts.drug)
+            intro = text.phrase(knowledge, TOPIC, "detail_contraindicated", drug=facts.drug,
+                                contraindication=item.get("text", ""), label=label.label)
+            cite.add("Contraindication", value=item.get("text", ""), source=item.get("source"),
+                     status=item.get("status"), note=item.get("note"))
+        label_text = text.phrase(knowledge, TOPIC, "suggestion_label_cancel", drug=facts.drug)
+        suggestions = (SuggestionSpec(label=label_text, action="delete", description=label_text,
+                                      resource_id=f"MedicationRequest/{order.request_id}", is_recommended=True),)
+    else:
+        indicator = "warning"
+        worst = max((r.severity for r in found.reactions if r.severity in _GRADES), key=_GRADES.index, default="earlier")
+        summary = text.phrase(knowledge, TOPIC, "summary_warning", drug=facts.drug, severity=worst)
+        intro = text.phrase(knowledge, TOPIC, "detail_warning", drug=facts.drug, severity=worst)
+        if label is not None and any(r.product_key == order.product_key for r in found.reactions):
+            for item in label.contraindications:
+                if item.get("code") == SAME_PRODUCT:
+                    notes.append(text.phrase(knowledge, TOPIC, "label_contraindication_same_product",
+                                             label=label.label, contraindication=item.get("text", "")))
+                    cite.add("Contraindication", value=item.get("text", ""), source=item.get("source"),
+                             status=item.get("status"), note=item.get("note"))
+        text.cite_from_wording(cite, TOPIC, "warning")
+    text.cite_from_wording(cite, TOPIC, "always")
+    detail = text.compose(intro, text.bullet_list(notes), text.evidence_block(knowledge, evidence), cite.block())
+    return Finding(topic=TOPIC, indicator=indicator, order=order, summary=text.summary(summary), detail=detail,
+                   evidence=tuple(evidence), sources=tuple(cite.ids), suggestions=suggestions)
