@@ -90,6 +90,10 @@ class IssuerKeys:
         self._attempted_at: float | None = None   # last load attempt, successful or not
         self.fetch_count = 0
 
+    @property
+    def loaded(self) -> bool:
+        return self._loaded_at is not None
+
     def get(self, kid: str) -> dict | None:
         """The JWK with this ``kid``, or None when the issuer has no such key."""
         with self._lock:
@@ -166,6 +170,11 @@ class KeyRegistry:
     def key(self, issuer: str, kid: str) -> dict | None:
         keys = self._by_issuer.get(issuer)
         return keys.get(kid) if keys else None
+
+    def has_keys(self, issuer: str) -> bool:
+        """Whether the issuer's key set was ever loaded (tells 'unknown kid' from 'key set unreachable')."""
+        keys = self._by_issuer.get(issuer)
+        return bool(keys and keys.loaded)
 
     def issuer_keys(self, issuer: str) -> IssuerKeys | None:
         return self._by_issuer.get(issuer)

@@ -54,7 +54,7 @@ class VerifiedToken:
 def bearer_token(authorization: str | None) -> str:
     """The token of an ``Authorization: Bearer <jwt>`` header."""
     if not authorization:
-        raise TokenRejected("missing-token")
+        raise TokenRejected("missing")
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -89,12 +89,12 @@ def verify_token(
 
     alg = header.get("alg")
     if alg not in ALLOWED_ALGORITHMS:
-        raise reject("algorithm-not-allowed")
+        raise reject("algorithm")
     if not isinstance(header.get("typ"), str) or header["typ"].upper() != "JWT":
-        raise reject("bad-header")
+        raise reject("malformed")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
-        raise reject("bad-header")
+        raise reject("malformed")
 
     issuer = config.trusted_issuers.get(iss) if iss else None
     if issuer is None:
@@ -106,10 +106,10 @@ def verify_token(
 
     jwk = keys.key(iss, kid)
     if jwk is None:
-        raise reject("unknown-kid")
+        raise reject("unknown-key" if keys.has_keys(iss) else "jwks-unavailable")
     public_key = _public_key(jwk, alg)
     if public_key is None:
-        raise reject("key-mismatch")
+        raise reject("unknown-key")
 
     try:
         claims = jwt.decode(
@@ -134,7 +134,7 @@ def verify_token(
     except jwt.ImmatureSignatureError:
         raise reject("not-yet-valid") from None
     except jwt.InvalidAudienceError:
-        raise reject("wrong-audience") from None
+        raise reject("audience") from None
     except jwt.InvalidIssuerError:
         raise reject("untrusted-issuer") from None
     except jwt.MissingRequiredClaimError:
@@ -142,7 +142,7 @@ def verify_token(
     except jwt.InvalidSignatureError:
         raise reject("bad-signature") from None
     except jwt.InvalidTokenError:
-        raise reject("invalid") from None
+        raise reject("malformed") from None
 
     if not jti or len(jti) > MAX_JTI_CHARS:
         raise reject("missing-claim")
@@ -150,9 +150,9 @@ def verify_token(
     if expires_at - now > timedelta(seconds=config.max_token_lifetime_seconds + config.clock_skew_seconds):
         # A token valid for days would be a long-lived credential and would also keep its jti
         # in the replay table for days; CDS Hooks clients issue tokens for minutes.
-        raise reject("lifetime-too-long")
+        raise reject("lifetime")
     if config.allowed_tenants and claims.get("tenant") not in config.allowed_tenants:
-        raise reject("tenant-not-allowed")
+        raise reject("tenant")
 
     # Keep the jti at least as long as the token could still be accepted (exp + skew).
     keep_until = expires_at + timedelta(seconds=config.clock_skew_seconds)
@@ -161,7 +161,7 @@ def verify_token(
     except Exception:   # the shared store is down: fail closed rather than allow replays
         raise reject("replay-store-unavailable") from None
     if not fresh:
-        raise reject("replayed")
+        raise reject("replay")
     return VerifiedToken(claims=claims, issuer=iss, jti=jti, expires_at=expires_at)
 
 
