@@ -1,0 +1,169 @@
+"""formulation: what the product itself requires or risks.
+
+One card per order gathering: product not marketed in this jurisdiction; a
+test dose before the first iron-dextran dose (US label); phosphate before a
+re-dose within the protocol window, or low phosphate, for products whose label
+lists hypophosphataemia; boxed warnings; label risks the wording file asks to
+always show (e.g. ferumoxytol's MRI interference); an earlier reaction to this
+same product (consider another).
+"""
+
+from __future__ import annotations
+
+from ..model import Evidence, Finding, SuggestionSpec
+from ..suggest import LOINC, has_marker, lab_request, test_dose_request
+from . import text
+from .base import (OrderFacts, codings, draft_resources_of_type, iron_administrations, parse_when, protocol_fact,
+                   protocol_value, within_days)
+
+TOPIC = "formulation"
+HYPOPHOSPHATAEMIA = "hypophosphataemia"
+_LEVELS = ("info", "warning", "critical")
+
+
+class _Card:
+    def __init__(self, facts: OrderFacts):
+        self.facts = facts
+        self.items: list[str] = []
+        self.parts: list[str] = []
+        self.suggestions: list[SuggestionSpec] = []
+        self.evidence: list[Evidence] = []
+        self.indicator = "info"
+        self.cite = text.Citations(facts.knowledge)
+
+    def add(self, item_key: str, paragraph: str, indicator: str) -> None:
+        item = text.phrase(self.facts.knowledge, TOPIC, "items", item_key)
+        if item not in self.items:
+            self.items.append(item)
+        self.parts.append(paragraph)
+        if _LEVELS.index(indicator) > _LEVELS.index(self.indicator):
+            self.indicator = indicator
+
+
+def _not_marketed(card: _Card) -> None:
+    facts = card.facts
+    if facts.label.available:
+        return
+    card.add("not_marketed", text.phrase(facts.knowledge, TOPIC, "not_marketed", drug=facts.drug,
+                                         jurisdiction=facts.ctx.jurisdiction, label=facts.label.label), "warning")
+    card.cite.add("Availability", value="not marketed", source=facts.label.source, status="confirmed")
+
+
+def _test_dose(card: _Card) -> None:
+    facts, knowledge = card.facts, card.facts.knowledge
+    rule = facts.label.test_dose
+    if not rule or not rule.get("required"):
+        return
+    dose_mg, wait = float(rule["dose_mg"]), rule["wait_minutes"]
+    order = facts.order
+    if order.dose_mg is not None and order.dose_mg <= dose_mg:
+        return  # this order is the test dose
+    if iron_administrations(facts.patient, knowledge, dextran_only=True):
+        return
+    paragraph = [text.phrase(knowledge, TOPIC, "test_dose", dose=f"{dose_mg:g} mg", wait=wait, label=facts.label.label)]
+    if "ironAdministrations" in facts.history_missing:
+        paragraph.append(text.phrase(knowledge, TOPIC, "test_dose_history_unknown"))
+    drafted = any(o is not order and o.product_key == order.product_key and
+                  ((o.dose_mg is not None and o.dose_mg <= dose_mg) or has_marker(o.resource, TOPIC))
+                  for o in facts.iron_orders)
+    if drafted:
+        paragraph.append(text.phrase(knowledge, TOPIC, "test_dose_already_drafted"))
+    else:
+        iv = knowledge.codes["routes"]["iv"]["snomed"]
+        code, display = next(iter(iv.items()))
+        route = {"system": "http://snomed.info/sct", "code": str(code), "display": display}
+        instruction = text.phrase(knowledge, TOPIC, "test_dose_instruction", dose=f"{dose_mg:g} mg", wait=wait)
+        note = text.phrase(knowledge, TOPIC, "test_dose_note", drug=facts.drug)
+        label = text.phrase(knowledge, TOPIC, "suggestion_label_test_dose", dose=f"{dose_mg:g} mg")
+        card.suggestions.append(SuggestionSpec(label=label, action="create", description=instruction,
+                                               resource=test_dose_request(facts.ctx, order, dose_mg, route, instruction, note),
+                                               is_recommended=True))
+    card.add("test_dose", " ".join(paragraph), "warning")
+    card.cite.add("Test dose", value=f"{dose_mg:g} mg, wait {wait} min", source=rule.get("source"),
+                  status=rule.get("status"), note=rule.get("note"))
+
+
+def _phosphate(card: _Card) -> None:
+    facts, knowledge = card.facts, card.facts.knowledge
+    risk = next((r for r in facts.label.risks if r.get("code") == HYPOPHOSPHATAEMIA), None)
+    if risk is None:
+        return
+    spec = knowledge.codes["labs"]["phosphate"]
+    window = protocol_fact(knowledge, "fcm_redose_phosphate_days")
+    days = max(float(window.value), float(risk.get("redose_within_days") or 0))
+    threshold = protocol_fact(knowledge, "lab_thresholds", "phosphate_low_mg_dl")
+    recency = float(protocol_value(knowledge, "data_recency_days", "labs"))
+    phosphate = facts.patient.labs.get(spec["loinc"])
+    if phosphate is not None and not within_days(phosphate.date, facts.ctx, recency):
+        phosphate = None
+    low = phosphate is not None and phosphate.value < float(threshold.value)
+    earlier = [a for a in iron_administrations(facts.patient, knowledge, product_key=facts.order.product_key)
+               if within_days(a.date, facts.ctx, days)]
+    last = max(earlier, key=lambda a: parse_when(a.date)) if earlier else None
+    if low:
+        card.add("phosphate_low", text.phrase(knowledge, TOPIC, "phosphate_low", drug=facts.drug, value=f"{phosphate.value:g}",
+                                              date=phosphate.date or "date unknown", threshold=f"{threshold.value:g}"), "warning")
+        card.evidence.append(Evidence(text=f"Serum phosphate {phosphate.value:g} mg/dL", date=phosphate.date, reference=phosphate.reference))
+        card.cite.add("Low phosphate threshold (protocol)", threshold)
+    if last is not None:
+        checked_after = phosphate is not None and parse_when(phosphate.date) and parse_when(last.date) \
+            and parse_when(phosphate.date) >= parse_when(last.date)
+        paragraph = [text.phrase(knowledge, TOPIC, "phosphate_redose", drug=facts.drug, days=f"{days:g}", last_date=last.date[:10])]
+        card.evidence.append(Evidence(text=f"Earlier {facts.product.display} {last.dose_mg or '?'} mg", date=last.date, reference=last.reference))
+        card.cite.add("Phosphate before a re-dose (protocol)", window)
+        if checked_after and not low:
+            return  # measured since the last dose and not low: nothing to ask
+        if checked_after:
+            paragraph.append(text.phrase(knowledge, TOPIC, "phosphate_recent", value=f"{phosphate.value:g}", date=phosphate.date))
+        drafted = any(c.get("system") == LOINC and c.get("code") == spec["loinc"]
+                      for request in draft_resources_of_type(facts, "ServiceRequest") for c in codings(request.get("code")))
+        if not drafted and not low:
+            note = text.phrase(knowledge, TOPIC, "phosphate_note", drug=facts.drug)
+            card.suggestions.append(SuggestionSpec(
+                label=text.phrase(knowledge, TOPIC, "suggestion_label_phosphate"), action="create", description=note,
+                resource=lab_request(facts.ctx, facts.order, TOPIC, spec["loinc"], spec["display"], note), is_recommended=True))
+        card.add("phosphate", " ".join(paragraph), "warning")
+    if low or last is not None:
+        card.cite.add("Hypophosphataemia (label)", value=risk.get("text", ""), source=risk.get("source"),
+                      status=risk.get("status"), note=risk.get("note"))
+
+
+def _label_warnings(card: _Card) -> None:
+    facts, knowledge = card.facts, card.facts.knowledge
+    boxed = facts.label.boxed_warning
+    if boxed is not None:
+        card.add("boxed_warning", text.phrase(knowledge, TOPIC, "boxed_warning", label=facts.label.label, text=boxed.value), "info")
+        card.cite.add("Boxed warning", boxed, value="boxed")
+    always = text.topic_wording(knowledge, TOPIC).get("always_show_risks") or ()
+    for risk in facts.label.risks:
+        if risk.get("code") in always:
+            card.add("label_risk", text.phrase(knowledge, TOPIC, "label_risk", text=risk.get("text", "")), "info")
+            card.cite.add("Label warning", value=risk.get("code", ""), source=risk.get("source"),
+                          status=risk.get("status"), note=risk.get("note"))
+
+
+def _same_product_reaction(card: _Card) -> None:
+    facts = card.facts
+    same = [r for r in facts.patient.reactions if r.product_key == facts.order.product_key]
+    if not same:
+        return
+    dates = [e.date for r in same for e in r.evidence if e.date]
+    card.add("other_product", text.phrase(facts.knowledge, TOPIC, "other_product", drug=facts.product.display,
+                                          date=", ".join(dates) or "date unknown"), "info")
+    card.evidence.extend(e for r in same for e in r.evidence)
+    text.cite_from_wording(card.cite, TOPIC, "other_product")
+
+
+def check(facts: OrderFacts) -> Finding | None:
+    if not facts.identified:
+        return None  # the rate and dose cards already say the product is unknown
+    card = _Card(facts)
+    for part in (_not_marketed, _test_dose, _phosphate, _same_product_reaction, _label_warnings):
+        part(card)
+    if not card.items:
+        return None
+    knowledge = facts.knowledge
+    summary = text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, items=", ".join(card.items))
+    detail = text.compose(*card.parts, text.evidence_block(knowledge, card.evidence), card.cite.block())
+    return Finding(topic=TOPIC, indicator=card.indicator, order=facts.order, summary=text.summary(summary), detail=detail,
+                   evidence=tuple(card.evidence), sources=tuple(card.cite.ids), suggestions=tuple(card.suggestions))
