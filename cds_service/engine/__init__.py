@@ -12,7 +12,8 @@ import logging
 import traceback
 
 from .model import Finding, IronOrder, PatientPicture
-from .rules import RULES, history
+from .rules import RULES
+from .rules import history as unavailable_history  # aliased: engine submodules must not shadow it
 from .rules import text as _text
 from .rules.base import OrderFacts, order_name
 
@@ -49,7 +50,7 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
 
     findings: list[Finding] = []
     names = [order_name(o, tuple(orders), knowledge) for o in orders]
-    missing = history.check(unavailable, names, knowledge, feeds)
+    missing = unavailable_history.check(unavailable, names, knowledge, feeds)
     if missing:
         findings.append(missing)
     for order in orders:
