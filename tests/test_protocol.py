@@ -344,3 +344,30 @@ def test_error_messages_do_not_echo_identifiers(client):
 
 def test_the_service_id_in_urls_is_ours():
     assert HOOK_URL == f"/cds-services/{SERVICE_ID}"
+
+
+# --- the depth check itself ------------------------------------------------------------------------------
+def _nested(levels, kind):
+    value = 1
+    for _ in range(levels):
+        value = {"k": value} if kind == "object" else [value]
+    return value
+
+
+@pytest.mark.parametrize("kind", ["object", "list"])
+def test_nesting_is_measured_on_both_sides_of_the_limit(kind):
+    from cds_service.request_body import nesting_exceeds
+
+    assert not nesting_exceeds(_nested(10, kind), 10)
+    assert nesting_exceeds(_nested(11, kind), 10)
+    mixed = {"a": [1, {"b": _nested(8, kind)}], "c": "x"}      # 2 + 1 + 8 levels = 11
+    assert not nesting_exceeds(mixed, 11)
+    assert nesting_exceeds(mixed, 10)
+    assert not nesting_exceeds("scalar", 1)
+    assert not nesting_exceeds({}, 1)
+
+
+def test_a_very_deep_value_is_checked_without_recursion():
+    from cds_service.request_body import nesting_exceeds
+
+    assert nesting_exceeds(_nested(100_000, "list"), 64)
