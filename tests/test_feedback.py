@@ -60,7 +60,7 @@ def db_app(make_app, database_url):
 def report(database_url, *args):
     result = CliRunner().invoke(main, ["feedback-report", *args], env={"IRON_CDS_DATABASE_URL": database_url})
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout          # --json promises exactly one object on stdout; logs may go to stderr
 
 
 # --- the endpoint ---------------------------------------------------------------------------------------
