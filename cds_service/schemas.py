@@ -49,8 +49,8 @@ def _rfc3339(value: str) -> None:
     if not _RFC3339.fullmatch(value):
         raise ValidationError("must be an RFC 3339 date-time with a time zone, e.g. 2021-12-11T10:05:31Z")
     try:
-        _parse_timestamp(value)
-    except ValueError:
+        normalise_timestamp(value)
+    except (ValueError, OverflowError):   # e.g. 30 February, or year 1 moved back across midnight to UTC
         raise ValidationError("is not a valid date-time") from None
 
 
@@ -130,6 +130,8 @@ _HOOK_REQUEST = HookRequestSchema()
 
 def load_hook_request(body: dict, config) -> dict:
     """Validate a hook call; returns ``body`` itself. Unknown hooks pass (the caller refuses them)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
     check_hook_request_limits(body, config)
     _load(_HOOK_REQUEST, body)
     context_schema = CONTEXT_SCHEMAS.get(body["hook"])
@@ -199,6 +201,8 @@ _FEEDBACK_REQUEST = FeedbackRequestSchema()
 
 def load_feedback(body: dict) -> list[dict]:
     """Validated feedback items, each with ``outcomeTimestamp`` normalised to UTC (``...Z``)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
     _load(_FEEDBACK_REQUEST, body)
     items = []
     for item in body["feedback"]:

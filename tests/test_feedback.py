@@ -217,6 +217,12 @@ def test_feedback_needs_authentication(make_app):
      "feedback[0].outcomeTimestamp"),             # RFC 3339 needs a zone
     ({"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-02-30T10:00:00Z"}]},
      "feedback[0].outcomeTimestamp"),
+    ({"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "0001-01-01T00:00:00+01:00"}]},
+     "feedback[0].outcomeTimestamp"),             # valid as written, out of range in UTC
+    ({"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "9999-12-31T23:30:00-01:00"}]},
+     "feedback[0].outcomeTimestamp"),
+    ({"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-01-05T10:00:00+25:00"}]},
+     "feedback[0].outcomeTimestamp"),
     ({"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": 1767607200}]},
      "feedback[0].outcomeTimestamp"),
     ({"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-01-05T10:00:00Z",
@@ -232,6 +238,17 @@ def test_invalid_feedback_is_400_naming_the_field(client, body, field):
     response = client.post(FEEDBACK_URL, data=json.dumps(body), content_type="application/json")
     assert response.status_code == 400, response.get_json()
     assert response.get_json()["field"] == field
+
+
+def test_a_batch_has_a_bounded_size(client):
+    from cds_service.schemas import MAX_FEEDBACK_ITEMS
+
+    items = [accepted(f"c-{i}") for i in range(MAX_FEEDBACK_ITEMS + 1)]
+    response = send(client, *items)
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "feedback"
+    assert send(client, *items[:MAX_FEEDBACK_ITEMS]).get_json() == {"received": MAX_FEEDBACK_ITEMS,
+                                                                    "stored": MAX_FEEDBACK_ITEMS}
 
 
 def test_the_second_bad_item_of_a_batch_is_named_and_nothing_is_stored(db_app):
