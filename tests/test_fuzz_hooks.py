@@ -10,9 +10,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import traceback
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from conftest import HOOK_URL, hook_request, medication_request
@@ -21,7 +23,8 @@ from fuzz_support import count, fuzz_report  # noqa: F401  (registers the reques
 from cds_service.app import create_app
 from cds_service.config import Config
 
-FUZZ = settings(max_examples=120, deadline=None, database=None,
+# CI runs the same examples every time (a red build must be reproducible); local runs explore new ones.
+FUZZ = settings(max_examples=120, deadline=None, database=None, derandomize=bool(os.environ.get("CI")),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # RxNorm codes and names of the IV-iron products, so valid requests are ones that get cards
@@ -72,8 +75,8 @@ def post(client, body=None, *, data=None, content_type="application/json"):
     client.unexpected.clear()
     response = client.post(HOOK_URL, data=data, content_type=content_type)
     assert response.status_code < 500, response.get_data(as_text=True)[:500]
-    crashes = [r.exc_info[1] for r in client.unexpected if r.exc_info]
-    assert not client.unexpected, f"the request crashed the service (answered 400 by the catch-all): {crashes!r}"
+    crashes = ["".join(traceback.format_exception(*r.exc_info)[-3:]) for r in client.unexpected if r.exc_info]
+    assert not client.unexpected, "the request crashed the service (answered 400 by the catch-all):\n" + "\n".join(crashes)
     assert response.mimetype == "application/json"
     payload = json.loads(response.get_data())   # always parseable JSON, whatever went in
     assert isinstance(payload, dict)
@@ -169,7 +172,9 @@ def mutated(draw, within=()):
     candidates = [within + p for p in paths(node) if within + p != ()]
     path = draw(st.sampled_from(candidates))
     action = draw(st.sampled_from(["replace", "replace", "delete"]))
-    return mutate(body, path, action, draw(replacement))
+    value = draw(replacement)
+    note(f"mutation: {action} {'.'.join(map(str, path))}" + ("" if action == "delete" else f" = {value!r:.200}"))
+    return mutate(body, path, action, value)
 
 
 # --- properties --------------------------------------------------------------------------------
@@ -235,3 +240,48 @@ def test_wrong_fhir_shapes_inside_orders_and_prefetch_never_break_the_call(clien
 def test_raw_bytes_and_content_types(client, data, content_type):
     response, _ = post(client, data=data, content_type=content_type)
     assert response.status_code in (400, 413, 415)
+
+
+WRONG_TYPES = [None, True, 0, -1.5, "", "x", [], [1], {}, {"unexpected": "object"}]
+
+
+def _full_request():
+    """One valid request with every section filled, so the sweep below reaches every field."""
+    body = hook_request(medication_request(), hook="order-select", prefetch=copy.deepcopy(PREFETCH))
+    body["fhirServer"] = "https://fhir.example.org/r4"
+    body["fhirAuthorization"] = {"access_token": "t", "token_type": "Bearer", "expires_in": 60,
+                                 "scope": "patient/*.read", "subject": "iron-cds"}
+    return body
+
+
+def test_every_field_replaced_by_every_wrong_type_is_handled(client, monkeypatch):
+    """Deterministic sweep: each node of a full request, in turn, deleted or replaced by each wrong-typed value."""
+    import requests
+
+    def offline(*_args, **_kwargs):   # fallback reads fail fast instead of going to the network
+        raise requests.ConnectionError("offline")
+
+    monkeypatch.setattr(requests.Session, "request", offline)
+    body = _full_request()
+    problems: dict[str, list[str]] = {}
+    for path in [p for p in paths(body) if p]:
+        for action, value in [("delete", None)] + [("replace", v) for v in WRONG_TYPES]:
+            count("hook-mutations")
+            client.unexpected.clear()
+            response = client.post(HOOK_URL, data=to_json(mutate(body, path, action, value)),
+                                   content_type="application/json")
+            if client.unexpected and client.unexpected[0].exc_info:
+                frame = traceback.extract_tb(client.unexpected[0].exc_info[2])[-1]
+                error = client.unexpected[0].exc_info[1]
+                problem = f"crash: {type(error).__name__} at {frame.filename}:{frame.lineno} ({error})"
+            elif response.status_code >= 500 or response.mimetype != "application/json":
+                problem = f"answered {response.status_code} {response.mimetype}"
+            elif response.status_code not in (200, 400, 413):
+                problem = f"unexpected status {response.status_code}"
+            else:
+                continue
+            case = f"{action} {'.'.join(map(str, path))}" + ("" if action == "delete" else f" = {value!r}")
+            problems.setdefault(problem, []).append(case)
+    report = "\n".join(f"{problem}\n    e.g. {'; '.join(cases[:3])} ({len(cases)} cases)"
+                       for problem, cases in problems.items())
+    assert not problems, "requests the service did not handle:\n" + report
