@@ -11,11 +11,6 @@ from dataclasses import dataclass
 
 from .fhir_values import codings, concept_texts, normalize_text, phrase_key, system_kind
 
-# Phrases that name intravenous iron as a class, without a product ("IV iron").
-# Knowledge may replace them with codes.iv_iron_class_names.
-DEFAULT_CLASS_NAMES = ("iv iron", "intravenous iron", "parenteral iron", "iron infusion", "iron injection",
-                       "injectable iron", "i v iron")
-
 
 @dataclass(frozen=True)
 class Identity:
@@ -82,8 +77,10 @@ class ProductMatcher:
                           if len(keys) == 1 and len(code) == 7}
         # Longer names first, so "iron dextran" wins over a shorter synonym inside it.
         self.names.sort(key=lambda item: -len(item[0]))
-        class_names = knowledge.codes.get("iv_iron_class_names") if isinstance(knowledge.codes, dict) else None
-        self.class_keys = tuple(phrase_key(n) for n in (class_names or DEFAULT_CLASS_NAMES))
+        # Phrases naming IV iron as a class ("iv iron"), from codes.iv_iron_class_names.
+        spec = knowledge.codes.get("iv_iron_class_names") if isinstance(knowledge.codes, dict) else None
+        names = spec.get("names") if isinstance(spec, dict) else None
+        self.class_keys = tuple(phrase_key(n) for n in names or () if isinstance(n, str) and n.strip())
         self.oral_keys = tuple(phrase_key(n) for n in knowledge.oral_iron_names)
 
     # -- codes -------------------------------------------------------------

@@ -3,9 +3,10 @@
 - a pain score >= ``protocol.infusion_pain.pain_score_threshold`` during the
   administration or up to ``window_after_minutes`` after its end (or an
   Observation whose ``partOf`` names the administration) is infusion pain;
-- a systolic pressure <= 90 mmHg in that window, or a fall >= 30 mmHg from the
-  last value before the infusion, is hypotension: a severe reaction (ASH 2023
-  definition, after Rampton 2014).
+- a systolic pressure <= ``protocol.hypotension.systolic_max_mmhg`` in that
+  window, or a fall >= ``fall_mmhg`` from the last value in the
+  ``baseline_window_hours`` before the infusion, is hypotension: a severe
+  reaction (ASH 2023 definition, after Rampton 2014: 90 and 30 mmHg).
 """
 
 from __future__ import annotations
@@ -18,13 +19,6 @@ from .model import Administration, Evidence, Reaction
 from .observations import ObservationIndex, Reading
 from .protocol import protocol_value
 from .units import fmt
-
-# ASH 2023 / Rampton definition of hypotension in a reaction to IV iron (S-ASH23). The protocol may
-# set protocol.hypotension.{systolic_max_mmhg, fall_mmhg} to change them.
-SYSTOLIC_MAX_MMHG = 90
-SYSTOLIC_FALL_MMHG = 30
-# The "pre-infusion value" is the last systolic pressure in this time before the start.
-BASELINE_HOURS = 24
 
 
 def _admin_name(knowledge, admin: Administration) -> str:
@@ -93,10 +87,12 @@ def _systolic(index: ObservationIndex, knowledge) -> list[Reading]:
 
 def hypotension_reactions(index: ObservationIndex, knowledge, admins: list[Administration]) -> list[Reaction]:
     window = protocol_value(knowledge, "infusion_pain", "window_after_minutes", default=None)
-    if window is None:
-        return []
-    maximum = float(protocol_value(knowledge, "hypotension", "systolic_max_mmhg", default=SYSTOLIC_MAX_MMHG))
-    fall = float(protocol_value(knowledge, "hypotension", "fall_mmhg", default=SYSTOLIC_FALL_MMHG))
+    maximum = protocol_value(knowledge, "hypotension", "systolic_max_mmhg", default=None)
+    fall = protocol_value(knowledge, "hypotension", "fall_mmhg", default=None)
+    baseline_hours = protocol_value(knowledge, "hypotension", "baseline_window_hours", default=None)
+    if window is None or maximum is None or fall is None or baseline_hours is None:
+        return []   # the knowledge schema requires all four; a hand-built knowledge without them checks nothing here
+    maximum, fall = float(maximum), float(fall)
     readings = _systolic(index, knowledge)
     if not readings:
         return []
@@ -110,7 +106,7 @@ def hypotension_reactions(index: ObservationIndex, knowledge, admins: list[Admin
         during = [r for r in readings if start < r.when <= after]
         if not during:
             continue
-        before = [r for r in readings if start - timedelta(hours=BASELINE_HOURS) <= r.when <= start]
+        before = [r for r in readings if start - timedelta(hours=float(baseline_hours)) <= r.when <= start]
         baseline = before[0] if before else None            # readings are newest first
         lowest = min(during, key=lambda r: r.value)
         features = []

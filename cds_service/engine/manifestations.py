@@ -7,11 +7,15 @@ high with a severe reaction is severe; moderate features or a reaction recorded
 as moderate (or severe without severe features) are moderate; pain, flushing
 or myalgia alone is benign infusion pain; anything else is a mild
 hypersensitivity reaction.
+
+Free-text keywords go through the negation rule (``negation.py``): "no
+anaphylaxis" or "denies flushing" is not a manifestation; codes are never negated.
 """
 
 from __future__ import annotations
 
-from .fhir_values import codings, concept_label, concept_texts, normalize_text, phrase_key, system_kind
+from .fhir_values import codings, concept_label, concept_texts, system_kind
+from .negation import KeywordFinder, negation_rules_for
 
 GROUPS = {"infusion_pain": "pain", "moderate": "moderate", "severe": "severe"}
 # Words saying "a reaction happened" without saying which; used for stop reasons and records
@@ -29,7 +33,7 @@ class Classifier:
         manifestations = knowledge.codes.get("manifestations") if isinstance(knowledge.codes, dict) else None
         manifestations = manifestations if isinstance(manifestations, dict) else {}
         self.codes: dict[str, str] = {}
-        self.keys: list[tuple[str, str, str]] = []    # (padded keyword, class, keyword)
+        keys: list[tuple[str, tuple[str, str]]] = []   # (keyword, (class, keyword))
         for group, cls in GROUPS.items():
             spec = manifestations.get(group) or {}
             for code in spec.get("snomed") or {}:
@@ -38,18 +42,27 @@ class Classifier:
                     self.codes[str(code)] = cls
             for word in spec.get("keywords") or ():
                 if isinstance(word, str):
-                    self.keys.append((phrase_key(word), cls, word))
+                    keys.append((word, (cls, word)))
+        rules = negation_rules_for(knowledge)
+        self.finder: KeywordFinder[tuple[str, str]] = KeywordFinder(keys, rules)
         mild = manifestations.get("mild") or {}
-        self.reaction_keys = tuple(phrase_key(w) for w in (*REACTION_WORDS, *(mild.get("keywords") or ())) if isinstance(w, str))
+        reaction_words = (*REACTION_WORDS, *(mild.get("keywords") or ()))
+        self.reaction_finder: KeywordFinder[str] = KeywordFinder(((w, w) for w in reaction_words if isinstance(w, str)), rules)
+
+    def _scan(self, texts: list[str]) -> tuple[dict[str, list[str]], bool]:
+        """(classes of the affirmed keywords, whether some keyword was mentioned only negated)."""
+        found: dict[str, list[str]] = {}
+        negated = False
+        for text in texts:
+            affirmed, denied = self.finder.find(text)
+            negated = negated or bool(denied)
+            for cls, word in affirmed:
+                if word not in found.get(cls, ()):
+                    found.setdefault(cls, []).append(word)
+        return found, negated
 
     def classify_texts(self, texts: list[str]) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        for text in texts:
-            padded = normalize_text(text)
-            for key, cls, word in self.keys:
-                if key in padded and word not in found.get(cls, ()):
-                    found.setdefault(cls, []).append(word)
-        return found
+        return self._scan(texts)[0]
 
     def classify_concepts(self, concepts: list[object]) -> dict[str, list[str]]:
         """Classes of each manifestation concept; a concept nothing recognises counts as "other"."""
@@ -61,9 +74,10 @@ class Classifier:
                 if isinstance(code, str) and system_kind(coding.get("system")) in ("snomed", None) and code in self.codes:
                     label = coding.get("display") if isinstance(coding.get("display"), str) else code
                     hits.setdefault(self.codes[code], []).append(label.lower())
-            for cls, words in self.classify_texts(concept_texts(concept)).items():
+            from_text, negated = self._scan(concept_texts(concept))
+            for cls, words in from_text.items():
                 hits.setdefault(cls, []).extend(w for w in words if w not in hits.get(cls, ()))
-            if not hits:
+            if not hits and not negated:   # "no anaphylaxis" says what did not happen: not an unknown feature
                 label = concept_label(concept)
                 if label:
                     hits["other"] = [label.lower()]
@@ -72,7 +86,8 @@ class Classifier:
         return found
 
     def says_reaction(self, texts: list[str]) -> bool:
-        return any(key in normalize_text(t) for t in texts for key in self.reaction_keys)
+        """Whether the text says a reaction happened ("allergic reaction"; not "no reaction")."""
+        return any(self.reaction_finder.affirmed(t) for t in texts)
 
 
 def merge(*found: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -6,6 +6,8 @@ the pregnancy-status Observation by its coded answer. Multiple drug allergies
 records) and older age (>= ``protocol.older_age_years``) *with* cardiac or
 respiratory disease are risk factors; cardiac or respiratory disease alone is
 not. Refuted, entered-in-error, inactive or resolved records do not count.
+Keywords in free text go through the negation rule (``negation.py``): "no
+asthma" or "not pregnant" is not a risk factor; codes are never negated.
 """
 
 from __future__ import annotations
@@ -13,16 +15,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .fhir_values import (as_aware, codings, concept_label, concept_texts, counts_as_current, day, normalize_text,
-                          parse_when, phrase_key, reference_of, system_kind)
+                          parse_when, reference_of, system_kind)
 from .model import EvaluationContext, Evidence, RiskFactor
+from .negation import KeywordFinder, negation_rules_for
 from .observations import ObservationIndex
 from .protocol import protocol_value
 
 # Only with older age (not a risk factor alone).
 WITH_AGE_ONLY = ("cardiac_disease", "respiratory_disease")
-# A pregnancy-status answer older than this is not taken as current (a pregnancy lasts < 300 days);
-# protocol.data_recency_days.pregnancy overrides it.
-PREGNANCY_STATUS_DAYS = 300
 
 
 class RiskMatcher:
@@ -31,7 +31,7 @@ class RiskMatcher:
         self.specs: dict[str, dict] = raw if isinstance(raw, dict) else {}
         self.snomed: dict[str, str] = {}
         self.icd10: list[tuple[str, str]] = []
-        self.keys: list[tuple[str, str]] = []
+        keys: list[tuple[str, str]] = []
         for key, spec in self.specs.items():
             if not isinstance(spec, dict):
                 continue
@@ -41,7 +41,8 @@ class RiskMatcher:
                 self.icd10.append((str(prefix).replace(".", "").upper(), key))
             for word in spec.get("keywords") or ():
                 if isinstance(word, str):
-                    self.keys.append((phrase_key(word), key))
+                    keys.append((word, key))
+        self.finder: KeywordFinder[str] = KeywordFinder(keys, negation_rules_for(knowledge))
 
     def label(self, key: str) -> str:
         spec = self.specs.get(key) or {}
@@ -60,8 +61,7 @@ class RiskMatcher:
                 bare = code.replace(".", "").upper()
                 keys.update(key for prefix, key in self.icd10 if bare.startswith(prefix))
         for text in concept_texts(concept):
-            padded = normalize_text(text)
-            keys.update(key for phrase, key in self.keys if phrase in padded)
+            keys.update(self.finder.affirmed(text))
         return keys
 
 
@@ -95,8 +95,9 @@ def _pregnancy_status(index: ObservationIndex, knowledge, matcher: RiskMatcher, 
     if latest is None:
         return None
     moment, when, obs = latest
-    max_days = protocol_value(knowledge, "data_recency_days", "pregnancy", default=PREGNANCY_STATUS_DAYS)
-    if as_aware(ctx.now) - moment > timedelta(days=float(max_days)):
+    # Without a recency limit in the protocol every answer counts (the cautious reading).
+    max_days = protocol_value(knowledge, "data_recency_days", "pregnancy", default=None)
+    if max_days is not None and as_aware(ctx.now) - moment > timedelta(days=float(max_days)):
         return None
     answer = obs.get("valueCodeableConcept")
     if "pregnancy" not in matcher.match(answer):

@@ -1,9 +1,10 @@
 """The route of a dosage: intravenous, plainly not intravenous, or not stated.
 
 SNOMED codes and keywords come from ``codes.routes`` (group ``iv``; every other
-group, e.g. ``oral``, is non-IV). A code wins over free text. A route that is
-stated but recognised by nothing stays "unknown": the order keeps its card
-(with the problem said) rather than losing it on a guess.
+group, e.g. ``oral``, ``intramuscular``, ``subcutaneous``, is non-IV). A code
+wins over free text. A route that is stated but recognised by nothing stays
+"unknown": the order keeps its card (with the problem said) rather than losing
+it on a guess.
 """
 
 from __future__ import annotations
@@ -11,14 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .fhir_values import codings, concept_texts, normalize_text, phrase_key, system_kind
-
-# Route words that plainly are not intravenous, used besides the knowledge groups so that an
-# intramuscular or subcutaneous order is never read as IV. They can only remove a card for a
-# route the order itself states as non-IV.
-PLAINLY_NOT_IV = ("intramuscular", "intramuscularly", "im", "i m", "subcutaneous", "subcutaneously", "subcut",
-                  "sc", "sq", "s c", "topical", "intradermal", "inhalation", "inhaled", "rectal", "nasal",
-                  "transdermal", "sublingual", "buccal", "enteral", "per rectum", "vaginal", "ophthalmic")
-
 
 @dataclass(frozen=True)
 class RouteReading:
@@ -34,7 +27,7 @@ class RouteMatcher:
         self.iv_codes: set[str] = set()
         self.non_iv_codes: set[str] = set()
         self.iv_keys: list[str] = []
-        self.non_iv_keys: list[str] = [phrase_key(k) for k in PLAINLY_NOT_IV]
+        self.non_iv_keys: list[str] = []
         for group, spec in routes.items():
             if not isinstance(spec, dict):
                 continue

@@ -11,11 +11,15 @@ from .schema import DIGITS, STATUSES, Cited, FactorFact, IntegerFact, NumberFact
 LOINC = validate.Regexp(r"^\d{1,7}-\d$", error="Not a LOINC code (digits-checkdigit).")
 SNOMED = fields.Dict(keys=fields.String(validate=DIGITS), values=text(), required=True)
 LOWER = validate.Regexp(r"^[^A-Z]+$", error="Keywords are matched in lower case: write them in lower case.")
+SNAKE = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="Use lower_snake_case keys.")
+# iv is the only IV group; every other group marks a route as plainly not intravenous.
+ROUTE_GROUPS = ("iv", "oral", "intramuscular", "subcutaneous")
 LAB_NAMES = ("body_weight", "hemoglobin", "ferritin", "tsat", "phosphate", "pregnancy_status")
 RISK_FACTORS = ("asthma", "severe_atopy", "mastocytosis", "systemic_inflammatory_disease", "pregnancy", "cardiac_disease",
                 "respiratory_disease")
 # The observation period may be lengthened, never shortened below what every label and the EMA require.
 MIN_OBSERVATION_MINUTES = 30
+MAX_NEGATION_WINDOW = 8
 
 
 def required_keys(schema_cls, names):
@@ -25,6 +29,12 @@ def required_keys(schema_cls, names):
 
 def _missing(names, data):
     raise ValidationError(f"Missing: {', '.join(n for n in names if n not in data)}.")
+
+
+def open_keys(schema_cls, names):
+    """Like ``required_keys``, but further lower_snake_case groups may be added (e.g. more non-IV routes)."""
+    return fields.Dict(keys=fields.String(validate=SNAKE), values=fields.Nested(schema_cls), required=True,
+                       validate=lambda d: set(names) <= set(d) or _missing(names, d))
 
 
 class Lab(Cited):
@@ -58,15 +68,55 @@ class NamedDrugs(Cited):
     names = fields.List(fields.String(validate=[validate.Length(min=1), LOWER]), required=True, validate=validate.Length(min=1))
 
 
+def phrases(**kwargs):
+    return fields.List(fields.String(validate=[validate.Length(min=1), LOWER]), **kwargs)
+
+
+class ClassNames(Cited):
+    """Phrases naming IV iron as a class ("iv iron"): a match counts as IV iron, never removes a card."""
+
+    names = phrases(required=True, validate=validate.Length(min=1))
+
+
+class Negation(Cited):
+    """Cue words that negate a free-text keyword (NegEx-style); coded data is never negated."""
+
+    pre = phrases(required=True, validate=validate.Length(min=1))
+    post = phrases(required=True)
+    pseudo = phrases(required=True)
+    terminators = phrases(required=True)
+    # NegEx uses five terms; a wide window negates findings the cue was never about ("no fever, then anaphylaxis").
+    window_words = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_NEGATION_WINDOW))
+
+    @validates_schema
+    def _pseudo_holds_a_cue(self, data, **kwargs):
+        cues = [_words(c) for c in (data.get("pre") or []) + (data.get("post") or [])]
+        for index, phrase in enumerate(data.get("pseudo") or ()):
+            words = _words(phrase)
+            if not any(_contains(words, cue) for cue in cues if cue):
+                raise ValidationError({"pseudo": {index: [
+                    "A pseudo-negation must contain a pre or post cue (it exists to stop that cue from negating)."]}})
+
+
+def _words(phrase: str) -> list[str]:
+    return [w for w in "".join(ch if ch.isalnum() else " " for ch in phrase.lower()).split() if w]
+
+
+def _contains(words: list[str], part: list[str]) -> bool:
+    return any(words[i:i + len(part)] == part for i in range(len(words) - len(part) + 1))
+
+
 class CodesFile(Strict):
     labs = required_keys(Lab, LAB_NAMES)
     pain_score_loinc = fields.List(fields.String(validate=LOINC), required=True, validate=validate.Length(min=1))
     vitals = fields.Nested(Vitals, required=True)
     vitals_source = fields.Nested(Cited, load_default=None, allow_none=True)
-    routes = required_keys(CodeSet, ("iv", "oral"))
+    routes = open_keys(CodeSet, ROUTE_GROUPS)
     manifestations = required_keys(CodeSet, ("infusion_pain", "moderate", "severe"))
     risk_factors = required_keys(RiskFactor, RISK_FACTORS)
     first_generation_h1_antihistamines = fields.Nested(NamedDrugs, load_default=None, allow_none=True)
+    iv_iron_class_names = fields.Nested(ClassNames, required=True)
+    negation = fields.Nested(Negation, required=True)
     drug_allergy_categories = fields.List(fields.String(validate=validate.OneOf(("food", "medication", "environment", "biologic"))),
                                           required=True, validate=validate.Length(min=1))
 
@@ -84,6 +134,28 @@ class InfusionPain(Strict):
 class Recency(Strict):
     weight = fields.Nested(NumberFact, required=True)
     labs = fields.Nested(NumberFact, required=True)
+    pregnancy = fields.Nested(NumberFact, required=True)
+
+
+def bounded(low: float, high: float, why: str):
+    """A NumberFact whose value must lie in [low, high] (a typo like 900 for 90 must not pass)."""
+
+    class Bounded(NumberFact):
+        @validates_schema
+        def _in_range(self, data, **kwargs):
+            value = data.get("value")
+            if isinstance(value, (int, float)) and not low <= value <= high:
+                raise ValidationError({"value": [f"Must be between {low:g} and {high:g} ({why})."]})
+
+    return fields.Nested(Bounded, required=True)
+
+
+class Hypotension(Strict):
+    """Hypotension after an earlier IV-iron dose (a severe reaction): SBP <= systolic_max or a fall >= fall_mmhg."""
+
+    systolic_max_mmhg = bounded(60, 120, "a plausible systolic threshold in mmHg")
+    fall_mmhg = bounded(10, 80, "a plausible systolic fall in mmHg")
+    baseline_window_hours = bounded(1, 72, "how long before the infusion a systolic value still counts as its baseline")
 
 
 class ServiceCode(Strict):
@@ -139,6 +211,7 @@ class Protocol(Strict):
     older_age_years = fields.Nested(NumberFact, required=True)
     corticosteroid_min_risk_factors = fields.Nested(IntegerFact, required=True)
     data_recency_days = fields.Nested(Recency, required=True)
+    hypotension = fields.Nested(Hypotension, required=True)
     observation = fields.Nested(Observation, required=True)
     lab_thresholds = fields.Nested(LabThresholds, required=True)
     fcm_redose_phosphate_days = fields.Nested(IntegerFact, required=True)
