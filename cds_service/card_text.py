@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 _INDICATOR = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
@@ -32,15 +33,13 @@ def _card(number: int, card: dict, width: int) -> list[str]:
     meta = ", ".join(x for x in (f"topic {topic}" if topic else "", source.get("label", "")) if x)
     if meta:
         lines.append(f"   ({meta})")
-    detail = (card.get("detail") or "").strip()
-    if detail:
-        for paragraph in detail.splitlines():
-            if not paragraph.strip():
-                lines.append("")
-                continue
-            indent = "   " + " " * (len(paragraph) - len(paragraph.lstrip()))
-            lines.extend(textwrap.wrap(paragraph.strip(), width=width, initial_indent=indent,
-                                       subsequent_indent=indent + "  ") or [indent])
+    for block in _markdown_blocks(card.get("detail") or ""):
+        if not block:
+            lines.append("")
+            continue
+        bullet = _BULLET.match(block)
+        hang = "   " + " " * (bullet.end() if bullet else 0)
+        lines.extend(textwrap.wrap(block, width=width, initial_indent="   ", subsequent_indent=hang))
     suggestions = card.get("suggestions") or []
     if suggestions:
         lines.append(f"   Suggestions ({card.get('selectionBehavior', '?')}):")
@@ -48,7 +47,7 @@ def _card(number: int, card: dict, width: int) -> list[str]:
             star = " [recommended]" if suggestion.get("isRecommended") else ""
             lines.append(f"   * {suggestion.get('label', '')}{star}")
             for action in suggestion.get("actions") or []:
-                lines.append(f"       - {_action(action)}")
+                lines.append(f"       - {_action(action, suggestion.get('label'))}")
     reasons = [r.get("display") or r.get("code") for r in card.get("overrideReasons") or []]
     if reasons:
         lines.extend(textwrap.wrap("Override reasons: " + "; ".join(str(r) for r in reasons), width=width,
@@ -58,7 +57,31 @@ def _card(number: int, card: dict, width: int) -> list[str]:
     return lines
 
 
-def _action(action: dict) -> str:
+_BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+
+
+def _markdown_blocks(detail: str) -> list[str]:
+    """Paragraphs and list items of a markdown detail, each on one line ("" between paragraphs)."""
+    blocks: list[str] = []
+    current: list[str] = []
+    for raw in detail.strip().splitlines():
+        line = raw.strip()
+        starts_block = not line or _BULLET.match(raw) or line.startswith("#") or (
+            line.startswith("**") and line.endswith("**"))
+        if starts_block and current:
+            blocks.append(" ".join(current))
+            current = []
+        if not line:
+            if blocks and blocks[-1] != "":
+                blocks.append("")
+            continue
+        current.append(line)
+    if current:
+        blocks.append(" ".join(current))
+    return blocks
+
+
+def _action(action: dict, label: str | None = None) -> str:
     kind = action.get("type", "?")
     resource = action.get("resource")
     target = action.get("resourceId") or ""
@@ -69,7 +92,7 @@ def _action(action: dict) -> str:
     else:
         text = f"{kind} {target}".rstrip()
     description = action.get("description")
-    return f"{text}  ({description})" if description else text
+    return f"{text}  ({description})" if description and description != label else text
 
 
 def describe_resource(resource: dict) -> str:
@@ -111,7 +134,7 @@ def _dosage(dosage: dict) -> list[str]:
     if not isinstance(dosage, dict):
         return parts
     if dosage.get("text"):
-        parts.append(str(dosage["text"]))
+        parts.append(f'text "{dosage["text"]}"')      # quoted: it may disagree with the coded fields
     route = _concept_text(dosage.get("route"))
     for dose_and_rate in dosage.get("doseAndRate") or []:
         if not isinstance(dose_and_rate, dict):

@@ -284,3 +284,16 @@ def test_cards_print_indicator_summary_detail_and_what_each_suggestion_changes()
 def test_describe_resource_is_compact():
     line = describe_resource(medication_request("mr-1", dose_mg=500, minutes=15))
     assert line == "15 ML ferric carboxymaltose 50 MG/ML Injection; dose 500 mg; route IV; over 15 min; status draft"
+
+
+def test_markdown_detail_is_reflowed_by_paragraph_and_list_item():
+    detail = ("The order runs over **15 min**. For this\npatient it should run over **30 min**.\n\n"
+              "**Why**\n- label minimum 15 min\n- earlier infusion pain:\n  half the rate\n")
+    card = {"summary": "s", "indicator": "warning", "source": {"label": "x"}, "detail": detail}
+    lines = render_response({"cards": [card]}, width=200).splitlines()
+    assert "   The order runs over **15 min**. For this patient it should run over **30 min**." in lines
+    assert "   **Why**" in lines
+    assert "   - earlier infusion pain: half the rate" in lines
+    narrow = render_response({"cards": [card]}, width=30).splitlines()
+    assert all(len(line) <= 30 for line in narrow[2:])
+    assert any(line.startswith("     ") for line in narrow)      # list items hang under their text
