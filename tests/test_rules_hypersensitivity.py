@@ -52,7 +52,12 @@ def test_infusion_pain_alone_does_not_contraindicate_ferumoxytol():
     assert hypersensitivity.check(facts(ferumoxytol(), patient(reactions=(reaction("infusion-pain"),)))) is None
 
 
-def test_critical_order_gets_no_premedication_but_keeps_the_rate_check():
+def test_critical_order_gets_no_premedication_nor_history_slowing_but_keeps_the_label_rate():
     severe = patient(reactions=(reaction("hypersensitivity", "severe"), reaction("infusion-pain")))
     assert premedication.check(facts(the_patient=severe)) is None
-    assert rate.check(facts(order(minutes=10), severe)) is not None
+    assert rate.check(facts(order(minutes=15), severe)) is None  # label minimum met: no "slower" path offered
+    too_fast = rate.check(facts(order(minutes=10), severe))
+    assert too_fast.suggestions[0].resource["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 15
+    mild = patient(reactions=(reaction("hypersensitivity", "mild", product="iron_sucrose"),))
+    assert rate.check(facts(ferumoxytol(), mild)) is None  # contraindicated: critical, same rule
+    assert rate.check(facts(order(minutes=15), mild)) is not None  # not critical for FCM: slower rate advised

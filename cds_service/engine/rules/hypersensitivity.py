@@ -9,9 +9,10 @@ observation).
 Decision on critical findings: the premedication rule asks ``assess`` and
 suggests no premedication for a critical order (premedication does not prevent
 anaphylaxis, and a one-click premedication could read as a way to proceed); it
-still flags a drafted H1 antihistamine. The rate, dose and observation cards
-stay: they are label limits that still hold if a specialist-supervised
-re-challenge goes ahead.
+still flags a drafted H1 antihistamine. The rate rule likewise drops its
+history-driven slowing (a slower rate does not prevent anaphylaxis either) but
+still enforces the label minimum; dose and observation cards stay: they are
+label limits that still hold if a specialist-supervised re-challenge goes ahead.
 """
 
 from __future__ import annotations

@@ -7,6 +7,11 @@ after a reaction the time is at least (dose / (factor x reference rate)), never
 under the label minimum. Halving "the ordered rate" instead would double the
 time again at every hook call after the prescriber accepted our suggestion.
 
+After a critical hypersensitivity finding (severe reaction, or a contraindication
+such as ferumoxytol after any allergic reaction) the history-driven slowing is
+dropped: a slower rate does not prevent anaphylaxis and a one-click "slower"
+update would read as a way to proceed. The label minimum is still enforced.
+
 Time unknown: when the order states no time or rate at all we suggest setting
 the required time explicitly (that is the label's or protocol's minimum, not an
 invented rate); when it states a rate we could not read we only say so, since
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 from ..model import Evidence, Finding, SuggestionSpec
 from ..suggest import with_duration
-from . import text
+from . import hypersensitivity, text
 from .base import OrderFacts, ceil_minutes, fmt_mg, fmt_minutes, parse_when, protocol_fact
 from .timing import has_rate_information, label_minimum, order_method
 
@@ -58,8 +63,12 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
     required = label_min
     evidence: list[Evidence] = []
     label_rate = dose / label_min if label_min else None
+    # After a critical hypersensitivity finding a slower rate is no way to proceed (it does not prevent
+    # anaphylaxis): only the label minimum, which holds for any administration, is still checked.
+    assessment = hypersensitivity.assess(facts)
+    history_counts = not (assessment is not None and assessment.critical)
 
-    if facts.patient.reactions:
+    if history_counts and facts.patient.reactions:
         factor = protocol_fact(knowledge, "rate_after_reaction_factor")
         earlier = _reaction_reference_rates(facts)
         references = [rate for rate, _ in earlier] + ([label_rate] if label_rate else [])
@@ -73,7 +82,7 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
             evidence.extend(reaction.evidence)
         evidence.extend(e for _, e in earlier)
 
-    if facts.patient.risk_factors and label_rate:
+    if history_counts and facts.patient.risk_factors and label_rate:
         factor = protocol_fact(knowledge, "rate_with_risk_factors_factor")
         minutes = dose / (float(factor.value) * label_rate)
         required = max(required, minutes)
