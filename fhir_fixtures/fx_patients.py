@@ -15,8 +15,8 @@ def pid(name: str) -> str:
 
 
 def baseline(name: str, *, weight_kg: float | None = 70, hb: float = 10.2, ferritin_ng_ml: float = 25,
-             tsat_percent: float = 11, phosphate_mg_dl: float = 3.4, birth_date: str = "1980-03-14",
-             gender: str = "female") -> list[dict]:
+             tsat_percent: float = 11, phosphate_mg_dl: float = 3.4, phosphate_date: str = LABS_DATE,
+             birth_date: str = "1980-03-14", gender: str = "female") -> list[dict]:
     """An adult with iron-deficiency anaemia and nothing else of note."""
     p = pid(name)
     resources = [patient(p, name, birth_date, gender)]
@@ -26,7 +26,7 @@ def baseline(name: str, *, weight_kg: float | None = 70, hb: float = 10.2, ferri
         hemoglobin(f"{p}-hb", p, hb, LABS_DATE),
         ferritin(f"{p}-ferritin", p, ferritin_ng_ml, LABS_DATE),
         tsat(f"{p}-tsat", p, tsat_percent, LABS_DATE),
-        phosphate(f"{p}-phosphate", p, phosphate_mg_dl, LABS_DATE),
+        phosphate(f"{p}-phosphate", p, phosphate_mg_dl, phosphate_date),
         blood_pressure(f"{p}-bp", p, 122, 78, LABS_DATE),
     ]
     return resources
@@ -138,9 +138,14 @@ _add("dextran-experienced", "an earlier iron dextran dose (2026-06-15) given wit
          earlier_infusion("dextran-experienced", "iron_dextran", 100, "2026-06-15T10:00:00Z", "2026-06-15T10:30:00Z"),
      ])
 
-_add("fcm-recent", "FCM 750 mg 36 days ago (2026-10-20), phosphate 3.1 (normal)",
-     baseline("fcm-recent", phosphate_mg_dl=3.1) + [
+_add("fcm-recent", "FCM 750 mg 36 days ago (2026-10-20); phosphate 3.1 measured before it (2026-10-10), not since",
+     baseline("fcm-recent", phosphate_mg_dl=3.1, phosphate_date="2026-10-10T08:30:00Z") + [
          earlier_infusion("fcm-recent", "ferric_carboxymaltose", 750, "2026-10-20T09:00:00Z", "2026-10-20T09:30:00Z"),
+     ])
+_add("fcm-recent-phosphate-checked", "FCM 750 mg 36 days ago (2026-10-20); phosphate 3.1 measured since (2026-11-18)",
+     baseline("fcm-recent-phosphate-checked", phosphate_mg_dl=3.1) + [
+         earlier_infusion("fcm-recent-phosphate-checked", "ferric_carboxymaltose", 750, "2026-10-20T09:00:00Z",
+                          "2026-10-20T09:30:00Z"),
      ])
 _add("fcm-old-dose", "FCM 750 mg 208 days ago (2026-05-01), phosphate 2.6 (just above 2.5)",
      baseline("fcm-old-dose", phosphate_mg_dl=2.6) + [

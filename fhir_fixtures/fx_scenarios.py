@@ -16,6 +16,10 @@ from fx_resources import (
 NOW = "2026-11-25T12:00:00Z"
 
 OBSERVE = {"topic": "observation-period", "indicator": "info", "actions": ["create"]}
+# US boxed warnings (FCM: symptomatic hypophosphataemia, kept as boxed conservatively; ferumoxytol and
+# iron dextran: anaphylaxis) give an info formulation card on every order of those products; the other
+# formulation concerns (test dose, phosphate, earlier reaction to the same product) share that card.
+BOXED = {"topic": "formulation", "indicator": "info", "actions": []}
 
 
 def card(topic: str, indicator: str, *actions: str) -> dict:
@@ -59,6 +63,8 @@ CLEAN_ORDERS = {
 CLEAN_EXTRA = {
     # US iron dextran with no earlier iron-dextran dose: the label requires a test dose first.
     "iron_dextran": [card("formulation", "warning", "create")],
+    "ferric_carboxymaltose": [BOXED],
+    "ferumoxytol": [BOXED],
 }
 for product, (dose, minutes) in CLEAN_ORDERS.items():
     name = "clean-" + product.replace("_", "-")
@@ -70,13 +76,13 @@ for product, (dose, minutes) in CLEAN_ORDERS.items():
 scenario("clean-fcm-by-name", "clean",
          [iron_order(mr("clean-fcm-by-name"), pid("clean"), "ferric_carboxymaltose", 750, 30,
                      by_name="Injectafer 750 mg in 100 mL sodium chloride 0.9%")],
-         [OBSERVE], "ferric carboxymaltose recognised by brand name only (no code)")
-scenario("clean-fcm-order-select", "clean", [fcm("clean-fcm-order-select", "clean")], [OBSERVE],
+         [BOXED, OBSERVE], "ferric carboxymaltose recognised by brand name only (no code)")
+scenario("clean-fcm-order-select", "clean", [fcm("clean-fcm-order-select", "clean")], [BOXED, OBSERVE],
          "the same card at order-select (context.selections)", hook="order-select")
 scenario("observation-already-drafted", "clean",
          [fcm("observation-already-drafted", "clean"),
           observation_order("icds-observation-already-drafted-sr", pid("clean"), mr("observation-already-drafted"), 30)],
-         [], "no observation card when the observation ServiceRequest (accepted at order-select) is in the draft orders")
+         [BOXED], "no observation card when the observation ServiceRequest (accepted at order-select) is in the draft orders")
 scenario("oral-iron", "clean",
          [drug_order(mr("oral-iron"), pid("clean"), "310325", "ferrous sulfate 325 MG Oral Tablet", 325, "mg",
                      ORAL_ROUTE, "325 mg by mouth once daily")],
@@ -88,37 +94,39 @@ scenario("non-iron", "clean",
 
 # --- infusion rate ------------------------------------------------------------------------------------
 scenario("rate-too-fast", "clean", [fcm("rate-too-fast", "clean", 750, 5)],
-         [card("infusion-rate", "warning", "update"), OBSERVE],
+         [card("infusion-rate", "warning", "update"), BOXED, OBSERVE],
          "FCM 750 mg over 5 min is faster than the label's 15-minute minimum: update to the label minimum")
-scenario("rate-at-label-minimum", "clean", [fcm("rate-at-label-minimum", "clean", 750, 15)], [OBSERVE],
+scenario("rate-at-label-minimum", "clean", [fcm("rate-at-label-minimum", "clean", 750, 15)], [BOXED, OBSERVE],
          "FCM 750 mg over exactly 15 min (the label minimum) is allowed")
-PAIN_CARDS = [card("infusion-rate", "warning", "update"), card("premedication", "warning", "create"), OBSERVE]
+# Infusion pain: half the rate, acetaminophen per protocol (advice: info), longer observation, and the
+# formulation card also notes the earlier reaction to this same product.
+PAIN_CARDS = [card("infusion-rate", "warning", "update"), card("premedication", "info", "create"), BOXED, OBSERVE]
 scenario("pain-history", "pain-history", [fcm("pain-history", "pain-history", 750, 15)], PAIN_CARDS,
          "pain 4/10 during an earlier FCM infusion: at most half the rate (30 min instead of 15) and "
          "acetaminophen premedication")
 scenario("pain-within-window", "pain-within-window", [fcm("pain-within-window", "pain-within-window", 750, 15)],
          PAIN_CARDS, "pain 7/10 90 minutes after the earlier infusion still counts (window 2 hours)")
 scenario("pain-below-threshold", "pain-below-threshold",
-         [fcm("pain-below-threshold", "pain-below-threshold", 750, 15)], [OBSERVE],
+         [fcm("pain-below-threshold", "pain-below-threshold", 750, 15)], [BOXED, OBSERVE],
          "pain 3/10 is below the 4/10 threshold: no rate or premedication card")
 scenario("pain-after-window", "pain-after-window", [fcm("pain-after-window", "pain-after-window", 750, 15)],
-         [OBSERVE], "pain 7/10 four hours after the infusion is outside the 2-hour window")
+         [BOXED, OBSERVE], "pain 7/10 four hours after the infusion is outside the 2-hour window")
 
 # --- dose limit -----------------------------------------------------------------------------------------
 scenario("dose-over-absolute", "clean", [fcm("dose-over-absolute", "clean", 1500, 30)],
-         [card("dose-limit", "warning", "update"), OBSERVE],
+         [card("dose-limit", "warning", "update"), BOXED, OBSERVE],
          "FCM 1,500 mg is above the 1,000 mg single-dose maximum (70 kg: 15 mg/kg would allow 1,050)")
 scenario("dose-over-per-kg", "light", [fcm("dose-over-per-kg", "light", 750, 30)],
-         [card("dose-limit", "warning", "update"), OBSERVE],
+         [card("dose-limit", "warning", "update"), BOXED, OBSERVE],
          "45 kg: FCM 15 mg/kg allows 675 mg, 750 mg is too much")
-scenario("dose-within-per-kg", "light", [fcm("dose-within-per-kg", "light", 600, 30)], [OBSERVE],
+scenario("dose-within-per-kg", "light", [fcm("dose-within-per-kg", "light", 600, 30)], [BOXED, OBSERVE],
          "45 kg: FCM 600 mg is within 15 mg/kg")
 scenario("weight-unknown", "no-weight", [fcm("weight-unknown", "no-weight", 750, 30)],
-         [card("dose-limit", "info"), OBSERVE],
+         [card("dose-limit", "info"), BOXED, OBSERVE],
          "no weight: the absolute limit is checked (750 mg passes) and the card says the per-kg limit was not")
 scenario("weight-unknown-over-absolute", "no-weight",
          [fcm("weight-unknown-over-absolute", "no-weight", 1200, 30)],
-         [card("dose-limit", "warning", "update"), OBSERVE],
+         [card("dose-limit", "warning", "update"), BOXED, OBSERVE],
          "no weight, FCM 1,200 mg: above the absolute maximum whatever the weight")
 
 # --- premedication ----------------------------------------------------------------------------------------
@@ -126,50 +134,63 @@ scenario("diphenhydramine-premedication", "clean",
          [fcm("diphenhydramine-premedication", "clean"),
           drug_order("icds-diphenhydramine-premedication-premed", pid("clean"), "3498", "diphenhydramine", 50, "mg",
                      IV_ROUTE, "diphenhydramine 50 mg IV 30 minutes before the iron infusion (premedication)")],
-         [card("premedication", "warning"), OBSERVE],
-         "a diphenhydramine premedication in the draft orders is warned against (H1 antihistamines mimic anaphylaxis)")
-scenario("risk-several", "risk-several", [fcm("risk-several", "risk-several")],
-         [card("infusion-rate", "warning", "update"), card("premedication", "warning", "create"), OBSERVE],
-         "asthma + two drug allergies: slower rate and corticosteroid premedication per protocol")
-scenario("risk-one", "risk-one", [fcm("risk-one", "risk-one")],
-         [card("infusion-rate", "warning", "update"), OBSERVE],
-         "asthma alone: slower rate, but below the protocol's two risk factors for a corticosteroid")
+         [card("premedication", "warning", "delete"), BOXED, OBSERVE],
+         "a diphenhydramine premedication in the draft orders is warned against, with a suggestion to remove it "
+         "(H1 antihistamines mimic anaphylaxis)")
+scenario("risk-several", "risk-several", [fcm("risk-several", "risk-several", 750, 15)],
+         [card("infusion-rate", "warning", "update"), card("premedication", "info", "create"), BOXED, OBSERVE],
+         "asthma + two drug allergies, FCM at the label minimum (15 min): half the label rate (30 min) and "
+         "corticosteroid premedication per protocol")
+scenario("risk-one", "risk-one", [fcm("risk-one", "risk-one", 750, 15)],
+         [card("infusion-rate", "warning", "update"), BOXED, OBSERVE],
+         "asthma alone, FCM over 15 min: half the label rate (30 min), but below the protocol's two risk factors "
+         "for a corticosteroid")
+scenario("risk-one-already-slow", "risk-one", [fcm("risk-one-already-slow", "risk-one", 750, 30)],
+         [BOXED, OBSERVE], "asthma alone, FCM already over 30 min (half the label rate): no rate card")
 
 # --- hypersensitivity history --------------------------------------------------------------------------------
 scenario("severe-reaction", "severe-reaction", [fcm("severe-reaction", "severe-reaction")],
-         [card("hypersensitivity-history", "critical", "delete"), OBSERVE],
-         "anaphylaxis with hypotension after FCM: critical, with a suggestion to cancel the draft")
+         [card("hypersensitivity-history", "critical", "delete"), BOXED, OBSERVE],
+         "anaphylaxis with hypotension after FCM: critical, with a suggestion to cancel the draft (no rate or "
+         "premedication advice that would read as permission to go ahead)")
 scenario("moderate-reaction", "moderate-reaction", [fcm("moderate-reaction", "moderate-reaction")],
          [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"),
-          card("premedication", "warning", "create"), OBSERVE],
+          card("premedication", "info", "create"), BOXED, OBSERVE],
          "moderate reaction (urticaria, dyspnoea) to iron sucrose: warning, slower rate and corticosteroid premedication")
 scenario("mild-allergy-ferumoxytol", "mild-allergy",
          [iron_order(mr("mild-allergy-ferumoxytol"), pid("mild-allergy"), "ferumoxytol", 510, 30)],
-         [card("hypersensitivity-history", "critical", "delete"), OBSERVE],
-         "ferumoxytol after a mild allergic reaction to iron sucrose: label contraindication, critical")
+         [card("hypersensitivity-history", "critical", "delete"), BOXED, OBSERVE],
+         "ferumoxytol after a mild allergic reaction to iron sucrose: label contraindication, critical (and, as "
+         "after any critical finding, no rate advice)")
 scenario("mild-allergy-iron-sucrose", "mild-allergy",
          [iron_order(mr("mild-allergy-iron-sucrose"), pid("mild-allergy"), "iron_sucrose", 200, 30)],
-         [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"), OBSERVE],
-         "the same mild reaction with iron sucrose again: warning (not critical) and at most half the rate")
-scenario("refuted-allergy", "refuted-allergy", [fcm("refuted-allergy", "refuted-allergy")], [OBSERVE],
+         [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"),
+          card("premedication", "info", "create"), card("formulation", "info"), OBSERVE],
+         "the same mild reaction with iron sucrose again: warning (not critical), at most half the earlier rate, "
+         "premedication, and a note that the reaction followed this same product")
+scenario("refuted-allergy", "refuted-allergy", [fcm("refuted-allergy", "refuted-allergy")], [BOXED, OBSERVE],
          "a refuted anaphylaxis record does not count")
 
 # --- formulation ---------------------------------------------------------------------------------------------
 scenario("dextran-experienced", "dextran-experienced",
-         [iron_order(mr("dextran-experienced"), pid("dextran-experienced"), "iron_dextran", 100, 30)], [OBSERVE],
-         "iron dextran after an earlier iron-dextran dose: no test dose needed")
+         [iron_order(mr("dextran-experienced"), pid("dextran-experienced"), "iron_dextran", 100, 30)],
+         [BOXED, OBSERVE], "iron dextran after an earlier iron-dextran dose: no test dose needed (boxed warning only)")
 scenario("fcm-recent", "fcm-recent", [fcm("fcm-recent", "fcm-recent")],
-         [card("formulation", "warning"), OBSERVE],
-         "FCM again 36 days after the last FCM: check phosphate before re-dosing within 90 days")
+         [card("formulation", "warning", "create"), OBSERVE],
+         "FCM again 36 days after the last FCM, phosphate not measured since: order a phosphate check before "
+         "re-dosing within 90 days")
+scenario("fcm-recent-phosphate-checked", "fcm-recent-phosphate-checked",
+         [fcm("fcm-recent-phosphate-checked", "fcm-recent-phosphate-checked")], [BOXED, OBSERVE],
+         "FCM again 36 days after the last FCM, phosphate 3.1 measured since then: nothing more to ask")
 scenario("low-phosphate", "low-phosphate", [fcm("low-phosphate", "low-phosphate")],
          [card("formulation", "warning"), OBSERVE],
-         "FCM with phosphate 2.1 mg/dL: hypophosphataemia warning")
-scenario("fcm-old-dose", "fcm-old-dose", [fcm("fcm-old-dose", "fcm-old-dose")], [OBSERVE],
+         "FCM with phosphate 2.1 mg/dL: hypophosphataemia warning (correct phosphate first)")
+scenario("fcm-old-dose", "fcm-old-dose", [fcm("fcm-old-dose", "fcm-old-dose")], [BOXED, OBSERVE],
          "last FCM 208 days ago and phosphate 2.6 mg/dL: no phosphate card")
 
 # --- iron status -----------------------------------------------------------------------------------------------
 scenario("iron-replete", "iron-replete", [fcm("iron-replete", "iron-replete")],
-         [card("iron-status", "warning"), OBSERVE],
+         [card("iron-status", "warning"), BOXED, OBSERVE],
          "ferritin 820 and TSAT 48 %: labs argue against iron now")
-scenario("high-ferritin-only", "high-ferritin-only", [fcm("high-ferritin-only", "high-ferritin-only")], [OBSERVE],
+scenario("high-ferritin-only", "high-ferritin-only", [fcm("high-ferritin-only", "high-ferritin-only")], [BOXED, OBSERVE],
          "ferritin 820 with TSAT 18 %: high ferritin alone does not trigger the iron-status card")

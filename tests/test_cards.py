@@ -10,8 +10,8 @@ import pytest
 from cds_service.cards import build_response, fit_summary
 from cds_service.engine.model import Finding, IronOrder, SuggestionSpec
 from cds_service.knowledge.loader import build
-from tests.cds_hooks_conformance import assert_valid_response, response_problems
-from tests.conftest import hook_request, medication_request
+from cds_hooks_conformance import assert_valid_response, response_problems
+from conftest import hook_request, medication_request
 
 KNOWLEDGE_DATA = {
     "version": "test",

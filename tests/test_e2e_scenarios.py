@@ -1,0 +1,87 @@
+"""End to end through HTTP: every fixture scenario, with full prefetch, with FHIR reads, and half and half.
+
+The cards (topic, indicator, suggestion action types) must match
+``fhir_fixtures/scenarios.json`` and be the same whichever way the data
+arrived; every response must pass the CDS Hooks 2.0 checker, with suggestion
+resources valid R4 tied to this patient and this call's draft orders.
+"""
+
+from __future__ import annotations
+
+import pytest
+import responses
+
+from cds_hooks_conformance import assert_valid_response
+from conftest import HOOK_URL
+from e2e_support import (
+    ACCESS_TOKEN, SCENARIOS, FakeFhirServer, comparable, expected, load, pin_now, request_for_fhir_reads,
+    request_with_prefetch, signature, templates,
+)
+
+NAMES = sorted(SCENARIOS)
+
+
+@pytest.fixture
+def e2e(client, monkeypatch):
+    pin_now(monkeypatch)
+    return client
+
+
+def post(client, body: dict) -> dict:
+    response = client.post(HOOK_URL, json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    result = response.get_json()
+    assert_valid_response(result, body)
+    return result
+
+
+def call_with_prefetch(client, name: str) -> dict:
+    # No fhirServer in the request: any read attempt would be a bug (and responses is not active).
+    return post(client, request_with_prefetch(client, name))
+
+
+def call_with_fhir_reads(client, name: str, prefetch_keys: set[str] | None = None):
+    prefetch = None
+    if prefetch_keys is not None:
+        prefetch = request_with_prefetch(client, name, keys=prefetch_keys)["prefetch"]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        server = FakeFhirServer(mock, load(SCENARIOS[name]["patient"]))
+        body = request_for_fhir_reads(name, prefetch)
+        return post(client, body), server
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_with_full_prefetch(e2e, name):
+    body = call_with_prefetch(e2e, name)
+    assert signature(body) == expected(name), SCENARIOS[name]["demonstrates"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_with_fhir_reads_matches_prefetch(e2e, name):
+    body, server = call_with_fhir_reads(e2e, name)
+    assert signature(body) == expected(name), SCENARIOS[name]["demonstrates"]
+    assert comparable(body) == comparable(call_with_prefetch(e2e, name))
+    iv_iron_expected = bool(SCENARIOS[name]["expected"]) or name == "observation-already-drafted"
+    if iv_iron_expected:
+        # every advertised template was read, each with the EHR's bearer token
+        assert len(server.requests) >= len(templates(e2e, SCENARIOS[name]["hook"]))
+    assert all(auth == f"Bearer {ACCESS_TOKEN}" for _, auth in server.requests)
+
+
+@pytest.mark.parametrize("name", ["pain-history", "severe-reaction", "dose-over-per-kg", "fcm-recent",
+                                  "iron-replete", "moderate-reaction"])
+def test_scenario_with_partial_prefetch_matches_prefetch(e2e, name):
+    keys = set(templates(e2e, SCENARIOS[name]["hook"]))
+    half = set(sorted(keys)[::2])
+    body, server = call_with_fhir_reads(e2e, name, prefetch_keys=half)
+    assert signature(body) == expected(name)
+    assert comparable(body) == comparable(call_with_prefetch(e2e, name))
+    read = {url.split("?")[0].split("/")[0] for url, _ in server.requests}
+    assert read, "the keys that were not prefetched must be read"
+
+
+def test_oral_iron_and_non_iron_orders_get_no_cards_at_all(e2e):
+    for name in ("oral-iron", "non-iron"):
+        assert call_with_prefetch(e2e, name) == {"cards": []}
+        body, _ = call_with_fhir_reads(e2e, name)
+        assert body == {"cards": []}
