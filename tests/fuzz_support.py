@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 COUNTS: Counter = Counter()
+DEGRADED: Counter = Counter()   # engine checks that failed visibly ("check by hand" card) on generated input
 _PLUGIN_NAME = "iron-cds-fuzz-report"
 
 
@@ -22,6 +23,8 @@ class _FuzzReport:
         for suite, count in sorted(COUNTS.items()):
             terminalreporter.write_line(f"{suite}: {count} generated requests")
         terminalreporter.write_line(f"total: {sum(COUNTS.values())} generated requests")
+        for where, n in DEGRADED.most_common(10):
+            terminalreporter.write_line(f"engine check failed visibly {n}x (not a test failure): {where}")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -35,3 +38,7 @@ def fuzz_report(request):
 
 def count(suite: str, n: int = 1) -> None:
     COUNTS[suite] += n
+
+
+def degraded(check: str, where) -> None:
+    DEGRADED[f"{check} at {where[-1] if where else '?'}"] += 1

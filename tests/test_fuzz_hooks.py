@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from conftest import HOOK_URL, hook_request, medication_request
-from fuzz_support import count, fuzz_report  # noqa: F401  (registers the request-count summary)
+from fuzz_support import count, degraded, fuzz_report  # noqa: F401  (registers the request-count summary)
 
 from cds_service.app import create_app
 from cds_service.config import Config
@@ -55,6 +55,8 @@ class _Unexpected(logging.Handler):
     def emit(self, record):
         if getattr(record, "event", None) == "unexpected-error":
             self.records.append(record)
+        elif getattr(record, "event", None) == "engine-check-failed":
+            degraded(getattr(record, "check", "?"), getattr(record, "where", None))
 
 
 @pytest.fixture(scope="module")
