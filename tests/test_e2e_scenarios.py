@@ -85,3 +85,17 @@ def test_oral_iron_and_non_iron_orders_get_no_cards_at_all(e2e):
         assert call_with_prefetch(e2e, name) == {"cards": []}
         body, _ = call_with_fhir_reads(e2e, name)
         assert body == {"cards": []}
+
+
+def test_order_select_checks_only_the_selected_order(e2e):
+    """order-select: a second, unselected IV-iron draft is context, not a subject of cards."""
+    body = request_with_prefetch(e2e, "clean-fcm-order-select")
+    fast = load(SCENARIOS["rate-too-fast"]["order"])["entry"][0]["resource"]
+    fast = {**fast, "id": "icds-unselected-fast-order",
+            "subject": {"reference": f"Patient/{SCENARIOS['clean-fcm-order-select']['patient_id']}"}}
+    body["context"]["draftOrders"]["entry"].append({"resource": fast})
+    result = post(e2e, body)
+    assert signature(result) == expected("clean-fcm-order-select")   # no rate card for the unselected order
+    body["context"]["selections"].append("MedicationRequest/icds-unselected-fast-order")
+    both = post(e2e, body)
+    assert "infusion-rate" in {c["source"]["topic"]["code"] for c in both["cards"]}

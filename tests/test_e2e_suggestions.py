@@ -10,6 +10,7 @@ order card names the drug and cites its sources.
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -50,6 +51,21 @@ def dose_of(resource):
     return resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
 
 
+def numbers_in(text):
+    return {float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)}
+
+
+def assert_text_agrees(update, original, old, new):
+    """A free-text dosage left from the draft must not contradict the structured change (nurses read it)."""
+    text = update["dosageInstruction"][0].get("text")
+    if text is None or text != original["dosageInstruction"][0].get("text"):
+        if text is not None:
+            assert old not in numbers_in(text), f"dosage text still says {old:g}: {text!r}"
+            assert new in numbers_in(text), f"dosage text does not say {new:g}: {text!r}"
+        return
+    raise AssertionError(f"the draft's dosage text was kept unchanged and now contradicts the update: {text!r}")
+
+
 def single(actions, kind):
     matching = [a for a in actions if a["type"] == kind]
     assert len(matching) == 1, f"expected one {kind} action, got {actions}"
@@ -69,6 +85,7 @@ def test_rate_update_keeps_the_draft_and_its_dose_and_only_slows_it(e2e, name, a
     assert repeat.get("durationUnit") == "min"
     assert repeat["duration"] >= at_least
     assert repeat["duration"] > minutes_of(original)
+    assert_text_agrees(update, original, float(minutes_of(original)), float(repeat["duration"]))
 
 
 @pytest.mark.parametrize("name, limit", [("dose-over-absolute", 1000), ("dose-over-per-kg", 675),
@@ -81,6 +98,7 @@ def test_dose_update_lowers_the_dose_to_the_limit_and_keeps_the_rest(e2e, name, 
     new_dose = dose_of(update)
     assert new_dose["unit"] == "mg" or new_dose.get("code") == "mg"
     assert 0 < new_dose["value"] <= limit
+    assert_text_agrees(update, original, float(dose_of(original)["value"]), float(new_dose["value"]))
 
 
 @pytest.mark.parametrize("name", [n for n, s in SCENARIOS.items()
