@@ -16,18 +16,18 @@ def pid(name: str) -> str:
 
 def baseline(name: str, *, weight_kg: float | None = 70, hb: float = 10.2, ferritin_ng_ml: float = 25,
              tsat_percent: float = 11, phosphate_mg_dl: float = 3.4, phosphate_date: str = LABS_DATE,
-             birth_date: str = "1980-03-14", gender: str = "female") -> list[dict]:
+             labs_date: str = LABS_DATE, birth_date: str = "1980-03-14", gender: str = "female") -> list[dict]:
     """An adult with iron-deficiency anaemia and nothing else of note."""
     p = pid(name)
     resources = [patient(p, name, birth_date, gender)]
     if weight_kg is not None:
-        resources.append(weight(f"{p}-weight", p, weight_kg, LABS_DATE))
+        resources.append(weight(f"{p}-weight", p, weight_kg, labs_date))
     resources += [
-        hemoglobin(f"{p}-hb", p, hb, LABS_DATE),
-        ferritin(f"{p}-ferritin", p, ferritin_ng_ml, LABS_DATE),
-        tsat(f"{p}-tsat", p, tsat_percent, LABS_DATE),
+        hemoglobin(f"{p}-hb", p, hb, labs_date),
+        ferritin(f"{p}-ferritin", p, ferritin_ng_ml, labs_date),
+        tsat(f"{p}-tsat", p, tsat_percent, labs_date),
         phosphate(f"{p}-phosphate", p, phosphate_mg_dl, phosphate_date),
-        blood_pressure(f"{p}-bp", p, 122, 78, LABS_DATE),
+        blood_pressure(f"{p}-bp", p, 122, 78, labs_date),
     ]
     return resources
 
@@ -152,6 +152,10 @@ _add("fcm-old-dose", "FCM 750 mg 208 days ago (2026-05-01), phosphate 2.6 (just 
          earlier_infusion("fcm-old-dose", "ferric_carboxymaltose", 750, "2026-05-01T09:00:00Z", "2026-05-01T09:30:00Z"),
      ])
 _add("low-phosphate", "phosphate 2.1 mg/dL (below 2.5), no earlier FCM", baseline("low-phosphate", phosphate_mg_dl=2.1))
+
+_add("stale-data", "45 kg and ferritin 820 / TSAT 48 %, but all measured 2026-06-01 (177 days ago: too old to use)",
+     baseline("stale-data", weight_kg=45, ferritin_ng_ml=820, tsat_percent=48, hb=13.1,
+              labs_date="2026-06-01T08:30:00Z", phosphate_date="2026-06-01T08:30:00Z"))
 
 _add("iron-replete", "ferritin 820 ng/mL and TSAT 48 %: iron replete", baseline("iron-replete", ferritin_ng_ml=820, tsat_percent=48, hb=13.1))
 _add("high-ferritin-only", "ferritin 820 ng/mL but TSAT 18 % (inflammation pattern)",

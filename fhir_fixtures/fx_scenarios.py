@@ -31,13 +31,15 @@ ORDERS: dict[str, list[dict]] = {}
 
 
 def scenario(name: str, patient: str, orders: list[dict], expected: list[dict], demonstrates: str,
-             hook: str = "order-sign") -> None:
+             hook: str = "order-sign", jurisdiction: str = "US") -> None:
+    """``jurisdiction`` is the service's IRON_CDS_JURISDICTION the expectation assumes."""
     ORDERS[name] = orders
     SCENARIOS[name] = {
         "patient": f"patients/{patient}.json",
         "patient_id": pid(patient),
         "order": f"orders/{name}.json",
         "hook": hook,
+        "jurisdiction": jurisdiction,
         "expected": expected,
         "demonstrates": demonstrates,
     }
@@ -187,6 +189,19 @@ scenario("low-phosphate", "low-phosphate", [fcm("low-phosphate", "low-phosphate"
          "FCM with phosphate 2.1 mg/dL: hypophosphataemia warning (correct phosphate first)")
 scenario("fcm-old-dose", "fcm-old-dose", [fcm("fcm-old-dose", "fcm-old-dose")], [BOXED, OBSERVE],
          "last FCM 208 days ago and phosphate 2.6 mg/dL: no phosphate card")
+
+scenario("eu-iron-dextran-first-dose", "clean",
+         [iron_order(mr("eu-iron-dextran-first-dose"), pid("clean"), "iron_dextran", 100, 60)],
+         [OBSERVE],
+         "EU (SmPC) jurisdiction: no test dose for a first iron-dextran dose (dropped in the EU in 2013) and no "
+         "US boxed warning; 100 mg over 60 min respects the SmPC infusion time",
+         jurisdiction="EU")
+
+# --- data too old to use ---------------------------------------------------------------------------------------
+scenario("stale-data", "stale-data", [fcm("stale-data", "stale-data")],
+         [card("dose-limit", "info"), BOXED, OBSERVE],
+         "a 177-day-old weight (45 kg) and iron-replete labs are not used: the per-kg limit is reported as not "
+         "checked and no iron-status card is raised on stale labs")
 
 # --- iron status -----------------------------------------------------------------------------------------------
 scenario("iron-replete", "iron-replete", [fcm("iron-replete", "iron-replete")],

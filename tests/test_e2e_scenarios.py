@@ -27,6 +27,21 @@ def e2e(client, monkeypatch):
     return client
 
 
+@pytest.fixture
+def service_for(make_app, monkeypatch):
+    """A test client of a service configured for the scenario's jurisdiction (US unless it says EU)."""
+    pin_now(monkeypatch)
+    clients = {}
+
+    def get(name):
+        jurisdiction = SCENARIOS[name].get("jurisdiction", "US")
+        if jurisdiction not in clients:
+            clients[jurisdiction] = make_app(jurisdiction=jurisdiction).test_client()
+        return clients[jurisdiction]
+
+    return get
+
+
 def post(client, body: dict) -> dict:
     response = client.post(HOOK_URL, json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -51,13 +66,14 @@ def call_with_fhir_reads(client, name: str, prefetch_keys: set[str] | None = Non
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_scenario_with_full_prefetch(e2e, name):
-    body = call_with_prefetch(e2e, name)
+def test_scenario_with_full_prefetch(service_for, name):
+    body = call_with_prefetch(service_for(name), name)
     assert signature(body) == expected(name), SCENARIOS[name]["demonstrates"]
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_scenario_with_fhir_reads_matches_prefetch(e2e, name):
+def test_scenario_with_fhir_reads_matches_prefetch(service_for, name):
+    e2e = service_for(name)
     body, server = call_with_fhir_reads(e2e, name)
     assert signature(body) == expected(name), SCENARIOS[name]["demonstrates"]
     assert comparable(body) == comparable(call_with_prefetch(e2e, name))

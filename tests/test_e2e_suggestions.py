@@ -185,3 +185,17 @@ def test_two_iron_orders_in_one_call_are_each_checked_and_named(e2e):
     assert len(observation) == 2, "one observation card per IV-iron order"
     summaries = " ".join(c["summary"].lower() for c in observation)
     assert "carboxymaltose" in summaries and "sucrose" in summaries
+
+
+def test_us_iron_dextran_first_dose_suggests_the_labels_test_dose(e2e):
+    knowledge = load_knowledge()
+    test_dose = knowledge.products["iron_dextran"].labels["US"].test_dose
+    original = draft("clean-iron-dextran")
+    created = [a["resource"] for a in actions_of(call(e2e, "clean-iron-dextran"), "formulation") if a["type"] == "create"]
+    assert len(created) == 1
+    order = created[0]
+    assert order["resourceType"] == "MedicationRequest" and order["status"] == "draft"
+    assert order["medicationCodeableConcept"]["coding"] == original["medicationCodeableConcept"]["coding"]
+    assert dose_of(order)["value"] == test_dose["dose_mg"]
+    assert order["dosageInstruction"][0]["route"]["coding"][0]["code"] == "47625008"
+    assert order["id"] != original["id"]
