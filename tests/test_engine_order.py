@@ -7,6 +7,7 @@ Part 0); the tests check that the knowledge data and the reader agree on them.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -249,11 +250,65 @@ def test_unresolved_reference_falls_back_to_its_display(knowledge):
     assert order.matched_by == "name"
 
 
-def test_unresolved_reference_without_display_is_not_an_iron_order(knowledge):
-    req = request(None, dose=mg(200))
+# An IV order whose Medication could not be read may be IV iron: it must not get silence.
+UNREADABLE = "The medication could not be read, so it could not be checked"
+
+
+def test_unreadable_medication_on_an_iv_order_is_an_unresolved_iron_order(knowledge):
+    req = request(None, dose=mg(200), timing={"duration": 30, "durationUnit": "min"})
+    req["medicationReference"] = {"reference": "Medication/missing"}
+    order = only_order(knowledge, req)
+    assert (order.product_key, order.matched_by, order.route) == (None, "unresolved", "iv")
+    assert order.problems == (UNREADABLE,)
+    assert order.dose_mg == 200 and order.minutes == 30          # what can be read is still read
+    assert order.medication_text is None and "Medication/missing" in order.matched_on
+    assert order.request_id == "mr-1" and order.resource is req
+
+
+def test_unresolved_order_names_why_the_read_failed(knowledge):
+    record = PatientRecord()
+    record.unavailable["medication:m-5"] = "timeout after 3s"
+    req = request(None, dose=mg(100))
+    req["medicationReference"] = {"reference": "https://ehr.example.org/fhir/Medication/m-5"}
+    order = only_order(knowledge, req, record=record)
+    assert order.matched_by == "unresolved" and "timeout after 3s" in order.matched_on
+
+
+def test_missing_contained_medication_on_an_iv_order_is_unresolved(knowledge):
+    req = request(None, dose=mg(100))
+    req["medicationReference"] = {"reference": "#gone"}
+    req["contained"] = [{"resourceType": "Medication", "id": "other", "code": concept(text="sodium chloride 0.9%")}]
+    assert only_order(knowledge, req).matched_by == "unresolved"
+
+
+def test_unresolved_ml_dose_is_not_converted(knowledge):
+    req = request(None, dose={"doseQuantity": qty(10, "mL")})
+    req["medicationReference"] = {"reference": "Medication/missing"}
+    order = only_order(knowledge, req)
+    assert order.dose_mg is None and order.problems[0] == UNREADABLE and len(order.problems) >= 2
+
+
+@pytest.mark.parametrize("route", [None, {"text": "per protocol"}, {"coding": [{"system": SNOMED, "code": "26643006"}]},
+                                   {"coding": [{"system": SNOMED, "code": "78421000"}]}])
+def test_unreadable_medication_without_a_stated_iv_route_is_not_an_iron_order(knowledge, route):
+    req = request(None, route=route, dose=mg(200))
     req["medicationReference"] = {"reference": "Medication/missing"}
     orders, others = read(knowledge, req)
     assert orders == [] and others == [req]
+
+
+def test_unreadable_medication_with_a_non_iron_name_is_not_an_iron_order(knowledge):
+    req = request(None, dose=mg(4))
+    req["medicationReference"] = {"reference": "Medication/missing", "display": "Ondansetron 4 mg"}
+    assert read(knowledge, req)[0] == []
+
+
+def test_a_medication_that_was_read_and_is_not_iron_is_not_unresolved(knowledge):
+    record = PatientRecord()
+    record.add({"resourceType": "Medication", "id": "m-1", "code": concept("11124", display="vancomycin")})
+    req = request(None, dose=mg(1000))
+    req["medicationReference"] = {"reference": "Medication/m-1"}
+    assert read(knowledge, req, record=record)[0] == []
 
 
 # ---------------------------------------------------------------- oral iron and non-iron
@@ -493,3 +548,33 @@ def test_malformed_medication_request_parts_do_not_raise(knowledge):
                                         "timing": {"repeat": {"duration": True, "durationUnit": "min"}}}]}
     order = only_order(knowledge, req)
     assert order.dose_mg is None and order.minutes is None and order.problems
+
+
+# ---------------------------------------------------------------- knowledge-driven routes and class names
+@pytest.mark.parametrize("code", ["78421000", "34206005", "6064005"])
+def test_coded_im_sc_and_other_non_iv_routes_give_no_order(knowledge, code):
+    route = {"coding": [{"system": SNOMED, "code": code}]}
+    orders, others = read(knowledge, request(concept("1741267"), route=route, dose=mg(100)))
+    assert orders == [] and len(others) == 1
+
+
+@pytest.mark.parametrize("text", ["IM", "i.m.", "Intramuscular injection", "SC", "s.c.", "subq", "Subcutaneously", "topical"])
+def test_im_and_sc_route_words_give_no_order(knowledge, text):
+    assert read(knowledge, request(concept(text="INFeD 100 mg"), route={"text": text}, dose=mg(100)))[0] == []
+
+
+def test_route_groups_come_from_the_knowledge(knowledge):
+    routes = {k: v for k, v in knowledge.codes["routes"].items() if k != "intramuscular"}
+    local = dataclasses.replace(knowledge, codes={**knowledge.codes, "routes": routes})
+    im = {"coding": [{"system": SNOMED, "code": "78421000"}], "text": "IM"}
+    assert read(knowledge, request(concept("1741267"), route=im, dose=mg(100)))[0] == []
+    order = only_order(local, request(concept("1741267"), route=im, dose=mg(100)))
+    assert order.route == "unknown"          # no longer known as non-IV: kept, with the problem said
+
+
+def test_class_names_come_from_the_knowledge(knowledge):
+    assert only_order(knowledge, request(concept(text="IV iron 500 mg"), dose=mg(500))).matched_by == "class"
+    names = {**knowledge.codes["iv_iron_class_names"], "names": ["parenteral iron"]}
+    local = dataclasses.replace(knowledge, codes={**knowledge.codes, "iv_iron_class_names": names})
+    assert read(local, request(concept(text="IV iron 500 mg"), dose=mg(500)))[0] == []
+    assert only_order(local, request(concept(text="Parenteral iron 500 mg"), dose=mg(500))).matched_by == "class"

@@ -520,3 +520,58 @@ def test_reads_a_large_record_quickly(knowledge, capsys):
     per_call = (time.perf_counter() - began) / runs * 1000
     with capsys.disabled():
         print(f"\nread_patient: {len(resources)} resources in {per_call:.2f} ms per call")
+
+
+# ---------------------------------------------------------------- thresholds read from the knowledge
+def with_protocol(knowledge, path, value):
+    """A copy of the knowledge with one protocol fact's value changed (the packaged data is untouched)."""
+    import copy
+    import dataclasses
+
+    protocol = copy.deepcopy(dict(knowledge.protocol))
+    node = protocol
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = {**node[path[-1]], "value": value}
+    return dataclasses.replace(knowledge, protocol=protocol)
+
+
+def test_hypotension_thresholds_are_the_cited_knowledge_values(knowledge):
+    hypotension = knowledge.protocol["hypotension"]
+    assert (hypotension["systolic_max_mmhg"]["value"], hypotension["fall_mmhg"]["value"]) == (90, 30)
+    assert hypotension["systolic_max_mmhg"]["source"] == hypotension["fall_mmhg"]["source"] == "S-ASH23"
+    assert hypotension["baseline_window_hours"]["status"] == "institutional"
+
+
+def test_systolic_threshold_follows_the_knowledge(knowledge):
+    local = with_protocol(knowledge, ("hypotension", "systolic_max_mmhg"), 85)
+    low = sbp(88, START + timedelta(minutes=15))
+    assert ("hypersensitivity", "severe") in kinds(picture(knowledge, admin(), low))
+    assert kinds(picture(local, admin(), low)) == []
+
+
+def test_systolic_fall_follows_the_knowledge(knowledge):
+    local = with_protocol(knowledge, ("hypotension", "fall_mmhg"), 40)
+    resources = (admin(), sbp(150, START - timedelta(minutes=10)), sbp(115, END + timedelta(minutes=30)))   # fall 35
+    assert ("hypersensitivity", "severe") in kinds(picture(knowledge, *resources))
+    assert kinds(picture(local, *resources)) == []
+
+
+@pytest.mark.parametrize("hours_before,severe", [(23, True), (25, False)])
+def test_baseline_is_taken_only_within_the_window_before_the_infusion(knowledge, hours_before, severe):
+    p = picture(knowledge, admin(), sbp(150, START - timedelta(hours=hours_before)), sbp(115, END + timedelta(minutes=30)))
+    assert (("hypersensitivity", "severe") in kinds(p)) is severe
+
+
+@pytest.mark.parametrize("days,pregnant", [(299, True), (301, False)])
+def test_pregnancy_status_recency_from_the_knowledge(knowledge, days, pregnant):
+    assert knowledge.protocol["data_recency_days"]["pregnancy"]["value"] == 300
+    o = obs("82810-3", when=NOW - timedelta(days=days), valueCodeableConcept={"coding": [{"system": SNOMED, "code": "77386006"}]})
+    assert (codes(picture(knowledge, o)) == ["pregnancy"]) is pregnant
+    longer = with_protocol(knowledge, ("data_recency_days", "pregnancy"), 400)
+    assert codes(picture(longer, o)) == ["pregnancy"]
+
+
+def test_hemoglobin_in_mmol_per_litre_uses_the_monomer_factor(knowledge):
+    # 16.114 g/mmol (Hb monomer): 1 mmol/L = 1.6114 g/dL; 8.0 mmol/L = 12.891 g/dL
+    assert picture(knowledge, obs("718-7", 8.0, "mmol/L")).labs["718-7"].value == pytest.approx(12.891, abs=0.001)

@@ -220,3 +220,115 @@ def test_observation_default_never_below_30_minutes(cards, minutes, ok):
 def test_rate_factor_is_a_fraction(cards, factor, ok):
     edit(cards, "protocol.yaml", lambda d: d["protocol"]["rate_after_reaction_factor"].update(value=factor))
     assert (problems(cards) == []) is ok
+
+
+# --- values the engine used to hard-code, now cited data ---------------------------------------
+
+def test_moved_values_are_in_the_packaged_data_with_sources():
+    knowledge = load_knowledge()
+    protocol, codes = knowledge.protocol, knowledge.codes
+    assert protocol["hypotension"]["systolic_max_mmhg"]["value"] == 90
+    assert protocol["hypotension"]["fall_mmhg"]["value"] == 30
+    assert {protocol["hypotension"][k]["source"] for k in ("systolic_max_mmhg", "fall_mmhg")} == {"S-ASH23"}
+    assert protocol["hypotension"]["baseline_window_hours"]["value"] == 24
+    assert protocol["data_recency_days"]["pregnancy"] == {**protocol["data_recency_days"]["pregnancy"], "value": 300,
+                                                          "status": "institutional"}
+    assert "iv iron" in codes["iv_iron_class_names"]["names"]
+    assert codes["routes"]["intramuscular"]["snomed"] == {"78421000": "Intramuscular route"}
+    assert codes["routes"]["subcutaneous"]["snomed"] == {"34206005": "Subcutaneous route"}
+    negation = codes["negation"]
+    assert negation["source"] == "S-NEGEX" and negation["status"] == "institutional"
+    assert "no" in negation["pre"] and "ruled out" in negation["post"] and negation["window_words"] >= 1
+    assert "doi.org/10.1006/jbmi.2001.1029" in knowledge.sources["S-NEGEX"].url
+
+
+def _drop(path):
+    def change(d):
+        node = d
+        for key in path[:-1]:
+            node = node[key]
+        node.pop(path[-1])
+    return change
+
+
+@pytest.mark.parametrize("name,path,message", [
+    ("protocol.yaml", ("protocol", "hypotension", "fall_mmhg"), "protocol.hypotension.fall_mmhg: Missing data for required field."),
+    ("protocol.yaml", ("protocol", "hypotension"), "protocol.hypotension: Missing data for required field."),
+    ("protocol.yaml", ("protocol", "data_recency_days", "pregnancy"), "protocol.data_recency_days.pregnancy: Missing data"),
+    ("codes.yaml", ("negation",), "codes.yaml: negation: Missing data for required field."),
+    ("codes.yaml", ("iv_iron_class_names",), "codes.yaml: iv_iron_class_names: Missing data for required field."),
+    ("codes.yaml", ("routes", "intramuscular"), "codes.yaml: routes: Missing: intramuscular."),
+    ("codes.yaml", ("routes", "subcutaneous"), "codes.yaml: routes: Missing: subcutaneous."),
+])
+def test_moved_values_are_required(cards, name, path, message):
+    edit(cards, name, _drop(path))
+    lines = problems(cards)
+    assert any(message in line for line in lines), lines
+
+
+@pytest.mark.parametrize("key,value,ok", [
+    ("systolic_max_mmhg", 90, True), ("systolic_max_mmhg", 120, True), ("systolic_max_mmhg", 900, False),
+    ("systolic_max_mmhg", 59, False), ("fall_mmhg", 30, True), ("fall_mmhg", 3, False), ("baseline_window_hours", 24, True),
+    ("baseline_window_hours", 0, False), ("baseline_window_hours", 73, False),
+])
+def test_hypotension_values_must_be_plausible(cards, key, value, ok):
+    edit(cards, "protocol.yaml", lambda d: d["protocol"]["hypotension"][key].update(value=value))
+    lines = problems(cards)
+    assert (lines == []) is ok, lines
+    if not ok:
+        assert any(f"protocol.hypotension.{key}.value: Must be" in line for line in lines), lines
+
+
+def test_hypotension_fact_needs_a_known_source(cards):
+    edit(cards, "protocol.yaml", lambda d: d["protocol"]["hypotension"]["systolic_max_mmhg"].update(source="S-ASH"))
+    assert any("protocol.hypotension.systolic_max_mmhg.source: Unknown source id 'S-ASH'" in line for line in problems(cards))
+
+
+@pytest.mark.parametrize("window,ok", [(1, True), (8, True), (0, False), (9, False), ("4", False)])
+def test_negation_window_is_short(cards, window, ok):
+    edit(cards, "codes.yaml", lambda d: d["negation"].update(window_words=window))
+    lines = problems(cards)
+    assert (lines == []) is ok, lines
+
+
+def test_negation_pseudo_phrase_must_hold_a_cue(cards):
+    edit(cards, "codes.yaml", lambda d: d["negation"]["pseudo"].append("cannot exclude"))
+    assert any("codes.yaml: negation.pseudo[" in line and "must contain a pre or post cue" in line for line in problems(cards))
+
+
+def test_negation_cues_are_lower_case_and_pre_cues_not_empty(cards):
+    def breaks(d):
+        d["negation"]["post"].append("Ruled Out")
+        d["negation"]["pre"] = []
+    edit(cards, "codes.yaml", breaks)
+    lines = problems(cards)
+    assert any("negation.post[" in line and "lower case" in line for line in lines), lines
+    assert any("negation.pre: Shorter than minimum length 1." in line for line in lines), lines
+
+
+def test_unquoted_yaml_no_is_refused_as_a_cue(cards):
+    # YAML 1.1 reads a bare `no` as false: the cue would silently vanish, so it must fail the check
+    path = cards / "codes.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('pre: ["no", not,', "pre: [no, not,", 1), encoding="utf-8")
+    assert any("negation.pre[0]: Not a valid string." in line for line in problems(cards))
+
+
+def test_route_groups_are_checked(cards):
+    def breaks(d):
+        d["routes"]["Rectal"] = d["routes"].pop("other_non_iv")
+        d["routes"]["subcutaneous"]["snomed"] = {"SC-1": "Subcutaneous route"}
+    edit(cards, "codes.yaml", breaks)
+    lines = problems(cards)
+    assert any("routes: key 'Rectal'" in line or "routes.Rectal" in line for line in lines), lines
+    assert any("routes.subcutaneous.snomed" in line and "digits" in line for line in lines), lines
+
+
+def test_class_names_need_a_citation_and_lower_case(cards):
+    def breaks(d):
+        d["iv_iron_class_names"].pop("source")
+        d["iv_iron_class_names"]["names"].append("IV Iron")
+    edit(cards, "codes.yaml", breaks)
+    lines = problems(cards)
+    assert any("iv_iron_class_names.source: Missing data for required field." in line for line in lines), lines
+    assert any("iv_iron_class_names.names[" in line and "lower case" in line for line in lines), lines

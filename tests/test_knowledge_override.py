@@ -115,3 +115,31 @@ def test_check_knowledge_names_a_valid_override(override, monkeypatch):
     result = CliRunner().invoke(main, ["check-knowledge", "--file", path])
     assert result.exit_code == 0, result.output
     assert f"override applied: {path}" in result.output
+
+
+def test_check_knowledge_validates_the_hypotension_and_negation_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("IRON_CDS_KNOWLEDGE", raising=False)
+    copy = tmp_path / "cards"
+    shutil.copytree(cards_dir(), copy)
+    protocol = copy / "protocol.yaml"
+    text = protocol.read_text(encoding="utf-8")
+    broken = text.replace("systolic_max_mmhg: {value: 90,", "systolic_max_mmhg: {value: 900,", 1)
+    assert broken != text
+    protocol.write_text(broken, encoding="utf-8")
+    codes = copy / "codes.yaml"
+    text = codes.read_text(encoding="utf-8")
+    broken = text.replace("  window_words: 4\n", "  window_words: 40\n", 1)
+    assert broken != text
+    codes.write_text(broken, encoding="utf-8")
+    result = CliRunner().invoke(main, ["check-knowledge", "--dir", str(copy)])
+    assert result.exit_code == 1
+    assert "knowledge check FAILED (2 problems)" in result.output
+    assert "protocol.yaml: protocol.hypotension.systolic_max_mmhg.value: Must be between 60 and 120" in result.output
+    assert "codes.yaml: negation.window_words:" in result.output
+
+
+def test_override_can_lengthen_the_baseline_window(override):
+    path = override("protocol:\n  hypotension:\n    baseline_window_hours: {value: 48, unit: h, source: S-ISSUE-PROTOCOL, status: institutional}\n")
+    knowledge = load_knowledge(path)
+    assert knowledge.protocol["hypotension"]["baseline_window_hours"]["value"] == 48
+    assert knowledge.protocol["hypotension"]["systolic_max_mmhg"]["value"] == 90   # merged, not replaced

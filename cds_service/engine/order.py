@@ -5,6 +5,12 @@ an ``IronOrder`` when its medication is an IV-iron product (by code, else by
 name) and its route is intravenous or not stated. Oral iron, non-IV routes and
 other drugs are not IV-iron orders; they come back with every other draft
 resource so that rules can see, e.g., an observation order already drafted.
+
+An IV order whose ``medicationReference`` could not be read (the Medication is
+neither contained, in the draft Bundle nor in the record, e.g. its read failed)
+and that carries no name either may well be IV iron: it becomes an IronOrder
+with ``product_key=None`` and ``matched_by="unresolved"``, so the prescriber
+is told it could not be checked instead of getting silence.
 """
 
 from __future__ import annotations
@@ -102,17 +108,54 @@ def _dose_entries(dosage: dict) -> tuple[list[tuple[str, dict]], list[tuple[str,
     return doses, rates
 
 
-def read_order(request: dict, medications: dict[str, dict], knowledge) -> IronOrder | None:
-    """One MedicationRequest as an IronOrder, or None when it is not an IV-iron order."""
-    found = identify_medication(request, medications, knowledge)
-    if found is None:
+UNREADABLE_MEDICATION = "The medication could not be read, so it could not be checked"
+
+
+def unread_reference(request: dict, medications: dict[str, dict]) -> str | None:
+    """The address of a ``medicationReference`` that names no readable Medication and no drug; else None.
+
+    None when the medication is given as a concept, when the reference carries a
+    name (``display``: the name decides), or when the Medication was found.
+    """
+    if isinstance(request.get("medicationCodeableConcept"), dict):
         return None
-    identity, label = found
+    reference = request.get("medicationReference")
+    if not isinstance(reference, dict):
+        return None
+    display = reference.get("display")
+    if isinstance(display, str) and display.strip():
+        return None
+    rtype, rid = reference_target(reference)
+    if rtype == "#":
+        found = any(isinstance(c, dict) and c.get("resourceType") == "Medication" and c.get("id") == rid
+                    for c in request.get("contained")) if isinstance(request.get("contained"), list) else False
+    else:
+        found = rtype == "Medication" and bool(rid) and rid in medications
+    if found:
+        return None
+    address = reference.get("reference")
+    return address.strip() if isinstance(address, str) and address.strip() else "a reference without an address"
+
+
+def read_order(request: dict, medications: dict[str, dict], knowledge,
+               unavailable: dict[str, str] | None = None) -> IronOrder | None:
+    """One MedicationRequest as an IronOrder, or None when it is not an IV-iron order.
+
+    ``unavailable``: the record's reads that failed ("medication:<id>" -> reason), named in ``matched_on``.
+    """
+    found = identify_medication(request, medications, knowledge)
+    unread = unread_reference(request, medications) if found is None else None
+    if found is None and unread is None:
+        return None
     dosages = [d for d in request.get("dosageInstruction") or () if isinstance(d, dict)] \
         if isinstance(request.get("dosageInstruction"), list) else []
     route, dosage = _route(dosages, knowledge)
     if route.route == "non-iv":
         return None
+    if found is None:
+        # Only a stated IV route gives reason to think an unreadable medication may be IV iron.
+        return _unresolved_order(request, unread, route, dosage, unavailable or {}) if route.route == "iv" else None
+    identity, label = found
     # Oral iron (ferrous salts, tablets...) never gets a card; an explicit IV route only overrides the
     # oral hint when a code names an injectable product (the ingredient 5992 also sits in a tablet).
     if identity.oral and not (route.route == "iv" and identity.injectable_code):
@@ -153,14 +196,47 @@ def read_order(request: dict, medications: dict[str, dict], knowledge) -> IronOr
     )
 
 
+def _unresolved_order(request: dict, address: str, route: RouteReading, dosage: dict,
+                      unavailable: dict[str, str]) -> IronOrder:
+    """An IV order of a medication we could not read: class-level, with the problem said."""
+    rtype, rid = reference_target(request.get("medicationReference"))
+    reason = unavailable.get(f"medication:{rid}") if rtype == "Medication" and rid else None
+    doses, rates = _dose_entries(dosage)
+    dose = read_dose(doses, None)   # no product, so no concentration: a mL dose stays unknown
+    timing = dosage.get("timing") if isinstance(dosage.get("timing"), dict) else {}
+    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else None
+    time = read_time(repeat, rates, dose.dose_mg, dose.volume_ml)
+    rid_request = request.get("id")
+    return IronOrder(
+        request_id=rid_request if isinstance(rid_request, str) else "",
+        resource=request,
+        product_key=None,
+        matched_by="unresolved",
+        route="iv",
+        dose_mg=dose.dose_mg,
+        dose_source=dose.dose_source,
+        minutes=time.minutes,
+        minutes_source=time.minutes_source,
+        volume_ml=dose.volume_ml,
+        problems=(UNREADABLE_MEDICATION, *dose.problems, *time.problems),
+        rate_mg_per_min=time.rate_mg_per_min,
+        medication_text=None,
+        route_text=route.text,
+        matched_on=f"unreadable medication reference '{address}'" + (f" ({reason})" if reason else " (not found)"),
+    )
+
+
 def read_orders(draft_orders: dict, record, knowledge) -> tuple[list[IronOrder], list[dict]]:
     """(IV-iron orders, every other draft resource) of a draftOrders Bundle."""
     resources = _bundle_resources(draft_orders)
     medications = medication_index(record, resources)
+    unavailable = getattr(record, "unavailable", None)
+    unavailable = unavailable if isinstance(unavailable, dict) else {}
     orders: list[IronOrder] = []
     others: list[dict] = []
     for resource in resources:
-        order = read_order(resource, medications, knowledge) if resource.get("resourceType") == "MedicationRequest" else None
+        order = read_order(resource, medications, knowledge, unavailable) \
+            if resource.get("resourceType") == "MedicationRequest" else None
         if order is None:
             others.append(resource)
         else:

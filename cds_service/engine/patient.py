@@ -1,7 +1,7 @@
 """Read the patient record into a ``PatientPicture``.
 
 Weight, age and labs are read here; earlier administrations and reactions in
-``history.py`` / ``reactions.py``; risk factors in ``risk.py``. Values too old
+``administrations.py`` / ``reactions.py``; risk factors in ``risk.py``. Values too old
 to trust (``protocol.data_recency_days``) or in a unit we cannot convert are
 left out, and ``weight_note`` / ``notes`` say so: a check never runs on a
 number it should not trust.
@@ -21,8 +21,11 @@ from .risk import read_risk_factors
 from .units import fmt, quantity_units, to_kg, unit_label
 
 # lab key in codes.labs -> {unit as written (lower case): factor to the unit the knowledge names}
+# Haemoglobin in mmol/L is counted per Hb monomer (one haem, 16,114 g/mol, a quarter of the 64.5 kDa tetramer),
+# the convention of the laboratories that report it (e.g. the Netherlands): 1 mmol/L = 16.114 g/L = 1.6114 g/dL.
+# The Venofer SmPC quotes the rounded factor 1.6 (iv-iron-knowledge.md, S-VEN-EU); the exact one is kept.
 LAB_UNITS: dict[str, dict[str, float]] = {
-    "hemoglobin": {"g/dl": 1.0, "g/l": 0.1, "mg/dl": 0.001, "mmol/l": 1.6114},   # Hb monomer, 16.114 g/mmol
+    "hemoglobin": {"g/dl": 1.0, "g/l": 0.1, "mg/dl": 0.001, "mmol/l": 1.6114},
     "ferritin": {"ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0, "μg/l": 1.0, "mcg/l": 1.0},
     "tsat": {"%": 1.0, "percent": 1.0},
     "phosphate": {"mg/dl": 1.0, "mmol/l": 3.097},                                  # P 30.97 g/mol
