@@ -21,7 +21,7 @@ from .risk import read_risk_factors
 from .units import fmt, quantity_units, to_kg, unit_label
 
 # lab key in codes.labs -> {unit as written (lower case): factor to the unit the knowledge names}
-# Haemoglobin in mmol/L is counted per Hb monomer (one haem, 16,114 g/mol, a quarter of the 64.5 kDa tetramer),
+# Haemoglobin in mmol/L is counted per Hb monomer (one haem, 16,114 g/mol, about a quarter of the tetramer),
 # the convention of the laboratories that report it (e.g. the Netherlands): 1 mmol/L = 16.114 g/L = 1.6114 g/dL.
 # The Venofer SmPC quotes the rounded factor 1.6 (iv-iron-knowledge.md, S-VEN-EU); the exact one is kept.
 LAB_UNITS: dict[str, dict[str, float]] = {
