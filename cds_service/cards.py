@@ -50,7 +50,7 @@ def build_card(finding: Finding, knowledge) -> dict:
         "detail": _detail(finding, knowledge),
         "source": _compact({
             "label": wording.get("service_label") or DEFAULT_SERVICE_LABEL,
-            "url": wording.get("source_url") or _main_label_url(finding, knowledge),
+            "url": _service_url(wording) or _main_label_url(finding, knowledge),
             "topic": {
                 "system": TOPIC_SYSTEM,
                 "code": finding.topic,
@@ -183,18 +183,22 @@ def _facts_in(obj: Any):
         yield source, status, getattr(obj, "note", None)
 
 
+def _service_url(wording: dict) -> str | None:
+    # A deployment that has not set its documentation address yet: point at the label instead.
+    if wording.get("source_url_is_placeholder"):
+        return None
+    return wording.get("source_url") or None
+
+
 def _main_label_url(finding: Finding, knowledge) -> str | None:
-    """The first cited source with a URL; failing that, the ordered product's label."""
-    for source_id in finding.sources:
+    """The ordered product's label when the card cites it, else the first cited source, else any label."""
+    product = knowledge.products.get(finding.order.product_key) if finding.order is not None else None
+    labels = [label.source for label in product.labels.values()] if product else []
+    cited_first = [sid for sid in labels if sid in finding.sources] + list(finding.sources) + labels
+    for source_id in cited_first:
         source = knowledge.sources.get(source_id)
         if source is not None and source.url:
             return source.url
-    if finding.order is not None:
-        product = knowledge.products.get(finding.order.product_key)
-        for label in (product.labels.values() if product else ()):
-            source = knowledge.sources.get(label.source)
-            if source is not None and source.url:
-                return source.url
     return None
 
 

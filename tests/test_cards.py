@@ -117,11 +117,23 @@ def test_source_url_is_the_wording_url_when_set(knowledge):
     assert card["source"]["url"] == "https://iron-cds.example.org/about"
 
 
+def test_a_placeholder_wording_url_is_not_sent(knowledge):
+    data = copy.deepcopy(KNOWLEDGE_DATA)
+    data["wording"].update(source_url="https://placeholder.example.org/", source_url_is_placeholder=True)
+    card = build_response([finding(sources=("S-LABEL",))], build(data))["cards"][0]
+    assert card["source"]["url"] == "https://labels.example.org/fcm"
+
+
 def test_source_url_falls_back_to_the_cited_label_then_the_products_label(knowledge):
     cited = build_response([finding(sources=("S-LOCAL", "S-GEN"))], knowledge)["cards"][0]
     assert cited["source"]["url"] == "https://labels.example.org/gen"
     uncited = build_response([finding()], knowledge)["cards"][0]
     assert uncited["source"]["url"] == "https://labels.example.org/fcm"
+
+
+def test_source_url_prefers_the_products_label_among_the_cited_sources(knowledge):
+    card = build_response([finding(sources=("S-GEN", "S-LABEL"))], knowledge)["cards"][0]
+    assert card["source"]["url"] == "https://labels.example.org/fcm"
 
 
 def test_patient_level_card_without_a_url_leaves_url_out(knowledge):
