@@ -35,7 +35,12 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
     if ctx.hook == "order-select" and selections is not None:
         selected = set(selections)
         orders = [o for o in orders if f"MedicationRequest/{o.request_id}" in selected]
-    if not orders:
+    # An IV order whose Medication could not be read may or may not be iron: no clinical card
+    # (an observation order for what may be vancomycin would be noise), but one visible
+    # history-unavailable card saying it could not be checked.
+    unresolved = [o for o in orders if o.matched_by == "unresolved"]
+    orders = [o for o in orders if o.matched_by != "unresolved"]
+    if not orders and not unresolved:
         return []
 
     unavailable = dict(getattr(record, "unavailable", {}) or {})
@@ -50,7 +55,7 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
 
     findings: list[Finding] = []
     names = [order_name(o, tuple(orders), knowledge) for o in orders]
-    missing = unavailable_history.check(unavailable, names, knowledge, feeds)
+    missing = unavailable_history.check(unavailable, names, knowledge, feeds, unresolved)
     if missing:
         findings.append(missing)
     for order in orders:
