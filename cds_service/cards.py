@@ -9,6 +9,7 @@ never sent as null / "" / [] (the spec forbids empty optional values).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any, Iterable
 
@@ -32,21 +33,27 @@ DEFAULT_TOPIC_DISPLAY = {
 }
 DEFAULT_SERVICE_LABEL = "iron-cds IV iron order check"
 _INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+_ACTIONS = ("create", "update", "delete")
+
+log = logging.getLogger("iron_cds.cards")
 
 
 def build_response(findings: Iterable[Finding], knowledge) -> dict:
     """One card per finding, most urgent first (stable within an indicator)."""
-    ordered = sorted(findings, key=lambda f: _INDICATOR_RANK.get(f.indicator, len(_INDICATOR_RANK)))
-    return {"cards": [build_card(finding, knowledge) for finding in ordered]}
+    cards = [build_card(finding, knowledge) for finding in findings]
+    cards.sort(key=lambda card: _INDICATOR_RANK[card["indicator"]])
+    return {"cards": cards}
 
 
 def build_card(finding: Finding, knowledge) -> dict:
     wording = knowledge.wording or {}
     topic_wording = (wording.get("topics") or {}).get(finding.topic) or {}
+    display = topic_wording.get("display") or DEFAULT_TOPIC_DISPLAY.get(finding.topic, finding.topic)
     card = {
         "uuid": str(uuid.uuid4()),
-        "summary": fit_summary(finding.summary),
-        "indicator": finding.indicator,
+        # summary is required: a finding without one still gets a card that says where to look
+        "summary": fit_summary(finding.summary) or fit_summary(f"{display}: see the details"),
+        "indicator": _indicator(finding),
         "detail": _detail(finding, knowledge),
         "source": _compact({
             "label": wording.get("service_label") or DEFAULT_SERVICE_LABEL,
@@ -54,11 +61,11 @@ def build_card(finding: Finding, knowledge) -> dict:
             "topic": {
                 "system": TOPIC_SYSTEM,
                 "code": finding.topic,
-                "display": topic_wording.get("display") or DEFAULT_TOPIC_DISPLAY.get(finding.topic, finding.topic),
+                "display": display,
             },
         }),
     }
-    suggestions = [_suggestion(spec) for spec in finding.suggestions]
+    suggestions = [_suggestion(spec) for spec in finding.suggestions if _usable(spec, finding.topic)]
     if suggestions:
         card["suggestions"] = suggestions
         # Each suggestion is independent (a rate change and a premedication can both be taken).
@@ -202,8 +209,31 @@ def _main_label_url(finding: Finding, knowledge) -> str | None:
     return None
 
 
+def _indicator(finding: Finding) -> str:
+    if finding.indicator in _INDICATOR_RANK:
+        return finding.indicator
+    # An engine bug must not make the EHR reject every card: show it, loudly rather than quietly.
+    log.error("finding with an invalid indicator shown as warning",
+              extra={"event": "card-invalid-indicator", "topic": finding.topic})
+    return "warning"
+
+
+def _usable(spec: SuggestionSpec, topic: str) -> bool:
+    """Only suggestions the EHR can apply; a broken one is dropped (and logged), never sent half-formed."""
+    if spec.action not in _ACTIONS or not spec.label:
+        ok = False
+    elif spec.action == "delete":
+        ok = bool(spec.resource_id or _reference_of(spec.resource))
+    else:
+        ok = isinstance(spec.resource, dict) and bool(spec.resource.get("resourceType"))
+    if not ok:
+        log.error("unusable suggestion dropped", extra={"event": "card-invalid-suggestion", "topic": topic,
+                                                        "action": str(spec.action)})
+    return ok
+
+
 def _suggestion(spec: SuggestionSpec) -> dict:
-    action: dict[str, Any] = {"type": spec.action, "description": spec.description}
+    action: dict[str, Any] = {"type": spec.action, "description": spec.description or spec.label}
     if spec.action == "delete":
         # 2.0: a delete names the resource by relative reference, never by carrying it.
         action["resourceId"] = spec.resource_id or _reference_of(spec.resource)

@@ -363,3 +363,30 @@ def test_the_sources_heading_and_status_words_follow_the_wording(knowledge):
     data["wording"]["fact_status"] = {"unconfirmed-conservative": "noch nicht geprüft"}
     card = build_response([finding("formulation", "warning", sources=("S-GEN",))], build(data))["cards"][0]
     assert "**Quellen**" in card["detail"] and "*noch nicht geprüft*: kept as boxed" in card["detail"]
+
+
+def test_an_invalid_indicator_is_shown_as_a_warning_not_sent_as_is(knowledge, caplog):
+    cards = build_response([finding(indicator="hard-stop"), finding("formulation", "critical")], knowledge)["cards"]
+    assert [c["indicator"] for c in cards] == ["critical", "warning"]
+    assert "card-invalid-indicator" in {getattr(r, "event", None) for r in caplog.records}
+
+
+def test_an_empty_summary_still_gives_a_valid_card(knowledge):
+    card = build_response([finding(summary="  ")], knowledge)["cards"][0]
+    assert card["summary"] == "Post-infusion observation period: see the details"
+
+
+@pytest.mark.parametrize("spec", [
+    SuggestionSpec(label="Update nothing", action="update", description="x"),
+    SuggestionSpec(label="Create nothing", action="create", description="x", resource={}),
+    SuggestionSpec(label="Delete what?", action="delete", description="x"),
+    SuggestionSpec(label="Shout", action="CREATE", description="x", resource=DRAFT),
+    SuggestionSpec(label="", action="create", description="x", resource=DRAFT),
+])
+def test_unusable_suggestions_are_dropped_and_logged(knowledge, caplog, spec):
+    good = SuggestionSpec(label="Order observation", action="create", description="", resource=observation_request())
+    card = build_response([finding(suggestions=(spec, good))], knowledge)["cards"][0]
+    assert [s["label"] for s in card["suggestions"]] == ["Order observation"]
+    assert card["suggestions"][0]["actions"][0]["description"] == "Order observation"   # label stands in
+    assert "card-invalid-suggestion" in {getattr(r, "event", None) for r in caplog.records}
+    assert_valid_response(build_response([finding(suggestions=(spec,))], knowledge), hook_request(DRAFT))
