@@ -120,3 +120,18 @@ def test_token_mode_refuses_calls_without_the_bearer_token(start_fhir_server):
     assert server.get("Patient/x").status_code == 401
     assert server.get("Patient/x", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert server.get("Patient/x", headers={"Authorization": "Bearer s3cret-token"}).status_code == 404
+
+
+def test_missing_node_skips_locally_but_fails_under_ci(monkeypatch, tmp_path):
+    import fhir_server_plugin as plugin
+
+    monkeypatch.setattr(plugin, "SERVER_DIR", tmp_path)          # no node_modules here
+    assert "npm ci --prefix tests/fhir_server" in plugin.unavailable_reason()
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        plugin.require_server_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run there"):
+        plugin.require_server_or_skip()
+    monkeypatch.setattr(plugin.shutil, "which", lambda name: None)
+    assert plugin.unavailable_reason().startswith("node is not installed")
