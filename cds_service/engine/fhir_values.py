@@ -26,6 +26,11 @@ def phrase_key(phrase: str) -> str:
     return normalize_text(phrase)
 
 
+def items(value: object) -> list:
+    """A FHIR repeating element as a list: EHR data sometimes sends a single value or junk instead."""
+    return value if isinstance(value, list) else []
+
+
 def codings(concept: object) -> list[dict]:
     if not isinstance(concept, dict):
         return []
@@ -175,7 +180,7 @@ def reference_target(reference: object) -> tuple[str | None, str | None]:
 
 
 def notes_text(resource: dict) -> list[str]:
-    return [n["text"] for n in resource.get("note") or () if isinstance(n, dict) and isinstance(n.get("text"), str)] \
+    return [n["text"] for n in items(resource.get("note")) if isinstance(n, dict) and isinstance(n.get("text"), str)] \
         if isinstance(resource.get("note"), list) else []
 
 

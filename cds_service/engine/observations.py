@@ -52,7 +52,7 @@ class ObservationIndex:
         self._by_code: dict[str, list[dict]] = {}
         self._components: dict[str, list[tuple[dict, dict]]] = {}
         for obs in observations:
-            if not isinstance(obs, dict) or obs.get("status") in SKIPPED_STATUS:
+            if not isinstance(obs, dict) or (isinstance(obs.get("status"), str) and obs["status"] in SKIPPED_STATUS):
                 continue
             for code in set(_codes(obs.get("code"))):
                 self._by_code.setdefault(code, []).append(obs)

@@ -16,7 +16,7 @@ is told it could not be checked instead of getting silence.
 from __future__ import annotations
 
 from .dosage import read_dose, read_time
-from .fhir_values import concept_label, reference_target
+from .fhir_values import concept_label, items, reference_target
 from .identify import Identity, matcher_for
 from .model import IronOrder
 from .routes import RouteReading, route_matcher_for
@@ -49,7 +49,7 @@ def medication_parts(holder: dict, medications: dict[str, dict]) -> tuple[list[d
     rtype, rid = reference_target(reference)
     medication = None
     if rtype == "#":
-        medication = next((c for c in holder.get("contained") or () if isinstance(c, dict)
+        medication = next((c for c in items(holder.get("contained")) if isinstance(c, dict)
                            and c.get("resourceType") == "Medication" and c.get("id") == rid), None)
     elif rtype == "Medication" and rid:
         medication = medications.get(rid)
@@ -57,7 +57,7 @@ def medication_parts(holder: dict, medications: dict[str, dict]) -> tuple[list[d
     if medication is None:
         return ([], extra, [], display) if extra else None
     concepts = [medication["code"]] if isinstance(medication.get("code"), dict) else []
-    for ingredient in medication.get("ingredient") or ():
+    for ingredient in items(medication.get("ingredient")):
         if isinstance(ingredient, dict) and isinstance(ingredient.get("itemCodeableConcept"), dict):
             concepts.append(ingredient["itemCodeableConcept"])
     forms = [medication["form"]] if isinstance(medication.get("form"), dict) else []
@@ -96,7 +96,7 @@ def _route(dosages: list[dict], knowledge) -> tuple[RouteReading, dict]:
 def _dose_entries(dosage: dict) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
     doses: list[tuple[str, dict]] = []
     rates: list[tuple[str, dict]] = []
-    for dar in dosage.get("doseAndRate") or ():
+    for dar in items(dosage.get("doseAndRate")):
         if not isinstance(dar, dict):
             continue
         for element in ("doseQuantity", "doseRange"):
@@ -147,7 +147,7 @@ def read_order(request: dict, medications: dict[str, dict], knowledge,
     unread = unread_reference(request, medications) if found is None else None
     if found is None and unread is None:
         return None
-    dosages = [d for d in request.get("dosageInstruction") or () if isinstance(d, dict)] \
+    dosages = [d for d in items(request.get("dosageInstruction")) if isinstance(d, dict)] \
         if isinstance(request.get("dosageInstruction"), list) else []
     route, dosage = _route(dosages, knowledge)
     if route.route == "non-iv":

@@ -16,6 +16,7 @@ import math
 import uuid
 
 from ..knowledge.model import MedicationSpec
+from .fhir_values import items
 from .model import EvaluationContext, IronOrder
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -45,7 +46,7 @@ def marker(topic: str, order_id: str, what: str | None = None) -> dict:
 
 def has_marker(resource: dict, topic: str) -> bool:
     """True when ``resource`` is an order one of our ``topic`` cards suggested."""
-    for ident in resource.get("identifier") or ():
+    for ident in items(resource.get("identifier")):
         if isinstance(ident, dict) and ident.get("system") == SUGGESTION_SYSTEM \
                 and str(ident.get("value", "")).startswith(f"{topic}/"):
             return True
@@ -111,7 +112,7 @@ def with_duration(order: IronOrder, minutes: float) -> dict:
     repeat["duration"] = _number(minutes)
     repeat["durationUnit"] = "min"
     repeat.pop("durationMax", None)
-    for entry in dosage.get("doseAndRate") or ():
+    for entry in items(dosage.get("doseAndRate")):
         if not isinstance(entry, dict):
             continue
         quantity = entry.get("rateQuantity")
@@ -235,7 +236,7 @@ def test_dose_request(ctx: EvaluationContext, order: IronOrder, dose_mg: float, 
         resource["medicationReference"] = reference
         ref = str(reference.get("reference", ""))
         if ref.startswith("#"):
-            contained = [c for c in source.get("contained") or () if isinstance(c, dict) and f"#{c.get('id')}" == ref]
+            contained = [c for c in items(source.get("contained")) if isinstance(c, dict) and f"#{c.get('id')}" == ref]
             if contained:
                 resource["contained"] = copy.deepcopy(contained)
     resource.update(_context(ctx))

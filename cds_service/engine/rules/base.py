@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ...knowledge.model import Fact, Knowledge, LabelLimits, Product
+from ..fhir_values import codings
 from ..model import Administration, EvaluationContext, IronOrder, PatientPicture
 
 
@@ -181,12 +182,6 @@ def iron_administrations(patient: PatientPicture, knowledge: Knowledge, *, dextr
 
 def draft_resources_of_type(facts: OrderFacts, resource_type: str) -> tuple[dict, ...]:
     return tuple(r for r in facts.other_drafts if isinstance(r, dict) and r.get("resourceType") == resource_type)
-
-
-def codings(concept: Any) -> list[dict]:
-    if not isinstance(concept, dict):
-        return []
-    return [c for c in concept.get("coding") or () if isinstance(c, dict)]
 
 
 def concept_text(concept: Any) -> str:
