@@ -220,7 +220,7 @@ def _indicator(finding: Finding) -> str:
 
 def _usable(spec: SuggestionSpec, topic: str) -> bool:
     """Only suggestions the EHR can apply; a broken one is dropped (and logged), never sent half-formed."""
-    if spec.action not in _ACTIONS or not spec.label:
+    if spec.action not in _ACTIONS or not (spec.label or "").strip():
         ok = False
     elif spec.action == "delete":
         ok = bool(spec.resource_id or _reference_of(spec.resource))
@@ -233,7 +233,7 @@ def _usable(spec: SuggestionSpec, topic: str) -> bool:
 
 
 def _suggestion(spec: SuggestionSpec) -> dict:
-    action: dict[str, Any] = {"type": spec.action, "description": spec.description or spec.label}
+    action: dict[str, Any] = {"type": spec.action, "description": (spec.description or "").strip() or spec.label}
     if spec.action == "delete":
         # 2.0: a delete names the resource by relative reference, never by carrying it.
         action["resourceId"] = spec.resource_id or _reference_of(spec.resource)

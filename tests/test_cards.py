@@ -390,3 +390,56 @@ def test_unusable_suggestions_are_dropped_and_logged(knowledge, caplog, spec):
     assert card["suggestions"][0]["actions"][0]["description"] == "Order observation"   # label stands in
     assert "card-invalid-suggestion" in {getattr(r, "event", None) for r in caplog.records}
     assert_valid_response(build_response([finding(suggestions=(spec,))], knowledge), hook_request(DRAFT))
+
+
+# --- properties over generated input ------------------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+TOPIC_CODES = ["infusion-rate", "dose-limit", "premedication", "observation-period", "hypersensitivity-history",
+               "formulation", "iron-status", "history-unavailable"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=0, max_size=400))
+def test_fit_summary_is_always_short_and_a_prefix_of_the_words(text):
+    cut = fit_summary(text)
+    normalised = " ".join(text.split())
+    assert len(cut) < 140
+    if cut.endswith("\u2026") and cut != normalised:
+        assert normalised.startswith(cut[:-1])
+    else:
+        assert cut == normalised
+
+
+suggestion_specs = st.builds(
+    SuggestionSpec,
+    label=st.text(min_size=1, max_size=40).filter(str.strip),
+    action=st.sampled_from(["create", "update", "delete"]),
+    description=st.text(max_size=40),
+    resource=st.just(None) | st.just(observation_request()),
+    resource_id=st.just(None) | st.just("MedicationRequest/mr-1"),
+    is_recommended=st.booleans(),
+)
+findings_strategy = st.builds(
+    Finding,
+    topic=st.sampled_from(TOPIC_CODES),
+    indicator=st.sampled_from(["info", "warning", "critical"]),
+    order=st.just(ORDER) | st.none(),
+    summary=st.text(max_size=300),
+    detail=st.text(max_size=200),
+    sources=st.lists(st.sampled_from(["S-LABEL", "S-GEN", "S-LOCAL", "S-MISSING"]), max_size=3).map(tuple),
+    suggestions=st.lists(suggestion_specs, max_size=4).map(tuple),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(findings_strategy, max_size=6))
+def test_any_findings_give_a_valid_2_0_response(findings):
+    knowledge = build(copy.deepcopy(KNOWLEDGE_DATA))
+    body = build_response(findings, knowledge)
+    # update suggestions above carry a ServiceRequest the request did not draft: check the 2.0 rules only
+    problems = [p for p in response_problems(body, None)]
+    assert problems == []
+    indicators = [c["indicator"] for c in body["cards"]]
+    assert indicators == sorted(indicators, key=["critical", "warning", "info"].index)
