@@ -71,13 +71,13 @@ class FhirTestServer:
 def start_server(extra_env: dict[str, str] | None = None) -> FhirTestServer:
     """Start server.mjs on a free loopback port and wait until /metadata answers (bounded)."""
     log_fd, log_name = tempfile.mkstemp(prefix="iron-cds-fhir-server-", suffix=".log")
-    env = {**os.environ, "FHIR_SERVER_HOST": "127.0.0.1", **(extra_env or {})}
+    env = {**os.environ, "FHIR_SERVER_HOST": "127.0.0.1", "FHIR_SERVER_EXIT_WITH_STDIN": "1", **(extra_env or {})}
     process = subprocess.Popen(
         [*node_command(shutil.which("node") or "node"), str(SERVER_SCRIPT), "0"],
         cwd=SERVER_DIR,
         stdout=subprocess.PIPE,
         stderr=log_fd,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,          # held open for the server's life; closes if pytest dies
         env=env,
         text=True,
     )
@@ -134,8 +134,9 @@ def stop_server(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT_S)
-    if process.stdout is not None:
-        process.stdout.close()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
 
 
 def require_server_or_skip() -> None:

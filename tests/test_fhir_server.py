@@ -135,3 +135,10 @@ def test_missing_node_skips_locally_but_fails_under_ci(monkeypatch, tmp_path):
         plugin.require_server_or_skip()
     monkeypatch.setattr(plugin.shutil, "which", lambda name: None)
     assert plugin.unavailable_reason().startswith("node is not installed")
+
+
+def test_server_exits_when_its_test_runner_goes_away(start_fhir_server):
+    """A crashed pytest must not leave Node servers behind: closing stdin ends the server."""
+    server = start_fhir_server()
+    server.process.stdin.close()
+    assert server.process.wait(timeout=10) == 0

@@ -8,6 +8,7 @@
 // Usage: node --experimental-websocket server.mjs [PORT]      (Node 20 needs the flag)
 //   PORT (or FHIR_SERVER_PORT; default 8090; 0 = any free port), host FHIR_SERVER_HOST (127.0.0.1).
 //   FHIR_SERVER_TOKEN=T: every request except /metadata and preflight must carry "Bearer T".
+//   FHIR_SERVER_EXIT_WITH_STDIN=1: exit when stdin closes (a test runner that died cannot leave us behind).
 // Prints one line "listening on http://HOST:PORT" on stdout once ready; logs requests to stderr.
 // Known limits of the engine (tests must not rely on them): it never emits `next` paging links
 // and silently ignores search parameters it does not know.
@@ -211,6 +212,12 @@ function main() {
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  if (process.env.FHIR_SERVER_EXIT_WITH_STDIN === '1') {
+    // Started by a test runner that holds our stdin: if it dies without stopping us, stdin closes.
+    process.stdin.on('end', () => process.exit(0));
+    process.stdin.on('error', () => process.exit(0));
+    process.stdin.resume();
+  }
 }
 
 main();
