@@ -94,8 +94,16 @@ class Config:
             allowed_tenants=tuple(t.strip() for t in (get("IRON_CDS_TENANTS") or "").split(",") if t.strip()),
             max_body_bytes=int(_positive_float(get("IRON_CDS_MAX_BODY_BYTES"), "IRON_CDS_MAX_BODY_BYTES", 2 * 1024 * 1024)),
             console_token=get("IRON_CDS_CONSOLE_TOKEN"),
-            log_level=(get("IRON_CDS_LOG_LEVEL") or "INFO").upper(),
+            fhir_max_pages=int(_positive_float(get("IRON_CDS_FHIR_MAX_PAGES"), "IRON_CDS_FHIR_MAX_PAGES", 5)),
+            log_level=_log_level(get("IRON_CDS_LOG_LEVEL")),
         )
+
+
+def _log_level(value: str | None) -> str:
+    level = (value or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"IRON_CDS_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {value!r}")
+    return level
 
 
 def _flag(value: str | None, name: str) -> bool:

@@ -46,7 +46,8 @@ FHIR_FAILURES = {
 }
 JWT_REASONS = {
     "missing", "malformed", "algorithm", "untrusted-issuer", "untrusted-jku", "unknown-key", "bad-signature",
-    "expired", "not-yet-valid", "audience", "replay", "missing-claim", "tenant", "jwks-unavailable", "error",
+    "expired", "not-yet-valid", "audience", "replay", "missing-claim", "tenant", "jwks-unavailable", "lifetime",
+    "replay-store-unavailable", "error",
 }
 
 
