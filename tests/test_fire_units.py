@@ -6,14 +6,18 @@ import json
 
 import jwt
 import pytest
+import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cds_service.card_text import describe_resource, render_response
 from cds_service.client_jwt import SigningKeyError, load_signing_key, public_jwks, sign, thumbprint
-from cds_service.fire import FireError, FireOptions, build_request, load_orders
+from cds_service.fire import FireError, FireOptions, _for_patient, build_request, load_orders
 from cds_service.prefetch_resolver import (
     BundleSource,
+    FhirServerSource,
+    PatientNotFound,
+    PrefetchError,
     UnsupportedSearch,
     fill_template,
     resolve_prefetch,
@@ -297,3 +301,60 @@ def test_markdown_detail_is_reflowed_by_paragraph_and_list_item():
     narrow = render_response({"cards": [card]}, width=30).splitlines()
     assert all(len(line) <= 30 for line in narrow[2:])
     assert any(line.startswith("     ") for line in narrow)      # list items hang under their text
+
+
+# --- the EHR side against servers the test server cannot imitate (paging, faults) ------------------
+
+BASE = "https://fhir.example.test/r4"
+
+
+def _page(ids, next_url=None):
+    page = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "AllergyIntolerance", "id": i}} for i in ids]}
+    if next_url:
+        page["link"] = [{"relation": "next", "url": next_url}]
+    return page
+
+
+@responses.activate
+def test_without_count_the_ehr_follows_next_links_on_the_same_server_only():
+    responses.get(f"{BASE}/AllergyIntolerance?patient=p1", json=_page(["a1"], f"{BASE}/page2"))
+    responses.get(f"{BASE}/page2", json=_page(["a2"], "https://elsewhere.example/page3"))
+    source = FhirServerSource(BASE, bearer_token="tok")
+    bundle = source.fetch("AllergyIntolerance?patient=p1")
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["a1", "a2"]
+    assert "link" not in bundle
+    assert all(call.request.headers["Authorization"] == "Bearer tok" for call in responses.calls)
+    assert all("elsewhere" not in call.request.url for call in responses.calls)   # the token stays home
+
+
+@responses.activate
+def test_with_count_the_first_page_is_the_answer():
+    responses.get(f"{BASE}/Observation?patient=p1&_count=1", json=_page(["w1"], f"{BASE}/page2"))
+    bundle = FhirServerSource(BASE).fetch("Observation?patient=p1&_count=1")
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["w1"] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_server_faults_become_operation_outcomes_and_reads_of_nothing_null():
+    responses.get(f"{BASE}/Condition?patient=p1", status=500, body="oops")
+    responses.get(f"{BASE}/Patient/gone", status=404, json={"resourceType": "OperationOutcome"})
+    source = FhirServerSource(BASE)
+    assert source.fetch("Condition?patient=p1")["resourceType"] == "OperationOutcome"   # the service then reads itself
+    assert source.fetch("Patient/gone") is None
+    with pytest.raises(PatientNotFound):
+        source.check_patient("gone")
+
+
+@responses.activate
+def test_refused_or_odd_patient_reads_are_clear_errors():
+    responses.get(f"{BASE}/Patient/p1", status=403, json={"resourceType": "OperationOutcome"})
+    with pytest.raises(PrefetchError, match="refused access"):
+        FhirServerSource(BASE).check_patient("p1")
+    responses.replace(responses.GET, f"{BASE}/Patient/p1", status=200, body="<html>login</html>")
+    with pytest.raises(PrefetchError, match="gave no Patient"):
+        FhirServerSource(BASE).check_patient("p1")
+
+
+def test_orders_are_drafted_for_the_patient_in_context():
+    orders = _for_patient([medication_request("mr-1", patient="someone-else"), medication_request("mr-2", patient="p1")], "p1")
+    assert [o["subject"]["reference"] for o in orders] == ["Patient/p1", "Patient/p1"]
