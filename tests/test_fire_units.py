@@ -18,12 +18,11 @@ from cds_service.prefetch_resolver import (
     FhirServerSource,
     PatientNotFound,
     PrefetchError,
-    UnsupportedSearch,
     fill_template,
     resolve_prefetch,
-    search_bundle,
     token_values,
 )
+from cds_service.bundle_search import UnsupportedSearch, search_bundle
 from conftest import medication_request
 
 LOINC = "http://loinc.org"
