@@ -137,17 +137,17 @@ def _stderr_logger(name: str) -> None:
 @main.command()
 @click.option("--order", "order", required=True, type=click.Path(dir_okay=False), help="Draft order: a MedicationRequest or a Bundle of orders (JSON).")
 @click.option("--patient-bundle", type=click.Path(dir_okay=False), help="The patient's data as a FHIR Bundle file.")
-@click.option("--fhir-server", help="FHIR base URL to read the patient's data from (with --patient).")
-@click.option("--patient", help="Patient id on the FHIR server (or in a bundle holding several patients).")
-@click.option("--bearer-token", help="Access token for the FHIR server; also passed to the service as fhirAuthorization.")
+@click.option("--fhir-server", metavar="URL", help="FHIR base URL to read the patient's data from (with --patient).")
+@click.option("--patient", metavar="ID", help="Patient id on the FHIR server (or in a bundle holding several patients).")
+@click.option("--bearer-token", metavar="TOKEN", help="Access token for the FHIR server; also passed to the service as fhirAuthorization.")
 @click.option("--hook", type=click.Choice(["order-sign", "order-select"]), default="order-sign", show_default=True)
-@click.option("--service", help="Call this service over HTTP (base URL or …/cds-services/ID) instead of in-process.")
+@click.option("--service", metavar="URL", help="Call this service over HTTP (base URL or …/cds-services/ID) instead of in-process.")
 @click.option("--sign-key", type=click.Path(dir_okay=False), help="Private key (PEM or JWK) to sign the CDS client JWT.")
-@click.option("--issuer", help="The JWT's iss (a trusted issuer of the service); needs --sign-key.")
-@click.option("--jku", help="Put this JWKS URL in the JWT header (as Epic does).")
-@click.option("--user", default="Practitioner/iron-cds-fire", show_default=True, help="context.userId")
-@click.option("--encounter", help="context.encounterId")
-@click.option("--prefetch", default="all", show_default=True,
+@click.option("--issuer", metavar="ISS", help="The JWT's iss (a trusted issuer of the service); needs --sign-key.")
+@click.option("--jku", metavar="URL", help="Put this JWKS URL in the JWT header (as Epic does).")
+@click.option("--user", metavar="REF", default="Practitioner/iron-cds-fire", show_default=True, help="context.userId")
+@click.option("--encounter", metavar="ID", help="context.encounterId")
+@click.option("--prefetch", metavar="KEYS", default="all", show_default=True,
               help="Which prefetch keys to resolve and send: all, none, or a comma-separated list (the service reads the rest).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the raw CDS Hooks response JSON on stdout.")
 def fire(as_json: bool, **kwargs) -> None:
@@ -168,9 +168,9 @@ def fire(as_json: bool, **kwargs) -> None:
 
 
 @main.command("load-fixtures")
-@click.option("--fhir-server", required=True, help="FHIR base URL to upload to.")
-@click.option("--bearer-token", help="Access token for the FHIR server.")
-@click.option("--only", help="Load only this fixture patient (file name without .json).")
+@click.option("--fhir-server", metavar="URL", required=True, help="FHIR base URL to upload to.")
+@click.option("--bearer-token", metavar="TOKEN", help="Access token for the FHIR server.")
+@click.option("--only", metavar="NAME", help="Load only this fixture patient (file name without .json).")
 def load_fixtures(fhir_server: str, bearer_token: str | None, only: str | None) -> None:
     """Upload the synthetic patients in fhir_fixtures/patients/ (transaction Bundles)."""
     from .fixtures_loader import LoadError, load_fixtures as load
