@@ -115,3 +115,46 @@ def test_order_select_checks_only_the_selected_order(e2e):
     body["context"]["selections"].append("MedicationRequest/icds-unselected-fast-order")
     both = post(e2e, body)
     assert "infusion-rate" in {c["source"]["topic"]["code"] for c in both["cards"]}
+
+
+def apply_suggestions(drafts: dict, body: dict, topics: set[str]) -> dict:
+    """What an EHR does when the prescriber accepts every suggestion of the cards with these topics."""
+    entries = {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"] for e in drafts["entry"]}
+    for card in body["cards"]:
+        if card["source"]["topic"]["code"] not in topics:
+            continue
+        for suggestion in card.get("suggestions") or []:
+            for action in suggestion["actions"]:
+                if action["type"] == "delete":
+                    entries.pop(action["resourceId"], None)
+                else:
+                    resource = action["resource"]
+                    entries[f"{resource['resourceType']}/{resource['id']}"] = resource
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in entries.values()]}
+
+
+@pytest.mark.parametrize("name, accepted, may_remain", [
+    ("pain-history", {"infusion-rate", "premedication", "observation-period"}, set()),
+    ("rate-too-fast", {"infusion-rate", "observation-period"}, set()),
+    ("dose-over-absolute", {"dose-limit", "observation-period"}, set()),
+    ("risk-several", {"infusion-rate", "premedication", "observation-period"}, set()),
+    ("diphenhydramine-premedication", {"premedication", "observation-period"}, set()),
+    # the phosphate result is still to come: the reminder may stay, the lab order must not be suggested twice
+    ("fcm-recent", {"formulation", "observation-period"}, {"formulation"}),
+])
+def test_suggestions_accepted_at_order_select_are_not_suggested_again_at_order_sign(e2e, name, accepted, may_remain):
+    """The stale-guidance flow: accept everything at order-select, sign, and those suggestions are gone."""
+    select = request_with_prefetch(e2e, name)
+    select["hook"] = "order-select"
+    select["context"]["selections"] = [f"MedicationRequest/{e['resource']['id']}"
+                                       for e in select["context"]["draftOrders"]["entry"]
+                                       if e["resource"]["id"].endswith("-mr")]
+    first = post(e2e, select)
+    assert accepted <= {c["source"]["topic"]["code"] for c in first["cards"]}
+
+    sign = request_with_prefetch(e2e, name)
+    sign["context"]["draftOrders"] = apply_suggestions(select["context"]["draftOrders"], first, accepted)
+    second = post(e2e, sign)
+    again = [c for c in second["cards"] if c["source"]["topic"]["code"] in accepted]
+    assert not [c["summary"] for c in again if c.get("suggestions")], "suggested again after acceptance"
+    assert {c["source"]["topic"]["code"] for c in again} <= may_remain
