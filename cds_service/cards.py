@@ -2,9 +2,12 @@
 
 The engine decides *what* to say; this module only shapes it the way the
 2.0 spec and our interface contract require (uuids, summary length, source and
-topic, suggestions with ``selectionBehavior``, override reasons) and appends
-the sources a card rests on. Optional fields without a value are left out,
-never sent as null / "" / [] (the spec forbids empty optional values).
+topic, suggestions with ``selectionBehavior``, override reasons), and lists the
+cited sources when the rule's detail does not already do so. Optional fields
+without a value are left out, never sent as null / "" / [] (the spec forbids
+empty optional values). Whatever the engine hands over, the response stays valid
+2.0: a bad indicator is shown as a warning and an unusable suggestion is dropped,
+both logged, because an EHR may reject a whole response for one bad card.
 """
 
 from __future__ import annotations
