@@ -112,6 +112,7 @@ def with_duration(order: IronOrder, minutes: float) -> dict:
     repeat["duration"] = _number(minutes)
     repeat["durationUnit"] = "min"
     repeat.pop("durationMax", None)
+    _restate_text(dosage, order.dose_mg, minutes)
     for entry in items(dosage.get("doseAndRate")):
         if not isinstance(entry, dict):
             continue
@@ -133,6 +134,16 @@ def with_duration(order: IronOrder, minutes: float) -> dict:
     return resource
 
 
+def _restate_text(dosage: dict, dose_mg: float | None, minutes: float | None) -> None:
+    """Nurses read the free-text dosage: once we change the coded dose or time, the draft's old
+    text (e.g. "750 mg IV over 5 minutes") would contradict it, so it is restated from the new values."""
+    if "text" not in dosage:
+        return
+    parts = [f"{_number(dose_mg)} mg" if dose_mg is not None else None, "intravenously",
+             f"over {_number(minutes)} minutes" if minutes is not None else None]
+    dosage["text"] = " ".join(p for p in parts if p)
+
+
 def with_dose(order: IronOrder, dose_mg: float) -> dict:
     """The draft with the dose set to ``dose_mg`` (in mg); the administration time is kept.
 
@@ -152,6 +163,7 @@ def with_dose(order: IronOrder, dose_mg: float) -> dict:
             entries[0] = target
     target.pop("doseRange", None)
     target["doseQuantity"] = _mg(dose_mg)
+    _restate_text(dosage, dose_mg, order.minutes)
     for entry in entries:
         quantity = entry.get("rateQuantity") if isinstance(entry, dict) else None
         if isinstance(quantity, dict) and _rate_key(quantity) in ("mg/min", "mg/h", "mg/hr") and order.minutes:
