@@ -130,10 +130,10 @@ def test_feedback_chart_shows_the_seeded_feedback(page, live_console):
     log_in(page, live_console)
     page.goto(f"{live_console}/console/feedback")
     topic = page.locator("#topic-dose-limit")
-    assert topic.locator(".issued").inner_text() == "4"
-    assert topic.locator(".accepted").inner_text() == "2"
-    assert topic.locator(".overridden").inner_text() == "1"
-    assert topic.locator(".rate").inner_text() == "66.7%"
+    assert topic.locator("b.issued").inner_text() == "4"
+    assert topic.locator("b.accepted").inner_text() == "2"
+    assert topic.locator("b.overridden").inner_text() == "1"
+    assert topic.locator("b.rate").inner_text() == "66.7%"
     today = datetime.now(timezone.utc).date().isoformat()
     bar = topic.locator(f'svg rect.bar.issued[data-day="{today}"]')
     assert bar.get_attribute("data-value") == "4"
