@@ -16,9 +16,10 @@ from fx_resources import (
 NOW = "2026-11-25T12:00:00Z"
 
 OBSERVE = {"topic": "observation-period", "indicator": "info", "actions": ["create"]}
-# US boxed warnings (FCM: symptomatic hypophosphataemia, kept as boxed conservatively; ferumoxytol and
-# iron dextran: anaphylaxis) give an info formulation card on every order of those products; the other
-# formulation concerns (test dose, phosphate, earlier reaction to the same product) share that card.
+# Confirmed US boxed warnings (ferumoxytol and iron dextran: anaphylaxis) give an info formulation card on
+# every order of those products; the other formulation concerns (test dose, phosphate, earlier reaction to
+# the same product) share that card. FCM's box (hypophosphataemia) is only assumed for the brand label, so
+# it is quoted on a formulation card that exists for another reason, never a card of its own.
 BOXED = {"topic": "formulation", "indicator": "info", "actions": []}
 
 
@@ -65,7 +66,6 @@ CLEAN_ORDERS = {
 CLEAN_EXTRA = {
     # US iron dextran with no earlier iron-dextran dose: the label requires a test dose first.
     "iron_dextran": [card("formulation", "warning", "create")],
-    "ferric_carboxymaltose": [BOXED],
     "ferumoxytol": [BOXED],
 }
 for product, (dose, minutes) in CLEAN_ORDERS.items():
@@ -78,13 +78,13 @@ for product, (dose, minutes) in CLEAN_ORDERS.items():
 scenario("clean-fcm-by-name", "clean",
          [iron_order(mr("clean-fcm-by-name"), pid("clean"), "ferric_carboxymaltose", 750, 30,
                      by_name="Injectafer 750 mg in 100 mL sodium chloride 0.9%")],
-         [BOXED, OBSERVE], "ferric carboxymaltose recognised by brand name only (no code)")
-scenario("clean-fcm-order-select", "clean", [fcm("clean-fcm-order-select", "clean")], [BOXED, OBSERVE],
+         [OBSERVE], "ferric carboxymaltose recognised by brand name only (no code)")
+scenario("clean-fcm-order-select", "clean", [fcm("clean-fcm-order-select", "clean")], [OBSERVE],
          "the same card at order-select (context.selections)", hook="order-select")
 scenario("observation-already-drafted", "clean",
          [fcm("observation-already-drafted", "clean"),
           observation_order("icds-observation-already-drafted-sr", pid("clean"), mr("observation-already-drafted"), 30)],
-         [BOXED], "no observation card when the observation ServiceRequest (accepted at order-select) is in the draft orders")
+         [], "no observation card when the observation ServiceRequest (accepted at order-select) is in the draft orders")
 scenario("oral-iron", "clean",
          [drug_order(mr("oral-iron"), pid("clean"), "310325", "ferrous sulfate 325 MG Oral Tablet", 325, "mg",
                      ORAL_ROUTE, "325 mg by mouth once daily")],
@@ -96,9 +96,9 @@ scenario("non-iron", "clean",
 
 # --- infusion rate ------------------------------------------------------------------------------------
 scenario("rate-too-fast", "clean", [fcm("rate-too-fast", "clean", 750, 5)],
-         [card("infusion-rate", "warning", "update"), BOXED, OBSERVE],
+         [card("infusion-rate", "warning", "update"), OBSERVE],
          "FCM 750 mg over 5 min is faster than the label's 15-minute minimum: update to the label minimum")
-scenario("rate-at-label-minimum", "clean", [fcm("rate-at-label-minimum", "clean", 750, 15)], [BOXED, OBSERVE],
+scenario("rate-at-label-minimum", "clean", [fcm("rate-at-label-minimum", "clean", 750, 15)], [OBSERVE],
          "FCM 750 mg over exactly 15 min (the label minimum) is allowed")
 # Infusion pain: half the rate, acetaminophen per protocol (advice: info), longer observation, and the
 # formulation card also notes the earlier reaction to this same product.
@@ -109,26 +109,26 @@ scenario("pain-history", "pain-history", [fcm("pain-history", "pain-history", 75
 scenario("pain-within-window", "pain-within-window", [fcm("pain-within-window", "pain-within-window", 750, 15)],
          PAIN_CARDS, "pain 7/10 90 minutes after the earlier infusion still counts (window 2 hours)")
 scenario("pain-below-threshold", "pain-below-threshold",
-         [fcm("pain-below-threshold", "pain-below-threshold", 750, 15)], [BOXED, OBSERVE],
+         [fcm("pain-below-threshold", "pain-below-threshold", 750, 15)], [OBSERVE],
          "pain 3/10 is below the 4/10 threshold: no rate or premedication card")
 scenario("pain-after-window", "pain-after-window", [fcm("pain-after-window", "pain-after-window", 750, 15)],
-         [BOXED, OBSERVE], "pain 7/10 four hours after the infusion is outside the 2-hour window")
+         [OBSERVE], "pain 7/10 four hours after the infusion is outside the 2-hour window")
 
 # --- dose limit -----------------------------------------------------------------------------------------
 scenario("dose-over-absolute", "clean", [fcm("dose-over-absolute", "clean", 1500, 30)],
-         [card("dose-limit", "warning", "update"), BOXED, OBSERVE],
+         [card("dose-limit", "warning", "update"), OBSERVE],
          "FCM 1,500 mg is above the 1,000 mg single-dose maximum (70 kg: 15 mg/kg would allow 1,050)")
 scenario("dose-over-per-kg", "light", [fcm("dose-over-per-kg", "light", 750, 30)],
-         [card("dose-limit", "warning", "update"), BOXED, OBSERVE],
+         [card("dose-limit", "warning", "update"), OBSERVE],
          "45 kg: FCM 15 mg/kg allows 675 mg, 750 mg is too much")
-scenario("dose-within-per-kg", "light", [fcm("dose-within-per-kg", "light", 600, 30)], [BOXED, OBSERVE],
+scenario("dose-within-per-kg", "light", [fcm("dose-within-per-kg", "light", 600, 30)], [OBSERVE],
          "45 kg: FCM 600 mg is within 15 mg/kg")
 scenario("weight-unknown", "no-weight", [fcm("weight-unknown", "no-weight", 750, 30)],
-         [card("dose-limit", "info"), BOXED, OBSERVE],
+         [card("dose-limit", "info"), OBSERVE],
          "no weight: the absolute limit is checked (750 mg passes) and the card says the per-kg limit was not")
 scenario("weight-unknown-over-absolute", "no-weight",
          [fcm("weight-unknown-over-absolute", "no-weight", 1200, 30)],
-         [card("dose-limit", "warning", "update"), BOXED, OBSERVE],
+         [card("dose-limit", "warning", "update"), OBSERVE],
          "no weight, FCM 1,200 mg: above the absolute maximum whatever the weight")
 
 # --- premedication ----------------------------------------------------------------------------------------
@@ -136,19 +136,19 @@ scenario("diphenhydramine-premedication", "clean",
          [fcm("diphenhydramine-premedication", "clean"),
           drug_order("icds-diphenhydramine-premedication-premed", pid("clean"), "3498", "diphenhydramine", 50, "mg",
                      IV_ROUTE, "diphenhydramine 50 mg IV 30 minutes before the iron infusion (premedication)")],
-         [card("premedication", "warning", "delete"), BOXED, OBSERVE],
+         [card("premedication", "warning", "delete"), OBSERVE],
          "a diphenhydramine premedication in the draft orders is warned against, with a suggestion to remove it "
          "(H1 antihistamines mimic anaphylaxis)")
 scenario("risk-several", "risk-several", [fcm("risk-several", "risk-several", 750, 15)],
-         [card("infusion-rate", "warning", "update"), card("premedication", "info", "create"), BOXED, OBSERVE],
+         [card("infusion-rate", "warning", "update"), card("premedication", "info", "create"), OBSERVE],
          "asthma + two drug allergies, FCM at the label minimum (15 min): half the label rate (30 min) and "
          "corticosteroid premedication per protocol")
 scenario("risk-one", "risk-one", [fcm("risk-one", "risk-one", 750, 15)],
-         [card("infusion-rate", "warning", "update"), BOXED, OBSERVE],
+         [card("infusion-rate", "warning", "update"), OBSERVE],
          "asthma alone, FCM over 15 min: half the label rate (30 min), but below the protocol's two risk factors "
          "for a corticosteroid")
 scenario("risk-one-already-slow", "risk-one", [fcm("risk-one-already-slow", "risk-one", 750, 30)],
-         [BOXED, OBSERVE], "asthma alone, FCM already over 30 min (half the label rate): no rate card")
+         [OBSERVE], "asthma alone, FCM already over 30 min (half the label rate): no rate card")
 
 # --- hypersensitivity history --------------------------------------------------------------------------------
 scenario("severe-reaction", "severe-reaction", [fcm("severe-reaction", "severe-reaction")],
@@ -157,7 +157,7 @@ scenario("severe-reaction", "severe-reaction", [fcm("severe-reaction", "severe-r
          "premedication advice that would read as permission to go ahead)")
 scenario("moderate-reaction", "moderate-reaction", [fcm("moderate-reaction", "moderate-reaction")],
          [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"),
-          card("premedication", "info", "create"), BOXED, OBSERVE],
+          card("premedication", "info", "create"), OBSERVE],
          "moderate reaction (urticaria, dyspnoea) to iron sucrose: warning, slower rate and corticosteroid premedication")
 scenario("mild-allergy-ferumoxytol", "mild-allergy",
          [iron_order(mr("mild-allergy-ferumoxytol"), pid("mild-allergy"), "ferumoxytol", 510, 30)],
@@ -170,7 +170,7 @@ scenario("mild-allergy-iron-sucrose", "mild-allergy",
           card("premedication", "info", "create"), card("formulation", "info"), OBSERVE],
          "the same mild reaction with iron sucrose again: warning (not critical), at most half the earlier rate, "
          "premedication, and a note that the reaction followed this same product")
-scenario("refuted-allergy", "refuted-allergy", [fcm("refuted-allergy", "refuted-allergy")], [BOXED, OBSERVE],
+scenario("refuted-allergy", "refuted-allergy", [fcm("refuted-allergy", "refuted-allergy")], [OBSERVE],
          "a refuted anaphylaxis record does not count")
 
 # --- formulation ---------------------------------------------------------------------------------------------
@@ -182,12 +182,12 @@ scenario("fcm-recent", "fcm-recent", [fcm("fcm-recent", "fcm-recent")],
          "FCM again 36 days after the last FCM, phosphate not measured since: order a phosphate check before "
          "re-dosing within 90 days")
 scenario("fcm-recent-phosphate-checked", "fcm-recent-phosphate-checked",
-         [fcm("fcm-recent-phosphate-checked", "fcm-recent-phosphate-checked")], [BOXED, OBSERVE],
+         [fcm("fcm-recent-phosphate-checked", "fcm-recent-phosphate-checked")], [OBSERVE],
          "FCM again 36 days after the last FCM, phosphate 3.1 measured since then: nothing more to ask")
 scenario("low-phosphate", "low-phosphate", [fcm("low-phosphate", "low-phosphate")],
          [card("formulation", "warning"), OBSERVE],
          "FCM with phosphate 2.1 mg/dL: hypophosphataemia warning (correct phosphate first)")
-scenario("fcm-old-dose", "fcm-old-dose", [fcm("fcm-old-dose", "fcm-old-dose")], [BOXED, OBSERVE],
+scenario("fcm-old-dose", "fcm-old-dose", [fcm("fcm-old-dose", "fcm-old-dose")], [OBSERVE],
          "last FCM 208 days ago and phosphate 2.6 mg/dL: no phosphate card")
 
 scenario("eu-iron-dextran-first-dose", "clean",
@@ -199,13 +199,13 @@ scenario("eu-iron-dextran-first-dose", "clean",
 
 # --- data too old to use ---------------------------------------------------------------------------------------
 scenario("stale-data", "stale-data", [fcm("stale-data", "stale-data")],
-         [card("dose-limit", "info"), BOXED, OBSERVE],
+         [card("dose-limit", "info"), OBSERVE],
          "a 177-day-old weight (45 kg) and iron-replete labs are not used: the per-kg limit is reported as not "
          "checked and no iron-status card is raised on stale labs")
 
 # --- iron status -----------------------------------------------------------------------------------------------
 scenario("iron-replete", "iron-replete", [fcm("iron-replete", "iron-replete")],
-         [card("iron-status", "warning"), BOXED, OBSERVE],
+         [card("iron-status", "warning"), OBSERVE],
          "ferritin 820 and TSAT 48 %: labs argue against iron now")
-scenario("high-ferritin-only", "high-ferritin-only", [fcm("high-ferritin-only", "high-ferritin-only")], [BOXED, OBSERVE],
+scenario("high-ferritin-only", "high-ferritin-only", [fcm("high-ferritin-only", "high-ferritin-only")], [OBSERVE],
          "ferritin 820 with TSAT 18 %: high ferritin alone does not trigger the iron-status card")

@@ -21,11 +21,10 @@ from e2e_support import (
 
 SCENARIO = "rate-too-fast"              # FCM 750 mg over 5 min: the rate check needs only the order
 UNAVAILABLE = {"topic": "history-unavailable", "indicator": "warning", "actions": []}
-# Without the history: the too-fast rate, the boxed warning and the observation order still come from the
-# order alone; the per-kg dose limit cannot be checked without a weight, and the card says so.
+# Without the history: the too-fast rate and the observation order still come from the order alone; the
+# per-kg dose limit cannot be checked without a weight, and the card says so.
 ORDER_ONLY = [
     {"topic": "dose-limit", "indicator": "info", "actions": []},
-    {"topic": "formulation", "indicator": "info", "actions": []},
     UNAVAILABLE,
     {"topic": "infusion-rate", "indicator": "warning", "actions": ["update"]},
     {"topic": "observation-period", "indicator": "info", "actions": ["create"]},

@@ -35,9 +35,9 @@ def topics(findings):
     return sorted(f.topic for f in findings)
 
 
-def test_a_compliant_order_gets_the_observation_card_and_the_boxed_warning_only():
+def test_a_compliant_order_gets_the_observation_card_only():
     findings = evaluate(bundle(medication_request(dose_mg=750, minutes=15)), None, record(weight(70)), knowledge(), ctx(), FEEDS)
-    assert topics(findings) == ["formulation", "observation-period"]
+    assert topics(findings) == ["observation-period"]
 
 
 def test_too_much_too_fast_gets_dose_and_rate_updates_of_the_same_draft():

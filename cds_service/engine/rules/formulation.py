@@ -130,16 +130,20 @@ def _phosphate(card: _Card) -> None:
 
 def _label_warnings(card: _Card) -> None:
     facts, knowledge = card.facts, card.facts.knowledge
-    boxed = facts.label.boxed_warning
-    if boxed is not None:
-        card.add("boxed_warning", text.phrase(knowledge, TOPIC, "boxed_warning", label=facts.label.label, text=boxed.value), "info")
-        card.cite.add("Boxed warning", boxed, value="boxed")
     always = text.topic_wording(knowledge, TOPIC).get("always_show_risks") or ()
     for risk in facts.label.risks:
         if risk.get("code") in always:
             card.add("label_risk", text.phrase(knowledge, TOPIC, "label_risk", text=risk.get("text", "")), "info")
             card.cite.add("Label warning", value=risk.get("code", ""), source=risk.get("source"),
                           status=risk.get("status"), note=risk.get("note"))
+    boxed = facts.label.boxed_warning
+    # A confirmed boxed warning earns a card on every order. One kept only as the conservative
+    # assumption (ferric carboxymaltose's brand label: hypophosphataemia) is quoted when the card
+    # exists for a reason of its own (re-dose, low phosphate): an info card on every order of the
+    # product would be noise that teaches prescribers to skip our cards.
+    if boxed is not None and (boxed.status == "confirmed" or card.items):
+        card.add("boxed_warning", text.phrase(knowledge, TOPIC, "boxed_warning", label=facts.label.label, text=boxed.value), "info")
+        card.cite.add("Boxed warning", boxed, value="boxed")
 
 
 def _same_product_reaction(card: _Card) -> None:
