@@ -59,7 +59,7 @@ def call_hook(service_id: str):
     findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx, feeds)
     response = build_response(findings, state.knowledge)
 
-    state.store.record_issued(SERVICE_ID, hook_request["hook"], response["cards"])
+    state.store.record_issued_later(SERVICE_ID, hook_request["hook"], response["cards"])
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     log.info(
         "hook call",

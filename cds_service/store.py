@@ -7,8 +7,12 @@ protection shared by every worker and instance that uses the same database).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
+import queue
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Iterable
@@ -99,6 +103,12 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._create_tables(shown)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._pending: queue.SimpleQueue = queue.SimpleQueue()
+        self._flush_lock = threading.Lock()
+        self._writer_lock = threading.Lock()
+        self._writer: threading.Thread | None = None
+        self._writer_pid: int | None = None
+        atexit.register(self.flush)
 
     def _create_tables(self, shown: str) -> None:
         # Workers and replicas start together: a CREATE TABLE race with a sibling is not fatal.
@@ -115,15 +125,52 @@ class Store:
         return self._session()
 
     def dispose(self) -> None:
-        """Close pooled connections (tests, and processes that are done with the store)."""
+        """Write what is queued, then close pooled connections."""
+        self.flush()
         self.engine.dispose()
 
     # --- cards -------------------------------------------------------------
+    def record_issued_later(self, service: str, hook: str, cards: Iterable[dict]) -> None:
+        """Queue the issued cards for the background writer: the prescriber does not wait for our
+        audit insert (nor for another worker's SQLite write lock). Batches are written every
+        ~0.2 s, before any read of the table in this process, and at exit."""
+        rows = self._issued_rows(service, hook, cards)
+        if not rows:
+            return
+        self._pending.put(rows)
+        if self._writer is None or not self._writer.is_alive() or self._writer_pid != os.getpid():
+            with self._writer_lock:
+                if self._writer is None or not self._writer.is_alive() or self._writer_pid != os.getpid():
+                    self._writer_pid = os.getpid()
+                    self._writer = threading.Thread(target=self._write_pending_forever, name="iron-cds-audit", daemon=True)
+                    self._writer.start()
+
+    def flush(self) -> None:
+        """Write every queued issued-card row now (called before reads and at exit)."""
+        with self._flush_lock:
+            batch: list[dict] = []
+            while True:
+                try:
+                    batch += self._pending.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._insert_issued(batch)
+
+    def _write_pending_forever(self) -> None:
+        while True:
+            time.sleep(0.2)
+            self.flush()
+
     def record_issued(self, service: str, hook: str, cards: Iterable[dict]) -> bool:
-        """Remember the cards we answered with. Never raises: the prescriber's cards matter more
+        """Remember the cards we answered with, now. Never raises: the prescriber's cards matter more
         than our audit row, so a database fault is logged (and returns False) instead."""
+        rows = self._issued_rows(service, hook, cards)
+        return self._insert_issued(rows) if rows else True
+
+    def _issued_rows(self, service: str, hook: str, cards: Iterable[dict]) -> list[dict]:
         now = _utcnow()
-        rows = [
+        return [
             {
                 "uuid": card["uuid"],
                 "service": service,
@@ -135,8 +182,8 @@ class Store:
             for card in cards
             if card.get("uuid")
         ]
-        if not rows:
-            return True
+
+    def _insert_issued(self, rows: list[dict]) -> bool:
         try:
             with self.session() as session, session.begin():
                 for row in rows:
@@ -152,6 +199,7 @@ class Store:
         wanted = sorted(set(uuids))
         if not wanted:
             return {}
+        self.flush()
         with self.session() as session:
             found = session.execute(select(IssuedCard.uuid, IssuedCard.topic).where(IssuedCard.uuid.in_(wanted)))
             return dict(found.all())
@@ -181,6 +229,7 @@ class Store:
 
         Counts are of distinct cards, so feedback sent again (even with a fresh timestamp) counts once.
         """
+        self.flush()
         topics: dict[str, dict] = {}
 
         def topic(code: str | None) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -158,3 +159,25 @@ def test_an_unreachable_database_is_one_line_without_the_password():
     message = str(excinfo.value)
     assert "s3cret" not in message and "\n" not in message
     assert "***" in message
+
+
+def test_cards_queued_for_the_background_writer_are_written_before_any_read(store):
+    store.record_issued_later("svc", "order-sign", [card("q-1"), card("q-2", topic="dose-limit")])
+    # read at once, before the writer's next round: the read flushes the queue first
+    assert store.card_topics(["q-1", "q-2"]) == {"q-1": "observation-period", "q-2": "dose-limit"}
+    store.record_issued_later("svc", "order-sign", [card("q-3")])
+    assert store.feedback_report()["topics"]["observation-period"]["issued"] == 2
+
+
+def test_queued_cards_reach_the_database_without_a_read_in_this_process(database_url):
+    writer, reader = Store(database_url), Store(database_url)
+    try:
+        writer.record_issued_later("svc", "order-sign", [card("bg-1")])
+        for _ in range(50):  # the writer runs every 0.2 s; allow it up to 5 s on a busy machine
+            if reader.card_topics(["bg-1"]):
+                break
+            time.sleep(0.1)
+        assert reader.card_topics(["bg-1"]) == {"bg-1": "observation-period"}
+    finally:
+        writer.dispose()
+        reader.dispose()

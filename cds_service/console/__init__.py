@@ -75,6 +75,7 @@ def logout():
 @bp.get("/")
 def overview():
     state = _state()
+    state.store.flush()
     with state.store.session() as session:
         issued = session.scalar(select(func.count()).select_from(IssuedCard)) or 0
         answered = session.scalar(select(func.count()).select_from(Feedback)) or 0

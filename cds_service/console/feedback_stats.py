@@ -34,6 +34,7 @@ def collect(store: Store, start: date, end: date) -> dict[str, TopicStats]:
     since = datetime.combine(start, time.min, tzinfo=timezone.utc)
     until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=timezone.utc)
     stats: dict[str, TopicStats] = {}
+    store.flush()
     with store.session() as session:
         cards = session.execute(
             select(IssuedCard.uuid, IssuedCard.topic, IssuedCard.issued_at)
