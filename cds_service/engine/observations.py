@@ -51,6 +51,8 @@ class ObservationIndex:
     def __init__(self, observations: list[dict]) -> None:
         self._by_code: dict[str, list[dict]] = {}
         self._components: dict[str, list[tuple[dict, dict]]] = {}
+        self._readings: dict[tuple[str, bool], tuple[Reading, ...]] = {}   # several readers ask for one code
+        self._spans: dict[int, tuple] = {}                                # date parsing is the costly part
         for obs in observations:
             if not isinstance(obs, dict) or (isinstance(obs.get("status"), str) and obs["status"] in SKIPPED_STATUS):
                 continue
@@ -66,19 +68,28 @@ class ObservationIndex:
     def resources(self, code: str) -> list[dict]:
         return self._by_code.get(code, [])
 
-    def readings(self, code: str, *, components: bool = False) -> list[Reading]:
+    def readings(self, code: str, *, components: bool = False) -> tuple[Reading, ...]:
         """Numeric readings of ``code``, newest first (undated last); with ``components``, panel components too."""
-        out: list[Reading] = []
-        for obs in self._by_code.get(code, ()):
-            text, start, _ = effective_span(obs)
-            reading = _reading(obs, obs, start, text)
-            if reading is not None:
-                out.append(reading)
-        if components:
-            for obs, component in self._components.get(code, ()):
-                text, start, _ = effective_span(obs)
-                reading = _reading(component, obs, start, text)
+        key = (code, components)
+        if key not in self._readings:
+            out: list[Reading] = []
+            for obs in self._by_code.get(code, ()):
+                text, start, _ = self._span(obs)
+                reading = _reading(obs, obs, start, text)
                 if reading is not None:
                     out.append(reading)
-        out.sort(key=lambda r: r.when.timestamp() if r.when else float("-inf"), reverse=True)
-        return out
+            if components:
+                for obs, component in self._components.get(code, ()):
+                    text, start, _ = self._span(obs)
+                    reading = _reading(component, obs, start, text)
+                    if reading is not None:
+                        out.append(reading)
+            out.sort(key=lambda r: r.when.timestamp() if r.when else float("-inf"), reverse=True)
+            self._readings[key] = tuple(out)
+        return self._readings[key]
+
+    def _span(self, obs: dict) -> tuple:
+        span = self._spans.get(id(obs))
+        if span is None:
+            span = self._spans[id(obs)] = effective_span(obs)
+        return span
