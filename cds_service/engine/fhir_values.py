@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
+from functools import lru_cache
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -61,6 +62,11 @@ def system_kind(system: object) -> str | None:
     """Which terminology a coding system URI names (loosely: EHRs spell them many ways)."""
     if not isinstance(system, str):
         return None
+    return _system_kind(system)
+
+
+@lru_cache(maxsize=512)  # a record repeats a handful of system URIs thousands of times
+def _system_kind(system: str) -> str | None:
     s = system.lower()
     if "rxnorm" in s:
         return "rxnorm"
