@@ -6,8 +6,7 @@ broken input can never reach a handler as something other than a plain dict.
 
 from __future__ import annotations
 
-import json
-
+import orjson
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import ApiError
@@ -26,11 +25,13 @@ def read_json_body(request, config) -> dict:
     if len(raw) > config.max_body_bytes:
         raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes")
     try:
-        data = json.loads(raw)
-    except RecursionError:
-        # the C parser recurses once per nesting level: very deep input ends here, not in a 500
-        raise ApiError(400, f"the request body is nested deeper than {config.max_json_depth} levels") from None
-    except ValueError:  # includes UnicodeDecodeError
+        # orjson: strict RFC 8259 (no NaN, no lone surrogates, integers within 64 bits, at most
+        # 1024 levels) and about three times faster than json.loads on a large prefetch, which
+        # is most of what a hook call costs before the engine runs.
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc).lower():  # orjson stops at 1024 levels, before any stack trouble
+            raise ApiError(400, f"the request body is nested deeper than {config.max_json_depth} levels") from None
         raise ApiError(400, "the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
