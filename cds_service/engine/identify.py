@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .compiled import per_knowledge
 from .fhir_values import codings, concept_texts, normalize_text, phrase_key, system_kind
 
 
@@ -183,15 +184,6 @@ class ProductMatcher:
         return any(phrase in padded for phrase in self.class_keys)
 
 
-_matchers: dict[int, tuple[object, ProductMatcher]] = {}
 
 
-def matcher_for(knowledge) -> ProductMatcher:
-    """The matcher of this knowledge object, built once (knowledge is loaded once per process)."""
-    entry = _matchers.get(id(knowledge))
-    if entry is None or entry[0] is not knowledge:
-        if len(_matchers) > 16:   # tests build many knowledge objects; keep the cache bounded
-            _matchers.clear()
-        entry = (knowledge, ProductMatcher(knowledge))
-        _matchers[id(knowledge)] = entry
-    return entry[1]
+matcher_for = per_knowledge(ProductMatcher)

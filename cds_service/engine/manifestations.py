@@ -14,6 +14,7 @@ anaphylaxis" or "denies flushing" is not a manifestation; codes are never negate
 
 from __future__ import annotations
 
+from .compiled import per_knowledge
 from .fhir_values import codings, concept_label, concept_texts, system_kind
 from .negation import KeywordFinder, negation_rules_for
 
@@ -123,14 +124,6 @@ def worse(a: tuple[str, str], b: tuple[str, str]) -> bool:
     return RANK.get(a, 1) > RANK.get(b, 1)
 
 
-_classifiers: dict[int, tuple[object, Classifier]] = {}
 
 
-def classifier_for(knowledge) -> Classifier:
-    entry = _classifiers.get(id(knowledge))
-    if entry is None or entry[0] is not knowledge:
-        if len(_classifiers) > 16:
-            _classifiers.clear()
-        entry = (knowledge, Classifier(knowledge))
-        _classifiers[id(knowledge)] = entry
-    return entry[1]
+classifier_for = per_knowledge(Classifier)

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Generic, Iterable, TypeVar
 
+from .compiled import per_knowledge
 from .fhir_values import normalize_text
 
 T = TypeVar("T")
@@ -172,14 +173,6 @@ def _unique(items: Iterable[T]) -> list[T]:
     return out
 
 
-_rules: dict[int, tuple[object, NegationRules]] = {}
 
 
-def negation_rules_for(knowledge) -> NegationRules:
-    entry = _rules.get(id(knowledge))
-    if entry is None or entry[0] is not knowledge:
-        if len(_rules) > 16:
-            _rules.clear()
-        entry = (knowledge, NegationRules.from_knowledge(knowledge))
-        _rules[id(knowledge)] = entry
-    return entry[1]
+negation_rules_for = per_knowledge(NegationRules.from_knowledge)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from .compiled import per_knowledge
 from .fhir_values import (as_aware, codings, concept_label, concept_texts, counts_as_current, day, normalize_text,
                           parse_when, reference_of, system_kind)
 from .model import EvaluationContext, Evidence, RiskFactor
@@ -150,14 +151,6 @@ def read_risk_factors(record, knowledge, index: ObservationIndex, age: int | Non
     return factors
 
 
-_matchers: dict[int, tuple[object, RiskMatcher]] = {}
 
 
-def risk_matcher_for(knowledge) -> RiskMatcher:
-    entry = _matchers.get(id(knowledge))
-    if entry is None or entry[0] is not knowledge:
-        if len(_matchers) > 16:
-            _matchers.clear()
-        entry = (knowledge, RiskMatcher(knowledge))
-        _matchers[id(knowledge)] = entry
-    return entry[1]
+risk_matcher_for = per_knowledge(RiskMatcher)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .compiled import per_knowledge
 from .fhir_values import codings, concept_texts, normalize_text, phrase_key, system_kind
 
 @dataclass(frozen=True)
@@ -61,14 +62,6 @@ class RouteMatcher:
         return RouteReading("unknown", label, stated)
 
 
-_matchers: dict[int, tuple[object, RouteMatcher]] = {}
 
 
-def route_matcher_for(knowledge) -> RouteMatcher:
-    entry = _matchers.get(id(knowledge))
-    if entry is None or entry[0] is not knowledge:
-        if len(_matchers) > 16:
-            _matchers.clear()
-        entry = (knowledge, RouteMatcher(knowledge))
-        _matchers[id(knowledge)] = entry
-    return entry[1]
+route_matcher_for = per_knowledge(RouteMatcher)
