@@ -93,6 +93,14 @@ def _route(dosages: list[dict], knowledge) -> tuple[RouteReading, dict]:
     return RouteReading("unknown", None, False), {}
 
 
+def _dose_and_time(dosage: dict, concentration: float | None):
+    doses, rates = _dose_entries(dosage)
+    dose = read_dose(doses, concentration)
+    timing = dosage.get("timing") if isinstance(dosage.get("timing"), dict) else {}
+    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else None
+    return dose, read_time(repeat, rates, dose.dose_mg, dose.volume_ml)
+
+
 def _dose_entries(dosage: dict) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
     doses: list[tuple[str, dict]] = []
     rates: list[tuple[str, dict]] = []
@@ -171,11 +179,7 @@ def read_order(request: dict, medications: dict[str, dict], knowledge,
     concentration = None
     if product is not None and product.concentration_mg_per_ml is not None:
         concentration = float(product.concentration_mg_per_ml.value)
-    doses, rates = _dose_entries(dosage)
-    dose = read_dose(doses, concentration)
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), dict) else {}
-    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else None
-    time = read_time(repeat, rates, dose.dose_mg, dose.volume_ml)
+    dose, time = _dose_and_time(dosage, concentration)
     rid = request.get("id")
     return IronOrder(
         request_id=rid if isinstance(rid, str) else "",
@@ -201,11 +205,7 @@ def _unresolved_order(request: dict, address: str, route: RouteReading, dosage: 
     """An IV order of a medication we could not read: class-level, with the problem said."""
     rtype, rid = reference_target(request.get("medicationReference"))
     reason = unavailable.get(f"medication:{rid}") if rtype == "Medication" and rid else None
-    doses, rates = _dose_entries(dosage)
-    dose = read_dose(doses, None)   # no product, so no concentration: a mL dose stays unknown
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), dict) else {}
-    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else None
-    time = read_time(repeat, rates, dose.dose_mg, dose.volume_ml)
+    dose, time = _dose_and_time(dosage, None)   # no product, so no concentration: a mL dose stays unknown
     rid_request = request.get("id")
     return IronOrder(
         request_id=rid_request if isinstance(rid_request, str) else "",
