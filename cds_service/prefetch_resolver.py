@@ -12,7 +12,6 @@ than a server would return.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Iterable
 from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
@@ -20,16 +19,10 @@ from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
 import requests
 
 from .bundle_search import UnsupportedSearch, search_bundle
+from .fhir import templates
 
 log = logging.getLogger("iron_cds.fire")
 
-_TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-_USER_TOKENS = {
-    "userPractitionerId": "Practitioner",
-    "userPractitionerRoleId": "PractitionerRole",
-    "userPatientId": "Patient",
-    "userRelatedPersonId": "RelatedPerson",
-}
 _MAX_PAGES = 10
 
 
@@ -43,32 +36,12 @@ class PatientNotFound(PrefetchError):
 
 def token_values(patient_id: str, user_id: str | None = None, encounter_id: str | None = None) -> dict[str, str]:
     """Every CDS Hooks 2.0 token the order-select / order-sign context can fill."""
-    values = {"context.patientId": patient_id}
-    if encounter_id:
-        values["context.encounterId"] = encounter_id
-    if user_id:
-        values["context.userId"] = user_id
-        resource_type, _, rid = user_id.rpartition("/")
-        for token, wanted in _USER_TOKENS.items():
-            if resource_type.rsplit("/", 1)[-1] == wanted and rid:
-                values[token] = rid
-    return values
+    return templates.token_values({"patientId": patient_id, "userId": user_id, "encounterId": encounter_id})
 
 
 def fill_template(template: str, values: dict[str, str]) -> str | None:
     """The template with its tokens replaced (percent-encoded), or None if a token is unknown here."""
-    unresolved = False
-
-    def fill(match: re.Match) -> str:
-        nonlocal unresolved
-        value = values.get(match.group(1))
-        if value is None:
-            unresolved = True
-            return ""
-        return quote(value, safe="")
-
-    url = _TOKEN.sub(fill, template)
-    return None if unresolved else url
+    return templates.fill(template, values).url
 
 
 # --- where the data comes from ----------------------------------------------------------------

@@ -56,7 +56,11 @@ def token_values(context: dict) -> dict[str, str]:
 
 def resolve(template: str, context: dict) -> Resolved:
     """Fill ``template``'s tokens from ``context``; values are percent-encoded (``/`` included)."""
-    values = token_values(context)
+    return fill(template, token_values(context))
+
+
+def fill(template: str, values: dict[str, str]) -> Resolved:
+    """Fill ``template``'s tokens from ``values`` (token name -> value, as ``token_values`` gives)."""
     missing: list[str] = []
 
     def fill(match: re.Match) -> str:
