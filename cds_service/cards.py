@@ -194,9 +194,7 @@ def _facts_in(obj: Any):
 
 
 def _service_url(wording: dict) -> str | None:
-    # A deployment that has not set its documentation address yet: point at the label instead.
-    if wording.get("source_url_is_placeholder"):
-        return None
+    # Unset (the packaged default): the card points at the label it rests on instead.
     return wording.get("source_url") or None
 
 

@@ -117,9 +117,9 @@ def test_source_url_is_the_wording_url_when_set(knowledge):
     assert card["source"]["url"] == "https://iron-cds.example.org/about"
 
 
-def test_a_placeholder_wording_url_is_not_sent(knowledge):
+def test_without_a_wording_url_the_card_points_at_its_label(knowledge):
     data = copy.deepcopy(KNOWLEDGE_DATA)
-    data["wording"].update(source_url="https://placeholder.example.org/", source_url_is_placeholder=True)
+    data["wording"].pop("source_url", None)
     card = build_response([finding(sources=("S-LABEL",))], build(data))["cards"][0]
     assert card["source"]["url"] == "https://labels.example.org/fcm"
 
