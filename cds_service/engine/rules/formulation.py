@@ -151,9 +151,9 @@ def _same_product_reaction(card: _Card) -> None:
     same = [r for r in facts.patient.reactions if r.product_key == facts.order.product_key]
     if not same:
         return
-    dates = [e.date for r in same for e in r.evidence if e.date]
+    days = dict.fromkeys(e.date[:10] for r in same for e in r.evidence if e.date)  # one reaction, several records
     card.add("other_product", text.phrase(facts.knowledge, TOPIC, "other_product", drug=facts.product.display,
-                                          date=", ".join(dates) or "date unknown"), "info")
+                                          date=", ".join(days) or "date unknown"), "info")
     card.evidence.extend(e for r in same for e in r.evidence)
     text.cite_from_wording(card.cite, TOPIC, "other_product")
 
