@@ -79,11 +79,7 @@ def order_name(order: IronOrder, iron_orders: tuple[IronOrder, ...], knowledge: 
 
 def protocol_fact(knowledge: Knowledge, *path: str) -> Fact:
     """A protocol fact as a ``Fact`` (the YAML keeps facts as mappings)."""
-    node: Any = knowledge.protocol
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            raise MissingKnowledge(f"protocol value {'.'.join(path)} is missing from the knowledge data")
-        node = node[key]
+    node = protocol_node(knowledge, *path)
     if isinstance(node, Fact):
         return node
     if not isinstance(node, dict) or "value" not in node:
