@@ -235,7 +235,10 @@ def test_bad_fhir_server_values_are_400(client, body, value):
     body["fhirAuthorization"] = {"access_token": "t", "token_type": "Bearer", "expires_in": 60,
                                  "scope": "patient/*.read", "subject": "iron-cds"}
     response, payload = post(client, body)
-    assert response.status_code == 400 and payload.get("field") == "fhirServer"
+    assert response.status_code == 400
+    # a lone surrogate, like NaN, may be refused as not valid JSON before the field is looked at
+    assert payload.get("field") == "fhirServer" or (
+        payload["error"] == "the request body is not valid JSON" and not_interoperable_json(to_json(body)))
 
 
 @FUZZ
