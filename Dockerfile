@@ -30,4 +30,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
   CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/cds-services', timeout=2).status == 200 else 1)"
 
-CMD ["gunicorn", "--config", "python:cds_service.gunicorn_conf", "cds_service.app:create_app()"]
+CMD ["gunicorn", "--config", "python:cds_service.ops.gunicorn_conf", "cds_service.app:create_app()"]

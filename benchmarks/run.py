@@ -95,7 +95,7 @@ def run_fhir_server(port: int, delay: float) -> None:
 def start_gunicorn(app_spec: str, port: int, workdir: Path, extra_env: dict, chdir: Path | None = None) -> subprocess.Popen:
     env = dict(os.environ, **extra_env)
     env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-", dir=workdir)
-    cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "cds_service" / "gunicorn_conf.py"),
+    cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "cds_service" / "ops" / "gunicorn_conf.py"),
            "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     if chdir:
         cmd += ["--chdir", str(chdir)]
@@ -201,7 +201,7 @@ def summarise(latencies: list[float], errors: list[int], elapsed: float) -> dict
 def engine_time(iterations: int = 300) -> dict:
     os.environ.setdefault("IRON_CDS_AUTH", "off")
     from cds_service.app import create_app
-    from cds_service.cards import build_response
+    from cds_service.cds_hooks.cards import build_response
     from cds_service.config import Config
     from cds_service.engine import evaluate
     from cds_service.engine.model import EvaluationContext

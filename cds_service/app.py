@@ -9,11 +9,11 @@ from typing import Any
 from flask import Flask
 from flask_cors import CORS
 
-from .config import Config, ConfigError
-from .discovery import PrefetchKey, prefetch_keys, service_definitions
-from .knowledge.loader import KnowledgeError, load_knowledge
-from .logs import configure_logging
-from .store import Store
+from cds_service.config import Config, ConfigError
+from cds_service.cds_hooks.discovery import PrefetchKey, prefetch_keys, service_definitions
+from cds_service.knowledge.loader import KnowledgeError, load_knowledge
+from cds_service.ops.logs import configure_logging
+from cds_service.store import Store
 
 
 @dataclass
@@ -65,8 +65,14 @@ def _build(config: Config) -> Flask:
         max_age=600,
     )
 
-    from . import auth, console, errors, feedback, hooks, metrics, openapi
-    from .discovery import bp as discovery_bp
+    from cds_service import console
+
+    from cds_service.cds_hooks import errors, feedback, hooks, openapi
+
+    from cds_service.ops import metrics
+
+    from cds_service.trust import auth
+    from cds_service.cds_hooks.discovery import bp as discovery_bp
 
     auth.init_app(app)
     app.register_blueprint(discovery_bp)

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from .config import Config, ConfigError
+from cds_service.config import Config, ConfigError
 
 
 def _config_or_exit() -> Config:
@@ -39,11 +39,11 @@ def serve(host: str, port: int, no_auth: bool) -> None:
             err=True,
         )
     _config_or_exit()
-    from .app import create_app
+    from cds_service.app import create_app
 
     _metrics_dir()
     create_app()  # fail here, with one line, rather than in every worker
-    conf = os.path.join(os.path.dirname(__file__), "gunicorn_conf.py")
+    conf = os.path.join(os.path.dirname(__file__), "ops", "gunicorn_conf.py")
     argv = [sys.executable, "-m", "gunicorn", "-c", conf, "--bind", f"{host}:{port}", "cds_service.app:create_app()"]
     os.execv(sys.executable, argv)
 
@@ -63,7 +63,7 @@ def feedback_report(as_json: bool) -> None:
     """Accepted / overridden counts and override reasons per card topic."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .store import Store, one_line, redacted_url
+    from cds_service.store import Store, one_line, redacted_url
 
     config = _config_or_exit()
     try:
@@ -99,8 +99,8 @@ def check_knowledge(override: str | None, directory: str | None) -> None:
     """Validate the knowledge and card data files; exit 1 listing every problem."""
     from pathlib import Path
 
-    from .knowledge import check
-    from .knowledge.loader import build, validate
+    from cds_service.knowledge import check
+    from cds_service.knowledge.loader import build, validate
 
     override = override or os.environ.get("IRON_CDS_KNOWLEDGE") or None
     data, problems = validate(override, Path(directory) if directory else None)
@@ -152,8 +152,8 @@ def _stderr_logger(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only the raw CDS Hooks response JSON on stdout.")
 def fire(as_json: bool, **kwargs) -> None:
     """Act as the EHR: send a draft order to the service and show the cards."""
-    from .card_text import render_response
-    from .fire import FireError, FireOptions, fire as fire_hook
+    from cds_service.ehr.card_text import render_response
+    from cds_service.ehr.fire import FireError, FireOptions, fire as fire_hook
 
     _stderr_logger("iron_cds.fire")
     try:
@@ -173,7 +173,7 @@ def fire(as_json: bool, **kwargs) -> None:
 @click.option("--only", metavar="NAME", help="Load only this fixture patient (file name without .json).")
 def load_fixtures(fhir_server: str, bearer_token: str | None, only: str | None) -> None:
     """Upload the synthetic patients in fhir_fixtures/patients/ (transaction Bundles)."""
-    from .fixtures_loader import LoadError, load_fixtures as load
+    from cds_service.ehr.fixtures import LoadError, load_fixtures as load
 
     try:
         loaded = load(fhir_server, bearer_token=bearer_token, only=only)

@@ -2,7 +2,7 @@
 
 Used by the end-to-end tests twice: to build a full ``prefetch`` (what an EHR
 sends) and to answer the service's fallback reads through ``responses``. The
-search itself is the one ``iron-cds fire`` uses (``cds_service.bundle_search``):
+search itself is the one ``iron-cds fire`` uses (``cds_service.ehr.bundle_search``):
 only the features our templates use, and anything else raises, so a template
 change it cannot honour fails loudly instead of silently returning too much.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from cds_service.bundle_search import search_bundle
+from cds_service.ehr.bundle_search import search_bundle
 from cds_service.fhir.templates import resolve
 
 

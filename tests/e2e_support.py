@@ -31,7 +31,7 @@ def load(relative: str) -> dict:
 
 def pin_now(monkeypatch, now: datetime = NOW) -> None:
     """Run the engine as if it were ``now`` (the fixtures' dates are placed around it)."""
-    import cds_service.hooks as hooks
+    import cds_service.cds_hooks.hooks as hooks
 
     real = hooks.evaluate
 

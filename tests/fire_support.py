@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from werkzeug.serving import make_server
 
 from cds_service.cli import main
-from cds_service.client_jwt import load_signing_key, public_jwks
+from cds_service.ehr.client_jwt import load_signing_key, public_jwks
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
 

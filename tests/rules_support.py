@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from cds_service.engine.model import (Administration, EvaluationContext, Evidence, IronOrder, LabValue,
                                       PatientPicture, Reaction, RiskFactor)
-from cds_service.engine.rules.base import OrderFacts
+from cds_service.engine.facts import OrderFacts
 from cds_service.knowledge.loader import load_knowledge
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ import responses
 from conftest import hook_request, medication_request
 from jwt_helpers import EPIC_ISS, EPIC_JWKS, FHIR_BASE, HOOK_PATH, Signer, bearer, claims, epic_issuer, jwks
 
-from cds_service.auth import normalise_url
+from cds_service.trust.auth import normalise_url
 
 SIGNER = Signer("RS384")
 AUTHZ = {"access_token": "fhir-access-token-value", "token_type": "Bearer", "expires_in": 300,

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from cds_service.cards import build_response, fit_summary
+from cds_service.cds_hooks.cards import build_response, fit_summary
 from cds_service.engine.model import Finding, IronOrder, SuggestionSpec
 from cds_service.knowledge.loader import build
 from cds_hooks_conformance import assert_valid_response, response_problems

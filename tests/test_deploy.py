@@ -13,7 +13,7 @@ def _docs(path):
 
 
 def test_gunicorn_settings_are_production_ready():
-    conf = runpy.run_path(str(ROOT / "cds_service" / "gunicorn_conf.py"))
+    conf = runpy.run_path(str(ROOT / "cds_service" / "ops" / "gunicorn_conf.py"))
     assert conf["workers"] >= 2 and conf["threads"] >= 1
     assert conf["worker_class"] == "gthread"
     assert conf["graceful_timeout"] > 0
@@ -27,7 +27,7 @@ def test_dockerfile_runs_gunicorn_as_non_root_with_a_discovery_healthcheck():
     assert "\nUSER iron" in text
     healthcheck = next(line for line in text.splitlines() if line.startswith("HEALTHCHECK")) + text.split("HEALTHCHECK", 1)[1]
     assert "/cds-services" in healthcheck
-    assert 'CMD ["gunicorn", "--config", "python:cds_service.gunicorn_conf"' in text
+    assert 'CMD ["gunicorn", "--config", "python:cds_service.ops.gunicorn_conf"' in text
 
 
 def test_kubernetes_deployment_probes_discovery_and_reads_secrets():

@@ -18,8 +18,8 @@ from datetime import datetime
 import pytest
 
 from cds_service import SERVICE_ID
-from cds_service.fixtures_loader import load_fixtures
-from cds_service.prefetch_resolver import BundleSource, FhirServerSource, resolve_prefetch, token_values
+from cds_service.ehr.fixtures import load_fixtures
+from cds_service.ehr.prefetch import BundleSource, FhirServerSource, resolve_prefetch, token_values
 from fire_support import FIXTURES
 
 pytest_plugins = ["fhir_server_plugin"]
@@ -48,7 +48,7 @@ def service(make_app, monkeypatch):
     the service's parallel reads queue up: a generous read timeout keeps this test about what the
     cards say, not about the test server's speed (timeouts are tested with ``responses``).
     """
-    import cds_service.hooks as hooks
+    import cds_service.cds_hooks.hooks as hooks
 
     real = hooks.evaluate
     monkeypatch.setattr(hooks, "evaluate", lambda orders, selections, record, knowledge, ctx, feeds=None:

@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from cds_service import SERVICE_ID, metrics
+from cds_service import SERVICE_ID
+
+from cds_service.ops import metrics
 from cds_service.cli import main
 from conftest import HOOK_URL
 
@@ -241,7 +243,7 @@ def test_invalid_feedback_is_400_naming_the_field(client, body, field):
 
 
 def test_a_batch_has_a_bounded_size(client):
-    from cds_service.schemas import MAX_FEEDBACK_ITEMS
+    from cds_service.cds_hooks.schemas import MAX_FEEDBACK_ITEMS
 
     items = [accepted(f"c-{i}") for i in range(MAX_FEEDBACK_ITEMS + 1)]
     response = send(client, *items)

@@ -12,11 +12,11 @@ import pytest
 import requests
 import responses
 
-from cds_service import metrics
+from cds_service.ops import metrics
 from cds_service.config import Config
-from cds_service.discovery import PrefetchKey
+from cds_service.cds_hooks.discovery import PrefetchKey
 from cds_service.fhir.access import gather_record
-from cds_service.logs import JsonFormatter
+from cds_service.ops.logs import JsonFormatter
 from conftest import HOOK_URL, hook_request, medication_request
 
 BASE = "http://fhir.test/r4"

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
-from cds_service import metrics
+from cds_service.ops import metrics
 from cds_service.config import Config
-from cds_service.discovery import PrefetchKey
+from cds_service.cds_hooks.discovery import PrefetchKey
 from cds_service.fhir.access import gather_record
 
 TOKEN = "local-token-abc"

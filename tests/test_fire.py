@@ -15,7 +15,7 @@ import pytest
 
 from cds_service.app import create_app
 from cds_service.config import Config, TrustedIssuer
-from cds_service.logs import configure_logging
+from cds_service.ops.logs import configure_logging
 from fire_support import FIXTURES, card_signature, error_line, run_cli, serve, write_key
 
 pytest_plugins = ["fhir_server_plugin"]

@@ -10,10 +10,10 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from cds_service.card_text import describe_resource, render_response
-from cds_service.client_jwt import SigningKeyError, load_signing_key, public_jwks, sign, thumbprint
-from cds_service.fire import FireError, FireOptions, _for_patient, build_request, load_orders
-from cds_service.prefetch_resolver import (
+from cds_service.ehr.card_text import describe_resource, render_response
+from cds_service.ehr.client_jwt import SigningKeyError, load_signing_key, public_jwks, sign, thumbprint
+from cds_service.ehr.fire import FireError, FireOptions, _for_patient, build_request, load_orders
+from cds_service.ehr.prefetch import (
     BundleSource,
     FhirServerSource,
     PatientNotFound,
@@ -22,7 +22,7 @@ from cds_service.prefetch_resolver import (
     resolve_prefetch,
     token_values,
 )
-from cds_service.bundle_search import UnsupportedSearch, search_bundle
+from cds_service.ehr.bundle_search import UnsupportedSearch, search_bundle
 from conftest import medication_request
 
 LOINC = "http://loinc.org"

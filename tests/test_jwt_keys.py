@@ -11,7 +11,7 @@ import responses
 from jwt_helpers import EPIC_ISS, EPIC_JWKS, Signer, epic_issuer, jwks
 
 from cds_service.config import ConfigError, TrustedIssuer
-from cds_service.jwks import IssuerKeys, KeyRegistry, parse_jwks
+from cds_service.trust.jwks import IssuerKeys, KeyRegistry, parse_jwks
 
 OLD, NEW = Signer("ES384", slot="old", kid="old"), Signer("ES384", slot="new", kid="new")
 

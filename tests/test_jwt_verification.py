@@ -209,7 +209,7 @@ def _es256_signed_with_p384():
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_bad_tokens_are_refused_with_no_detail(client, case, monkeypatch):
     counted = []
-    monkeypatch.setattr("cds_service.metrics.count_jwt_failure", counted.append)
+    monkeypatch.setattr("cds_service.ops.metrics.count_jwt_failure", counted.append)
     make_token, reason = REFUSED[case]
     assert_refused(call_hook(client, make_token()))
     assert counted == [reason]
@@ -256,7 +256,7 @@ def test_no_trusted_issuer_refuses_everything_and_says_so(jwt_app, caplog):
 
 def test_failures_are_counted_by_reason(client, monkeypatch):
     seen = []
-    monkeypatch.setattr("cds_service.metrics.count_jwt_failure", seen.append)
+    monkeypatch.setattr("cds_service.ops.metrics.count_jwt_failure", seen.append)
     call_hook(client, ES384.token(claims(aud="https://wrong.example.org/")))
     call_hook(client, "nonsense")
     assert seen == ["audience", "malformed"]

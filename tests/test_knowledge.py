@@ -7,7 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from cds_service.discovery import prefetch_keys
+from cds_service.cds_hooks.discovery import prefetch_keys
 from cds_service.knowledge import check
 from cds_service.knowledge.loader import KnowledgeError, load_knowledge, validate
 from cds_service.paths import cards_dir

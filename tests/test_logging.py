@@ -15,7 +15,7 @@ import pytest
 import responses
 
 from cds_service import SERVICE_ID
-from cds_service.logs import JsonFormatter
+from cds_service.ops.logs import JsonFormatter
 from conftest import HOOK_URL, hook_request, medication_request
 from jwt_helpers import EPIC_ISS, EPIC_JWKS, FHIR_BASE, Signer, bearer, claims, epic_issuer, jwks
 

@@ -4,7 +4,7 @@ import re
 
 from prometheus_client import REGISTRY
 
-from cds_service import metrics
+from cds_service.ops import metrics
 from conftest import HOOK_URL, hook_request, medication_request
 
 EXPECTED = {

@@ -356,7 +356,7 @@ def _nested(levels, kind):
 
 @pytest.mark.parametrize("kind", ["object", "list"])
 def test_nesting_is_measured_on_both_sides_of_the_limit(kind):
-    from cds_service.request_body import nesting_exceeds
+    from cds_service.cds_hooks.request_body import nesting_exceeds
 
     assert not nesting_exceeds(_nested(10, kind), 10)
     assert nesting_exceeds(_nested(11, kind), 10)
@@ -368,6 +368,6 @@ def test_nesting_is_measured_on_both_sides_of_the_limit(kind):
 
 
 def test_a_very_deep_value_is_checked_without_recursion():
-    from cds_service.request_body import nesting_exceeds
+    from cds_service.cds_hooks.request_body import nesting_exceeds
 
     assert nesting_exceeds(_nested(100_000, "list"), 64)

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.config import Config
-from cds_service.errors import ApiError
-from cds_service.schemas import load_feedback, load_hook_request
+from cds_service.cds_hooks.errors import ApiError
+from cds_service.cds_hooks.schemas import load_feedback, load_hook_request
 from conftest import hook_request, medication_request
 
 CONFIG = Config()

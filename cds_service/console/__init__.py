@@ -13,9 +13,9 @@ from datetime import date, datetime, timedelta, timezone
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from ..knowledge.loader import KnowledgeError, build, read_raw
-from ..store import Feedback, IssuedCard
-from . import access, feedback_stats, preview
+from cds_service.knowledge.loader import KnowledgeError, build, read_raw
+from cds_service.store import Feedback, IssuedCard
+from cds_service.console import access, feedback_stats, preview
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import select
 
-from ..store import Feedback, IssuedCard, Store
+from cds_service.store import Feedback, IssuedCard, Store
 
 
 @dataclass

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from ..cards import build_response
-from ..engine import evaluate
-from ..engine.model import EvaluationContext
-from ..fhir.record import PatientRecord
-from ..paths import fixtures_dir
+from cds_service.cds_hooks.cards import build_response
+from cds_service.engine import evaluate
+from cds_service.engine.model import EvaluationContext
+from cds_service.fhir.record import PatientRecord
+from cds_service.paths import fixtures_dir
 
 # CommonMark with raw HTML off: card detail comes from our data and the EHR's data,
 # so nothing in it may become markup or script in the reviewer's browser.

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import traceback
 
-from .model import Finding, IronOrder, PatientPicture
-from .rules import RULES
-from .rules import history as unavailable_history  # aliased: engine submodules must not shadow it
-from .rules import text as _text
-from .rules.base import OrderFacts, order_name
+from cds_service.engine.model import Finding, IronOrder, PatientPicture
+from cds_service.engine.rules import RULES
+from cds_service.engine import unavailable as unavailable_history  # aliased: engine submodules must not shadow it
+from cds_service.engine import text as _text
+from cds_service.engine.facts import OrderFacts, order_name
 
 log = logging.getLogger("iron_cds.engine")
 
@@ -27,8 +27,8 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
     draft still counts as context (an observation order already drafted, a drafted antihistamine).
     order-sign: every IV-iron order gets findings.
     """
-    from .order import read_orders  # the readers land in their own modules
-    from .patient import read_patient
+    from cds_service.engine.order import read_orders  # the readers land in their own modules
+    from cds_service.engine.patient import read_patient
 
     orders, other_drafts = read_orders(draft_orders, record, knowledge)
     orders = [o for o in orders if o.route != "non-iv"]

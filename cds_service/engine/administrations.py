@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from .dosage import read_dose, read_time
-from .fhir_values import concept_texts, effective_span, notes_text, parse_when, reference_of
-from .model import Administration
-from .order import identify_medication, medication_index
-from .routes import route_matcher_for
+from cds_service.engine.dosage import read_dose, read_time
+from cds_service.engine.fhir_values import concept_texts, effective_span, notes_text, parse_when, reference_of
+from cds_service.engine.model import Administration
+from cds_service.engine.order import identify_medication, medication_index
+from cds_service.engine.routes import route_matcher_for
 
 STOPPED_STATUS = {"stopped", "not-done"}
 

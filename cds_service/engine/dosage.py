@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .units import fmt, quantity_value, rate_per_minute, time_unit_minutes, to_mg, to_minutes, to_ml, unit_label
+from cds_service.engine.units import fmt, quantity_value, rate_per_minute, time_unit_minutes, to_mg, to_minutes, to_ml, unit_label
 
 
 @dataclass

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .compiled import per_knowledge
-from .fhir_values import codings, concept_texts, normalize_text, phrase_key, system_kind
+from cds_service.engine.compiled import per_knowledge
+from cds_service.engine.fhir_values import codings, concept_texts, normalize_text, phrase_key, system_kind
 
 
 @dataclass(frozen=True)

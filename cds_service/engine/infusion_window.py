@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .fhir_values import day, reference_target
-from .administrations import span
-from .model import Administration, Evidence, Reaction
-from .observations import ObservationIndex, Reading
-from .protocol import protocol_value
-from .units import fmt
+from cds_service.engine.fhir_values import day, reference_target
+from cds_service.engine.administrations import span
+from cds_service.engine.model import Administration, Evidence, Reaction
+from cds_service.engine.observations import ObservationIndex, Reading
+from cds_service.engine.protocol import protocol_value
+from cds_service.engine.units import fmt
 
 
 def _admin_name(knowledge, admin: Administration) -> str:

@@ -14,9 +14,9 @@ anaphylaxis" or "denies flushing" is not a manifestation; codes are never negate
 
 from __future__ import annotations
 
-from .compiled import per_knowledge
-from .fhir_values import codings, concept_label, concept_texts, system_kind
-from .negation import KeywordFinder, negation_rules_for
+from cds_service.engine.compiled import per_knowledge
+from cds_service.engine.fhir_values import codings, concept_label, concept_texts, system_kind
+from cds_service.engine.negation import KeywordFinder, negation_rules_for
 
 GROUPS = {"infusion_pain": "pain", "moderate": "moderate", "severe": "severe"}
 # Words saying "a reaction happened" without saying which; used for stop reasons and records

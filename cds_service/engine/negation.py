@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Generic, Iterable, TypeVar
 
-from .compiled import per_knowledge
-from .fhir_values import normalize_text
+from cds_service.engine.compiled import per_knowledge
+from cds_service.engine.fhir_values import normalize_text
 
 T = TypeVar("T")
 

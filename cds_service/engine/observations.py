@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .fhir_values import codings, effective_span, reference_of, system_kind
-from .units import quantity_value
+from cds_service.engine.fhir_values import codings, effective_span, reference_of, system_kind
+from cds_service.engine.units import quantity_value
 
 SKIPPED_STATUS = {"entered-in-error", "cancelled"}
 

@@ -15,11 +15,11 @@ is told it could not be checked instead of getting silence.
 
 from __future__ import annotations
 
-from .dosage import read_dose, read_time
-from .fhir_values import concept_label, items, reference_target
-from .identify import Identity, matcher_for
-from .model import IronOrder
-from .routes import RouteReading, route_matcher_for
+from cds_service.engine.dosage import read_dose, read_time
+from cds_service.engine.fhir_values import concept_label, items, reference_target
+from cds_service.engine.identify import Identity, matcher_for
+from cds_service.engine.model import IronOrder
+from cds_service.engine.routes import RouteReading, route_matcher_for
 
 
 def _bundle_resources(draft_orders: object) -> list[dict]:

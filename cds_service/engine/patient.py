@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from .fhir_values import as_aware, day, parse_when
-from .administrations import read_administrations
-from .model import EvaluationContext, LabValue, PatientPicture
-from .observations import ObservationIndex
-from .protocol import protocol_value
-from .reactions import read_reactions
-from .risk import read_risk_factors
-from .units import fmt, quantity_units, to_kg, unit_label
+from cds_service.engine.fhir_values import as_aware, day, parse_when
+from cds_service.engine.administrations import read_administrations
+from cds_service.engine.model import EvaluationContext, LabValue, PatientPicture
+from cds_service.engine.observations import ObservationIndex
+from cds_service.engine.protocol import protocol_value
+from cds_service.engine.reactions import read_reactions
+from cds_service.engine.risk import read_risk_factors
+from cds_service.engine.units import fmt, quantity_units, to_kg, unit_label
 
 # lab key in codes.labs -> {unit as written (lower case): factor to the unit the knowledge names}
 # Haemoglobin in mmol/L is counted per Hb monomer (one haem, 16,114 g/mol, about a quarter of the tetramer),

@@ -8,13 +8,13 @@ entered-in-error, inactive or resolved records do not count.
 
 from __future__ import annotations
 
-from .fhir_values import codings, concept_label, concept_texts, counts_as_current, day, normalize_text, reference_of, reference_target
-from .identify import matcher_for
-from .infusion_window import hypotension_reactions, pain_reactions
-from .manifestations import classifier_for, grade, merge
-from .model import Administration, Evidence, Reaction
-from .observations import ObservationIndex
-from .order import identify_medication, medication_index
+from cds_service.engine.fhir_values import codings, concept_label, concept_texts, counts_as_current, day, normalize_text, reference_of, reference_target
+from cds_service.engine.identify import matcher_for
+from cds_service.engine.infusion_window import hypotension_reactions, pain_reactions
+from cds_service.engine.manifestations import classifier_for, grade, merge
+from cds_service.engine.model import Administration, Evidence, Reaction
+from cds_service.engine.observations import ObservationIndex
+from cds_service.engine.order import identify_medication, medication_index
 
 
 def _first_date(resource: dict, *keys: str) -> str | None:

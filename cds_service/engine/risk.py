@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .compiled import per_knowledge
-from .fhir_values import (as_aware, codings, concept_label, concept_texts, counts_as_current, day, normalize_text,
+from cds_service.engine.compiled import per_knowledge
+from cds_service.engine.fhir_values import (as_aware, codings, concept_label, concept_texts, counts_as_current, day, normalize_text,
                           parse_when, reference_of, system_kind)
-from .model import EvaluationContext, Evidence, RiskFactor
-from .negation import KeywordFinder, negation_rules_for
-from .observations import ObservationIndex
-from .protocol import protocol_value
+from cds_service.engine.model import EvaluationContext, Evidence, RiskFactor
+from cds_service.engine.negation import KeywordFinder, negation_rules_for
+from cds_service.engine.observations import ObservationIndex
+from cds_service.engine.protocol import protocol_value
 
 # Only with older age (not a risk factor alone).
 WITH_AGE_ONLY = ("cardiac_disease", "respiratory_disease")

@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 import urllib3
 from urllib3.exceptions import ReadTimeoutError
 
-from .payload import Failure, Obtained, interpret
+from cds_service.fhir.payload import Failure, Obtained, interpret
 
 ACCEPT = "application/fhir+json, application/json;q=0.9"
 MAX_BODY_BYTES = 20 * 1024 * 1024   # far above a narrow search's answer; stops a runaway response

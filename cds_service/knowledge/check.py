@@ -11,8 +11,8 @@ from typing import Any, Iterator
 
 from marshmallow import Schema
 
-from .schema import STATUSES, ProductsFile, SourcesFile
-from .schema_protocol import CodesFile, ProtocolFile, wording_errors
+from cds_service.knowledge.schema import STATUSES, ProductsFile, SourcesFile
+from cds_service.knowledge.schema_protocol import CodesFile, ProtocolFile, wording_errors
 
 JURISDICTIONS = ("US", "EU")  # every product carries both labels: the engine uses the configured one
 

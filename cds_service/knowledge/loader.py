@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
-from ..paths import cards_dir
-from . import check
-from .model import DoseBand, Fact, Knowledge, LabelLimits, MedicationSpec, Product, Source, TimeBand
+from cds_service.paths import cards_dir
+from cds_service.knowledge import check
+from cds_service.knowledge.model import DoseBand, Fact, Knowledge, LabelLimits, MedicationSpec, Product, Source, TimeBand
 
 FILES = ("sources.yaml", "products.yaml", "codes.yaml", "protocol.yaml", "wording.yaml")
 

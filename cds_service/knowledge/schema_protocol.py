@@ -6,7 +6,7 @@ import string
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from .schema import DIGITS, STATUSES, Cited, FactorFact, IntegerFact, NumberFact, Strict, TextFact, optional_text, text
+from cds_service.knowledge.schema import DIGITS, STATUSES, Cited, FactorFact, IntegerFact, NumberFact, Strict, TextFact, optional_text, text
 
 LOINC = validate.Regexp(r"^\d{1,7}-\d$", error="Not a LOINC code (digits-checkdigit).")
 SNOMED = fields.Dict(keys=fields.String(validate=DIGITS), values=text(), required=True)

@@ -7,6 +7,6 @@ last but one.
 
 from __future__ import annotations
 
-from . import dose, formulation, hypersensitivity, iron_status, observation, premedication, rate
+from cds_service.engine.rules import dose, formulation, hypersensitivity, iron_status, observation, premedication, rate
 
 RULES = (hypersensitivity, formulation, dose, rate, premedication, observation, iron_status)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 
-from ..model import Evidence, Finding, SuggestionSpec
-from ..suggest import with_dose
-from . import text
-from .base import OrderFacts, fmt_mg, protocol_value, within_days
+from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.suggest import with_dose
+from cds_service.engine import text
+from cds_service.engine.facts import OrderFacts, fmt_mg, protocol_value, within_days
 
 TOPIC = "dose-limit"
 

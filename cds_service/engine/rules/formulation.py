@@ -10,10 +10,10 @@ same product (consider another).
 
 from __future__ import annotations
 
-from ..model import Evidence, Finding, SuggestionSpec
-from ..suggest import LOINC, has_marker, lab_request, test_dose_request
-from . import text
-from .base import (OrderFacts, codings, draft_resources_of_type, iron_administrations, parse_when, protocol_fact,
+from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.suggest import LOINC, has_marker, lab_request, test_dose_request
+from cds_service.engine import text
+from cds_service.engine.facts import (OrderFacts, codings, draft_resources_of_type, iron_administrations, parse_when, protocol_fact,
                    protocol_value, within_days)
 
 TOPIC = "formulation"

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model import Evidence, Finding, Reaction, SuggestionSpec
-from . import text
-from .base import OrderFacts
+from cds_service.engine.model import Evidence, Finding, Reaction, SuggestionSpec
+from cds_service.engine import text
+from cds_service.engine.facts import OrderFacts
 
 TOPIC = "hypersensitivity-history"
 ANY_IV_IRON_ALLERGY = "prior-iv-iron-allergy"

@@ -8,9 +8,9 @@ recency window count.
 
 from __future__ import annotations
 
-from ..model import Evidence, Finding
-from . import text
-from .base import OrderFacts, protocol_fact, protocol_value, within_days
+from cds_service.engine.model import Evidence, Finding
+from cds_service.engine import text
+from cds_service.engine.facts import OrderFacts, protocol_fact, protocol_value, within_days
 
 TOPIC = "iron-status"
 

@@ -8,10 +8,10 @@ protocol's service code or by our own marker on an order from an earlier card).
 
 from __future__ import annotations
 
-from ..model import Evidence, Finding, SuggestionSpec
-from ..suggest import has_marker, observation_request
-from . import text
-from .base import OrderFacts, ceil_minutes, codings, draft_resources_of_type, iron_administrations, protocol_fact, protocol_node
+from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.suggest import has_marker, observation_request
+from cds_service.engine import text
+from cds_service.engine.facts import OrderFacts, ceil_minutes, codings, draft_resources_of_type, iron_administrations, protocol_fact, protocol_node
 
 TOPIC = "observation-period"
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 
-from ...knowledge.model import MedicationSpec
-from ..model import Evidence, Finding, SuggestionSpec
-from ..suggest import RXNORM, has_marker, premedication_request
-from . import hypersensitivity, text
-from .base import OrderFacts, codings, concept_text, draft_resources_of_type, protocol_node, protocol_value
+from cds_service.knowledge.model import MedicationSpec
+from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.suggest import RXNORM, has_marker, premedication_request
+from cds_service.engine.rules import hypersensitivity
+from cds_service.engine import text
+from cds_service.engine.facts import OrderFacts, codings, concept_text, draft_resources_of_type, protocol_node, protocol_value
 
 TOPIC = "premedication"
 

@@ -20,11 +20,12 @@ an update would overwrite what the prescriber wrote.
 
 from __future__ import annotations
 
-from ..model import Evidence, Finding, SuggestionSpec
-from ..suggest import with_duration
-from . import hypersensitivity, text
-from .base import OrderFacts, ceil_minutes, fmt_mg, fmt_minutes, parse_when, protocol_fact
-from .timing import has_rate_information, label_minimum, order_method
+from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.suggest import with_duration
+from cds_service.engine.rules import hypersensitivity
+from cds_service.engine import text
+from cds_service.engine.facts import OrderFacts, ceil_minutes, fmt_mg, fmt_minutes, parse_when, protocol_fact
+from cds_service.engine.timing import has_rate_information, label_minimum, order_method
 
 TOPIC = "infusion-rate"
 

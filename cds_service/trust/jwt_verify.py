@@ -20,8 +20,8 @@ from typing import Callable
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .config import Config
-from .jwks import KeyRegistry
+from cds_service.config import Config
+from cds_service.trust.jwks import KeyRegistry
 
 # Asymmetric only: "none" and the HS* family are refused before anything else is looked at.
 _EC_CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}

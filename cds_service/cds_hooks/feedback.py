@@ -13,9 +13,13 @@ from collections import Counter
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import SERVICE_ID, auth, metrics
-from .errors import ApiError, error_response
-from .schemas import load_feedback, read_json_body
+from cds_service import SERVICE_ID
+
+from cds_service.ops import metrics
+
+from cds_service.trust import auth
+from cds_service.cds_hooks.errors import ApiError, error_response
+from cds_service.cds_hooks.schemas import load_feedback, read_json_body
 
 log = logging.getLogger("iron_cds.feedback")
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, jsonify
 
-from . import SERVICE_ID, auth
+from cds_service import SERVICE_ID
+
+from cds_service.trust import auth
 
 HOOKS = ("order-select", "order-sign")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ...knowledge.model import Fact, Knowledge
-from ..model import Evidence
-from .base import MissingKnowledge
+from cds_service.knowledge.model import Fact, Knowledge
+from cds_service.engine.model import Evidence
+from cds_service.engine.facts import MissingKnowledge
 
 SUMMARY_LIMIT = 140  # CDS Hooks: summary "<140 characters"
 
@@ -128,7 +128,7 @@ class Citations:
 
 def not_checked(facts, topic: str, reason_key: str, **fields: Any):
     """A warning card saying this check could not be done for this order (and why), never silence."""
-    from ..model import Finding  # local: text helpers stay importable without the model
+    from cds_service.engine.model import Finding  # local: text helpers stay importable without the model
 
     knowledge = facts.knowledge
     display = topic_wording(knowledge, topic).get("display", topic)

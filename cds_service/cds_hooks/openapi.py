@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from . import SERVICE_ID
-from .discovery import HOOKS
+from cds_service import SERVICE_ID
+from cds_service.cds_hooks.discovery import HOOKS
 
 bp = Blueprint("openapi", __name__)
 

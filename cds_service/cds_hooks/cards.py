@@ -16,7 +16,7 @@ import logging
 import uuid
 from typing import Any, Iterable
 
-from .engine.model import Finding, SuggestionSpec
+from cds_service.engine.model import Finding, SuggestionSpec
 
 TOPIC_SYSTEM = "urn:iron-cds:card-topic"
 OVERRIDE_SYSTEM = "urn:iron-cds:override-reason"

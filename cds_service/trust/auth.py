@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
 
-from . import metrics
-from .errors import ApiError
-from .jwks import KeyRegistry
-from .jwt_verify import TokenRejected, bearer_token, verify_token
+from cds_service.ops import metrics
+from cds_service.cds_hooks.errors import ApiError
+from cds_service.trust.jwks import KeyRegistry
+from cds_service.trust.jwt_verify import TokenRejected, bearer_token, verify_token
 
 log = logging.getLogger("iron_cds.auth")
 

@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
 
 import requests
 
-from .bundle_search import UnsupportedSearch, search_bundle
-from .fhir import templates
+from cds_service.ehr.bundle_search import UnsupportedSearch, search_bundle
+from cds_service.fhir import templates
 
 log = logging.getLogger("iron_cds.fire")
 

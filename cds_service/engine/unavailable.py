@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ...knowledge.model import Knowledge
-from ..model import Finding, IronOrder
-from . import text
+from cds_service.knowledge.model import Knowledge
+from cds_service.engine.model import Finding, IronOrder
+from cds_service.engine import text
 
 TOPIC = "history-unavailable"
 

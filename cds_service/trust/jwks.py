@@ -21,7 +21,7 @@ from typing import Callable
 
 import requests
 
-from .config import ConfigError, TrustedIssuer
+from cds_service.config import ConfigError, TrustedIssuer
 
 log = logging.getLogger("iron_cds.auth")
 

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from .errors import ApiError
-from .request_body import read_json_body  # noqa: F401  (hooks.py and feedback.py import it from here)
+from cds_service.cds_hooks.errors import ApiError
+from cds_service.cds_hooks.request_body import read_json_body  # noqa: F401  (hooks.py and feedback.py import it from here)
 
 # FHIR R4 id and relative reference rules; ids end up in FHIR search URLs, so nothing else gets in.
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .client_jwt import SigningKey, sign
+from cds_service.ehr.client_jwt import SigningKey, sign
 
 
 class FireError(Exception):
@@ -30,7 +30,7 @@ class InProcessService(_Service):
 
     def __init__(self, key, issuer, jku):
         super().__init__(key, issuer, jku)
-        from .app import create_app
+        from cds_service.app import create_app
 
         app = create_app()
         self.config = app.extensions["iron_cds"].config

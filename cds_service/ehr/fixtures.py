@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from .paths import fixtures_dir
+from cds_service.paths import fixtures_dir
 
 
 class LoadError(Exception):

@@ -13,9 +13,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .client_jwt import SigningKeyError, load_signing_key
-from .fire_service import FireError, HttpService, InProcessService, choose_service, service_target, status_error
-from .prefetch_resolver import BundleSource, FhirServerSource, PrefetchError, resolve_prefetch, token_values
+from cds_service.ehr.client_jwt import SigningKeyError, load_signing_key
+from cds_service.ehr.transports import FireError, HttpService, InProcessService, choose_service, service_target, status_error
+from cds_service.ehr.prefetch import BundleSource, FhirServerSource, PrefetchError, resolve_prefetch, token_values
 
 log = logging.getLogger("iron_cds.fire")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .errors import ApiError
+from cds_service.cds_hooks.errors import ApiError
 
 # application/json+fhir is the DSTU2-era name; some clients still send it.
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/fhir+json", "application/json+fhir"})
