@@ -1,0 +1,1 @@
+"""Builders, checkers and plugins the tests share (import as ``support.<module>``)."""

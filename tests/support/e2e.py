@@ -1,0 +1,146 @@
+"""Helpers for the end-to-end tests: scenario requests, a FHIR server faked from a Bundle, a pinned clock."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import responses
+
+from support.bundle_fhir import answer, prefetch_for, resources_of
+from support.hook_requests import FIXTURES
+
+INDEX = json.loads((FIXTURES / "scenarios.json").read_text())
+SCENARIOS: dict[str, dict] = INDEX["scenarios"]
+NOW = datetime.fromisoformat(INDEX["now"].replace("Z", "+00:00"))
+
+FHIR_BASE = "https://fhir.iron-cds.test/r4"
+ACCESS_TOKEN = "e2e-access-token-not-a-secret"
+USER = "Practitioner/icds-prescriber"
+ENCOUNTER = "icds-encounter"
+
+
+def load(relative: str) -> dict:
+    return json.loads((FIXTURES / relative).read_text())
+
+
+def pin_now(monkeypatch, now: datetime = NOW) -> None:
+    """Run the engine as if it were ``now`` (the fixtures' dates are placed around it)."""
+    import cds_service.cds_hooks.hooks as hooks
+
+    real = hooks.evaluate
+
+    def evaluate_at_fixed_time(draft_orders, selections, record, knowledge, ctx, feeds=None):
+        return real(draft_orders, selections, record, knowledge, replace(ctx, now=now), feeds)
+
+    monkeypatch.setattr(hooks, "evaluate", evaluate_at_fixed_time)
+
+
+def templates(client, hook: str) -> dict[str, str]:
+    """The prefetch templates the service advertises for ``hook`` (read from discovery, like an EHR)."""
+    services = client.get("/cds-services").get_json()["services"]
+    service = next(s for s in services if s["hook"] == hook)
+    return service.get("prefetch") or {}
+
+
+def context_for(name: str) -> dict:
+    scenario = SCENARIOS[name]
+    drafts = load(scenario["order"])
+    context = {"userId": USER, "patientId": scenario["patient_id"], "encounterId": ENCOUNTER,
+               "draftOrders": drafts}
+    if scenario["hook"] == "order-select":
+        # the prescriber picked the medication orders; anything else in the session is context
+        context["selections"] = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in drafts["entry"]
+                                 if e["resource"]["resourceType"] == "MedicationRequest"]
+    return context
+
+
+def request_with_prefetch(client, name: str, keys: set[str] | None = None) -> dict:
+    """What an EHR sends when it satisfies the templates itself (all of them, or only ``keys``)."""
+    scenario = SCENARIOS[name]
+    context = context_for(name)
+    wanted = templates(client, scenario["hook"])
+    if keys is not None:
+        wanted = {k: v for k, v in wanted.items() if k in keys}
+    prefetch = prefetch_for(load(scenario["patient"]), wanted, context)
+    return {"hook": scenario["hook"], "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}
+
+
+def request_for_fhir_reads(name: str, prefetch: dict | None = None) -> dict:
+    """No prefetch: the service must read everything from ``fhirServer`` with the token."""
+    scenario = SCENARIOS[name]
+    body = {
+        "hook": scenario["hook"],
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": FHIR_BASE,
+        "fhirAuthorization": {"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 300,
+                              "scope": "patient/*.read", "subject": "iron-cds"},
+        "context": context_for(name),
+    }
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    return body
+
+
+class FakeFhirServer:
+    """A ``responses`` mock that answers GETs under FHIR_BASE from one patient Bundle."""
+
+    def __init__(self, mock: responses.RequestsMock, bundle: dict):
+        self.resources = resources_of(bundle)
+        self.requests: list[tuple[str, str | None]] = []      # (relative url, Authorization header)
+        mock.add_callback(responses.GET, re.compile(re.escape(FHIR_BASE) + r"/.*"), callback=self._answer)
+
+    def _answer(self, request):
+        relative = request.url[len(FHIR_BASE) + 1:]
+        self.requests.append((relative, request.headers.get("Authorization")))
+        result = answer(self.resources, relative)
+        if result is None:
+            outcome = {"resourceType": "OperationOutcome",
+                       "issue": [{"severity": "error", "code": "not-found", "diagnostics": "not found"}]}
+            return 404, {"Content-Type": "application/fhir+json"}, json.dumps(outcome)
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(result)
+
+    @property
+    def resource_types_read(self) -> set[str]:
+        return {urlsplit(url).path.split("/")[0] for url, _ in self.requests}
+
+
+def signature(body: dict) -> list[dict]:
+    """What a scenario's ``expected`` lists: topic, indicator and action types of each card, sorted."""
+    cards = []
+    for card in body["cards"]:
+        actions = sorted(a["type"] for s in card.get("suggestions") or [] for a in s.get("actions") or [])
+        cards.append({"topic": card["source"]["topic"]["code"], "indicator": card["indicator"], "actions": actions})
+    return sorted(cards, key=lambda c: (c["topic"], c["indicator"], c["actions"]))
+
+
+def comparable(body: dict) -> list[tuple]:
+    """Cards reduced to what must not depend on how the data arrived (uuids always differ)."""
+    out = []
+    for card in body["cards"]:
+        suggestions = []
+        for suggestion in card.get("suggestions") or []:
+            actions = []
+            for action in suggestion.get("actions") or []:
+                resource = copy.deepcopy(action.get("resource"))
+                if isinstance(resource, dict) and action["type"] == "create":
+                    resource.pop("id", None)             # new resources may get fresh ids per call
+                actions.append((action["type"], action.get("resourceId"), json.dumps(resource, sort_keys=True)))
+            suggestions.append((suggestion["label"], tuple(actions)))
+        out.append((card["source"]["topic"]["code"], card["indicator"], card["summary"], card.get("detail"),
+                    tuple(suggestions)))
+    return sorted(out)
+
+
+def actions_of(body: dict, topic: str) -> list[dict]:
+    return [a for c in body["cards"] if c["source"]["topic"]["code"] == topic
+            for s in c.get("suggestions") or [] for a in s.get("actions") or []]
+
+
+def expected(name: str) -> list[dict]:
+    return sorted(SCENARIOS[name]["expected"], key=lambda c: (c["topic"], c["indicator"], c["actions"]))

@@ -1,0 +1,132 @@
+"""infusion-rate: label minimum time per dose; slower after a reaction or with risk factors."""
+
+from __future__ import annotations
+
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+from cds_service.engine.rules import rate
+from support.rules import administration, draft_resource, facts, flat, knowledge, order, patient, reaction, risk
+
+FCM_US = knowledge().products["ferric_carboxymaltose"].labels["US"]
+REACTION_FACTOR = knowledge().protocol["rate_after_reaction_factor"]["value"]
+RISK_FACTOR = knowledge().protocol["rate_with_risk_factors_factor"]["value"]
+
+
+def duration_of(finding):
+    (suggestion,) = finding.suggestions
+    assert suggestion.action == "update"
+    MedicationRequest.model_validate(suggestion.resource)
+    return suggestion.resource["dosageInstruction"][0]["timing"]["repeat"]["duration"]
+
+
+def fcm(minutes, dose=750, **kw):
+    return order(dose_mg=dose, minutes=minutes, resource=draft_resource(dose_mg=dose, minutes=minutes), **kw)
+
+
+def test_the_data_says_ferric_carboxymaltose_infuses_over_at_least_15_minutes():
+    assert FCM_US.time_bands[0].min_minutes == 15 and FCM_US.time_bands[0].method == "infusion"
+
+
+def test_15_minutes_for_750_mg_is_allowed_14_is_too_fast():
+    assert rate.check(facts(fcm(15))) is None
+    finding = rate.check(facts(fcm(14)))
+    assert finding.topic == "infusion-rate" and finding.indicator == "warning"
+    assert duration_of(finding) == 15
+    assert "ferric carboxymaltose" in finding.summary and "14 min" in finding.summary and len(finding.summary) < 140
+
+
+def test_the_update_keeps_the_id_and_the_dose():
+    finding = rate.check(facts(fcm(5)))
+    resource = finding.suggestions[0].resource
+    assert resource["id"] == "mr-1"
+    assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 750
+    assert finding.order.resource["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 5  # draft untouched
+
+
+def test_a_push_is_held_to_the_push_band():
+    push = draft_resource(dose_mg=750, minutes=8)
+    push["dosageInstruction"][0]["method"] = {"text": "slow IV push"}
+    assert rate.check(facts(order(minutes=8, resource=push))) is None
+    push7 = draft_resource(dose_mg=750, minutes=7)
+    push7["dosageInstruction"][0]["method"] = {"text": "IV push"}
+    finding = rate.check(facts(order(minutes=7, resource=push7)))
+    assert duration_of(finding) == 8  # 7.5 min rounded up: slower is the safe side
+
+
+def test_after_infusion_pain_at_most_half_the_rate_never_under_the_label_minimum():
+    pain = patient(reactions=(reaction(),))
+    required = 15 / REACTION_FACTOR  # half the label's fastest rate for 750 mg
+    assert required >= 15
+    assert rate.check(facts(fcm(required), pain)) is None
+    finding = rate.check(facts(fcm(required - 1), pain))
+    assert duration_of(finding) == required
+    assert "Back pain 6/10" in finding.detail and "slow or pause" in flat(finding.detail)
+
+
+def test_after_pain_the_earlier_infusions_slower_rate_is_halved():
+    # the reaction followed a 750 mg infusion over 60 min (12.5 mg/min): at most half of that now
+    earlier = administration(days=60, dose_mg=750, minutes=60)
+    pain = patient(reactions=(reaction(days=60),), administrations=(earlier,))
+    required = 750 / (REACTION_FACTOR * 750 / 60)
+    finding = rate.check(facts(fcm(required - 1), pain))
+    assert duration_of(finding) == required
+    assert "12.5 mg/min" in finding.detail
+
+
+def test_after_pain_a_too_fast_earlier_infusion_never_sets_a_time_under_the_label():
+    earlier = administration(days=60, dose_mg=750, minutes=1)  # 750 mg/min, far faster than the label
+    pain = patient(reactions=(reaction(days=60),), administrations=(earlier,))
+    finding = rate.check(facts(fcm(10), pain))
+    assert duration_of(finding) == 15 / REACTION_FACTOR
+
+
+def test_accepting_the_slower_rate_does_not_trigger_a_further_halving():
+    pain = patient(reactions=(reaction(),))
+    first = rate.check(facts(fcm(15), pain))
+    accepted_minutes = duration_of(first)
+    assert rate.check(facts(fcm(accepted_minutes), pain)) is None
+
+
+def test_risk_factors_slow_the_rate_with_reasons():
+    at_risk = patient(risk_factors=(risk("asthma", "Asthma"),))
+    required = 15 / RISK_FACTOR
+    assert rate.check(facts(fcm(required), at_risk)) is None
+    finding = rate.check(facts(fcm(required - 1), at_risk))
+    assert duration_of(finding) == required and "Asthma" in finding.detail
+
+
+def test_the_detail_tells_the_nurse_what_to_do_and_the_warning_signs():
+    detail = flat(rate.check(facts(fcm(5))).detail)
+    for words in ("slow or pause", "position", "warmth", "analgesic", "wheeze", "stridor", "stop the infusion", "call for help"):
+        assert words in detail
+    assert "s-inj-us" in detail
+
+
+def test_unknown_time_with_nothing_stated_suggests_setting_the_label_minimum():
+    unknown = order(minutes=None, resource=draft_resource(minutes=None), problems=("no administration time",))
+    finding = rate.check(facts(unknown))
+    assert finding.indicator == "info" and "not" in finding.detail and "checked" in finding.detail
+    assert duration_of(finding) == 15
+
+
+def test_unknown_time_after_pain_is_a_warning_with_the_slower_time():
+    unknown = order(minutes=None, resource=draft_resource(minutes=None))
+    finding = rate.check(facts(unknown, patient(reactions=(reaction(),))))
+    assert finding.indicator == "warning" and duration_of(finding) == 15 / REACTION_FACTOR
+
+
+def test_an_unreadable_rate_is_not_overwritten():
+    resource = draft_resource(minutes=None, rate=(3, "drops/min"))
+    unreadable = order(minutes=None, resource=resource, problems=("rate 3 drops/min not understood",))
+    finding = rate.check(facts(unreadable))
+    assert finding.suggestions == () and "drops/min" in finding.detail
+
+
+def test_unknown_dose_says_the_rate_was_not_checked():
+    finding = rate.check(facts(order(dose_mg=None, minutes=None, resource=draft_resource(minutes=None))))
+    assert finding.indicator == "warning" and finding.suggestions == () and "not checked" in finding.summary
+
+
+def test_unidentified_iv_iron_is_not_checked_visibly():
+    finding = rate.check(facts(order(product=None, medication_text="IV iron")))
+    assert finding.indicator == "warning" and "not checked" in finding.summary
