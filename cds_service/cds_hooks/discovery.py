@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, jsonify
 
-from cds_service import SERVICE_ID
+from cds_service import HOOKS, SERVICE_IDS
 
 from cds_service.trust import auth
 
-HOOKS = ("order-select", "order-sign")
 
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -87,7 +86,7 @@ def service_definitions(knowledge) -> list[dict]:
     return [
         {
             "hook": hook,
-            "id": SERVICE_ID,
+            "id": SERVICE_IDS[hook],
             "title": "IV iron order check",
             "description": (
                 "Checks intravenous iron orders (iron sucrose, ferric carboxymaltose, ferric derisomaltose, "

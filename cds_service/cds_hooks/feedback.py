@@ -13,7 +13,7 @@ from collections import Counter
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service import SERVICE_ID
+from cds_service import hooks_served
 
 from cds_service.ops import metrics
 
@@ -29,13 +29,13 @@ bp = Blueprint("feedback", __name__)
 @bp.post("/cds-services/<service_id>/feedback")
 def receive_feedback(service_id: str):
     state = current_app.extensions["iron_cds"]
-    if service_id != SERVICE_ID:
+    if not hooks_served(service_id):
         raise ApiError(404, f"unknown CDS service {service_id!r}")
     auth.authenticate("feedback")
     items = load_feedback(read_json_body(request, state.config))
 
     try:
-        new = state.store.store_feedback(SERVICE_ID, items)
+        new = state.store.store_feedback(service_id, items)
         topics = state.store.card_topics(item["card"] for item in items)
     except SQLAlchemyError as exc:
         log.error(
@@ -54,7 +54,7 @@ def receive_feedback(service_id: str):
             stored[f"{topic}:{item['outcome']}"] += 1
     log.info(
         "feedback",
-        extra={"event": "feedback", "service": SERVICE_ID, "received": len(items), "stored": sum(new),
+        extra={"event": "feedback", "service": service_id, "received": len(items), "stored": sum(new),
                "outcomes": dict(stored)},
     )
     return jsonify({"received": len(items), "stored": sum(new)})

@@ -12,13 +12,12 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from cds_service import SERVICE_ID
+from cds_service import hooks_served
 
 from cds_service.ops import metrics
 
 from cds_service.trust import auth
 from cds_service.cds_hooks.cards import build_response
-from cds_service.cds_hooks.discovery import HOOKS
 from cds_service.engine import evaluate
 from cds_service.engine.model import EvaluationContext
 from cds_service.cds_hooks.errors import ApiError
@@ -38,14 +37,15 @@ def _state():
 def call_hook(service_id: str):
     started = time.perf_counter()
     state = _state()
-    if service_id != SERVICE_ID:
+    served = hooks_served(service_id)
+    if not served:
         raise ApiError(404, f"unknown CDS service {service_id!r}")
     claims = auth.authenticate("hook")
 
     body = read_json_body(request, state.config)
     g.hook_instance = body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
     hook_request = load_hook_request(body, state.config)
-    if hook_request["hook"] not in HOOKS:
+    if hook_request["hook"] not in served:
         raise ApiError(400, f"service {service_id!r} does not serve hook {hook_request['hook']!r}", field="hook")
     auth.check_fhir_server(claims, hook_request.get("fhirServer"))
 
@@ -63,14 +63,14 @@ def call_hook(service_id: str):
     findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx, feeds)
     response = build_response(findings, state.knowledge)
 
-    state.store.record_issued_later(SERVICE_ID, hook_request["hook"], response["cards"])
+    state.store.record_issued_later(service_id, hook_request["hook"], response["cards"])
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     log.info(
         "hook call",
         extra={
             "event": "hook-call",
             "hookInstance": g.hook_instance,
-            "service": SERVICE_ID,
+            "service": service_id,
             "hook": hook_request["hook"],
             "duration_ms": duration_ms,
             "cards": dict(Counter(c["source"]["topic"]["code"] for c in response["cards"])),

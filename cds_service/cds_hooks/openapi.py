@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from cds_service import SERVICE_ID
+from cds_service import LEGACY_SERVICE_ID, SERVICE_IDS
 from cds_service.cds_hooks.discovery import HOOKS
 
 bp = Blueprint("openapi", __name__)
@@ -247,7 +247,7 @@ _ERRORS = {
     "413": _json(_ref("Error"), "Body too large, or too many draft orders or prefetch entries"),
     "415": _json(_ref("Error"), "The body is not JSON (Content-Type)"),
 }
-_SERVICE_ID = {"name": "service_id", "in": "path", "required": True, "schema": {"enum": [SERVICE_ID]}}
+_SERVICE_ID = {"name": "service_id", "in": "path", "required": True, "schema": {"enum": sorted([*SERVICE_IDS.values(), LEGACY_SERVICE_ID])}}
 _JWT = [{"cdsClientJwt": []}]
 
 

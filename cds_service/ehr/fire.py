@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from cds_service import HOOKS
 from cds_service.ehr.client_jwt import SigningKeyError, load_signing_key
 from cds_service.ehr.transports import FireError, HttpService, InProcessService, choose_service, service_target, status_error
 from cds_service.ehr.prefetch import BundleSource, FhirServerSource, PrefetchError, resolve_prefetch, token_values
@@ -21,7 +22,6 @@ log = logging.getLogger("iron_cds.fire")
 
 DEFAULT_USER = "Practitioner/iron-cds-fire"
 ORDER_TYPES = ("MedicationRequest", "ServiceRequest", "NutritionOrder", "DeviceRequest", "VisionPrescription")
-HOOKS = ("order-sign", "order-select")
 
 
 @dataclass

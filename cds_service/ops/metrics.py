@@ -11,10 +11,13 @@ feedback outcomes, prefetch key names and failure classes, each from a fixed set
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
+
+from cds_service import HOOKS
 
 HOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -34,7 +37,6 @@ TOPICS = {
     "formulation", "iron-status", "history-unavailable",
 }
 INDICATORS = {"info", "warning", "critical"}
-HOOKS = {"order-select", "order-sign"}
 OUTCOMES = {"accepted", "overridden"}
 PREFETCH_KEYS = {
     "patient", "weight", "labs", "allergies", "conditions", "ironAdministrations", "painScores", "vitalSigns",
@@ -51,7 +53,7 @@ JWT_REASONS = {
 }
 
 
-def _label(value: str | None, allowed: set[str]) -> str:
+def _label(value: str | None, allowed: Collection[str]) -> str:
     return value if value in allowed else "other"
 
 

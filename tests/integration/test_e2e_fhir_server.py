@@ -17,7 +17,7 @@ from datetime import datetime
 
 import pytest
 
-from cds_service import SERVICE_ID
+from cds_service import LEGACY_SERVICE_ID
 from cds_service.ehr.fixtures import load_fixtures
 from cds_service.ehr.prefetch import BundleSource, FhirServerSource, resolve_prefetch, token_values
 from support.fire import FIXTURES
@@ -28,7 +28,7 @@ NOW = datetime.fromisoformat(INDEX["now"].replace("Z", "+00:00")) if "now" in IN
 USER = "Practitioner/icds-prescriber"
 ENCOUNTER = "icds-encounter"
 PARTIAL_KEYS = ("patient", "weight", "labs")
-HOOK_URL = f"/cds-services/{SERVICE_ID}"
+HOOK_URL = f"/cds-services/{LEGACY_SERVICE_ID}"
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import uuid
 
-from cds_service import SERVICE_ID
+from cds_service import LEGACY_SERVICE_ID, SERVICE_IDS
 from support.paths import FIXTURES
 
-HOOK_URL = f"/cds-services/{SERVICE_ID}"
+# The unlisted legacy id answers both hooks, so tests that vary the hook post here; hook_url() gives the
+# id discovery lists for one hook.
+HOOK_URL = f"/cds-services/{LEGACY_SERVICE_ID}"
+
+
+def hook_url(hook: str) -> str:
+    return f"/cds-services/{SERVICE_IDS[hook]}"
 
 
 def medication_request(rid="mr-1", *, code="1435169", display="15 ML ferric carboxymaltose 50 MG/ML Injection",

@@ -10,7 +10,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from cds_service import SERVICE_ID
+from cds_service import LEGACY_SERVICE_ID
 from cds_service.config import TrustedIssuer
 
 EPIC_ISS = "https://ehr.example.org/interconnect-fhir-oauth"
@@ -20,7 +20,7 @@ SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
 FHIR_BASE = "https://fhir.example.org/api/FHIR/R4"
 
 BASE = "http://localhost"
-HOOK_PATH = f"/cds-services/{SERVICE_ID}"
+HOOK_PATH = f"/cds-services/{LEGACY_SERVICE_ID}"
 FEEDBACK_PATH = f"{HOOK_PATH}/feedback"
 DISCOVERY_PATH = "/cds-services"
 

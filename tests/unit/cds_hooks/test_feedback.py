@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from cds_service import SERVICE_ID
+from cds_service import LEGACY_SERVICE_ID
 
 from cds_service.ops import metrics
 from cds_service.cli import main
@@ -49,7 +49,7 @@ def state_of(app):
 @pytest.fixture
 def db_app(make_app, database_url):
     app = make_app(database_url=database_url)
-    state_of(app).store.record_issued(SERVICE_ID, "order-sign", [
+    state_of(app).store.record_issued(LEGACY_SERVICE_ID, "order-sign", [
         issued("observation-period", "card-obs-1"), issued("observation-period", "card-obs-2"),
         issued("dose-limit", "card-dose-1", "warning"),
     ])
@@ -93,7 +93,7 @@ def test_feedback_counts_metrics_per_topic_once(db_app, monkeypatch):
 
 def test_feedback_survives_a_restart_and_the_report_counts_it_once(make_app, database_url):
     first = make_app(database_url=database_url)
-    state_of(first).store.record_issued(SERVICE_ID, "order-sign", [
+    state_of(first).store.record_issued(LEGACY_SERVICE_ID, "order-sign", [
         issued("observation-period", "card-obs-1"), issued("observation-period", "card-obs-2"),
         issued("dose-limit", "card-dose-1", "warning"),
     ])

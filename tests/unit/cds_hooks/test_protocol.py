@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from cds_service import SERVICE_ID
+from cds_service import LEGACY_SERVICE_ID
 from support.hook_requests import HOOK_URL, hook_request, medication_request
 
 TOKEN = {"access_token": "opaque-token-123", "token_type": "Bearer", "expires_in": 300,
@@ -343,7 +343,7 @@ def test_error_messages_do_not_echo_identifiers(client):
 
 
 def test_the_service_id_in_urls_is_ours():
-    assert HOOK_URL == f"/cds-services/{SERVICE_ID}"
+    assert HOOK_URL == f"/cds-services/{LEGACY_SERVICE_ID}"
 
 
 # --- the depth check itself ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 import pytest
 import responses
 
-from cds_service import SERVICE_ID
+from cds_service import LEGACY_SERVICE_ID
 from cds_service.ops.logs import JsonFormatter
 from support.hook_requests import HOOK_URL, hook_request, medication_request
 from support.jwt_keys import EPIC_ISS, EPIC_JWKS, FHIR_BASE, Signer, bearer, claims, epic_issuer, jwks
@@ -78,7 +78,7 @@ def test_a_hook_call_writes_exactly_one_summary_line(app, stderr_lines):
     assert len(summaries) == 1, err
     line = summaries[0]
     assert line["hookInstance"] == body["hookInstance"]
-    assert line["service"] == SERVICE_ID
+    assert line["service"] == LEGACY_SERVICE_ID
     assert line["hook"] == "order-select"
     assert isinstance(line["duration_ms"], (int, float)) and line["duration_ms"] >= 0
     assert isinstance(line["cards"], dict)
