@@ -57,7 +57,8 @@ def patient_resources(now: datetime, observations: int = 300) -> dict[str, list[
             "id": f"ma-{n}",
             "status": "completed",
             "subject": {"reference": f"Patient/{PATIENT}"},
-            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1741267", "display": "5 ML iron sucrose 20 MG/ML Injection"}]},
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1741267",
+                                                      "display": "5 ML iron sucrose 20 MG/ML Injection"}]},
             "effectivePeriod": {"start": begin.isoformat(), "end": (begin + timedelta(minutes=15)).isoformat()},
             "dosage": {"route": {"coding": [{"system": SNOMED, "code": "47625008"}]},
                        "dose": {"value": 100, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}},
@@ -96,7 +97,8 @@ def patient_resources(now: datetime, observations: int = 300) -> dict[str, list[
 
 def searchset(resources: list[dict]) -> dict:
     return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r, "search": {"mode": "match"}} for r in resources]}
+            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r,
+                       "search": {"mode": "match"}} for r in resources]}
 
 
 def draft_order() -> dict:
@@ -106,11 +108,13 @@ def draft_order() -> dict:
         "status": "draft",
         "intent": "order",
         "subject": {"reference": f"Patient/{PATIENT}"},
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1435169", "display": "15 ML ferric carboxymaltose 50 MG/ML Injection"}]},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1435169",
+                                                  "display": "15 ML ferric carboxymaltose 50 MG/ML Injection"}]},
         "dosageInstruction": [{
             "route": {"coding": [{"system": SNOMED, "code": "47625008", "display": "Intravenous route"}]},
             "timing": {"repeat": {"count": 1, "duration": 10, "durationUnit": "min"}},
-            "doseAndRate": [{"doseQuantity": {"value": 750, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}],
+            "doseAndRate": [{"doseQuantity": {"value": 750, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                              "code": "mg"}}],
         }],
     }
 

@@ -53,7 +53,8 @@ def _key_for(path: str, query: dict) -> str | None:
     if rtype == "Patient":
         return "patient"
     if rtype == "Observation":
-        for code, key in (("29463-7", "weight"), ("718-7", "labs"), ("72514-3", "painScores"), ("8480-6", "vitalSigns")):
+        for code, key in (("29463-7", "weight"), ("718-7", "labs"), ("72514-3", "painScores"),
+                          ("8480-6", "vitalSigns")):
             if code in codes:
                 return key
     return {"AllergyIntolerance": "allergies", "Condition": "conditions",
@@ -62,7 +63,8 @@ def _key_for(path: str, query: dict) -> str | None:
 
 def run_fhir_server(port: int, delay: float) -> None:
     resources = payloads.patient_resources(datetime.now(timezone.utc))
-    bodies = {key: json.dumps(res[0] if key == "patient" else payloads.searchset(res)).encode() for key, res in resources.items()}
+    bodies = {key: json.dumps(res[0] if key == "patient" else payloads.searchset(res)).encode() for key,
+              res in resources.items()}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -74,7 +76,8 @@ def run_fhir_server(port: int, delay: float) -> None:
             time.sleep(delay)
             body = bodies.get(key) if key else None
             status = 200 if body else 404
-            body = body or b'{"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}'
+            body = body or (b'{"resourceType": "OperationOutcome", '
+                            b'"issue": [{"severity": "error", "code": "not-found"}]}')
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(body)))
@@ -92,7 +95,8 @@ def run_fhir_server(port: int, delay: float) -> None:
 
 
 # --- servers under gunicorn ----------------------------------------------------------------------
-def start_gunicorn(app_spec: str, port: int, workdir: Path, extra_env: dict, chdir: Path | None = None) -> subprocess.Popen:
+def start_gunicorn(app_spec: str, port: int, workdir: Path, extra_env: dict,
+                   chdir: Path | None = None) -> subprocess.Popen:
     env = dict(os.environ, **extra_env)
     env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-", dir=workdir)
     cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "cds_service" / "ops" / "gunicorn_conf.py"),
@@ -172,7 +176,8 @@ def _load_process(port, body, total, concurrency, warmup, queue):
 
 def load(port: int, body: bytes, total: int, concurrency: int, warmup: int) -> dict:
     queue = multiprocessing.get_context("spawn").Queue()
-    proc = multiprocessing.get_context("spawn").Process(target=_load_process, args=(port, body, total, concurrency, warmup, queue))
+    proc = multiprocessing.get_context("spawn").Process(target=_load_process,
+                                                        args=(port, body, total, concurrency, warmup, queue))
     proc.start()
     latencies, errors, elapsed = queue.get(timeout=900)
     proc.join()
@@ -250,25 +255,31 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="iron-cds-bench-"))
-    env = {"IRON_CDS_AUTH": "off", "IRON_CDS_DATABASE_URL": f"sqlite:///{workdir}/bench.db", "IRON_CDS_LOG_LEVEL": "WARNING"}
+    env = {"IRON_CDS_AUTH": "off", "IRON_CDS_DATABASE_URL": f"sqlite:///{workdir}/bench.db",
+           "IRON_CDS_LOG_LEVEL": "WARNING"}
     fhir_port, svc_port, echo_port = free_port(), free_port(), free_port()
-    fhir = multiprocessing.get_context("spawn").Process(target=run_fhir_server, args=(fhir_port, args.fhir_delay), daemon=True)
+    fhir = multiprocessing.get_context("spawn").Process(target=run_fhir_server, args=(fhir_port, args.fhir_delay),
+                                                        daemon=True)
     fhir.start()
     service = start_gunicorn("cds_service.app:create_app()", svc_port, workdir, env)
     echo = start_gunicorn("echo_app:create_app()", echo_port, workdir, env, chdir=HERE)
     try:
         with_prefetch = json.dumps(payloads.hook_body(with_prefetch=True)).encode()
-        no_prefetch = json.dumps(payloads.hook_body(with_prefetch=False, fhir_server=f"http://127.0.0.1:{fhir_port}")).encode()
-        results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        no_prefetch = json.dumps(payloads.hook_body(with_prefetch=False,
+                                                    fhir_server=f"http://127.0.0.1:{fhir_port}")).encode()
+        results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                               "python": platform.python_version()},
                    "settings": vars(args), "payload_bytes": len(with_prefetch)}
         # (c) first and again last, so that drift in machine load shows up in the figures.
         results["c_echo"] = load(echo_port, with_prefetch, args.requests, args.concurrency, args.warmup)
         results["a_full_prefetch"] = load(svc_port, with_prefetch, args.requests, args.concurrency, args.warmup)
         results["c_echo_again"] = load(echo_port, with_prefetch, args.requests, args.concurrency, args.warmup)
-        results["b_no_prefetch"] = load(svc_port, no_prefetch, args.requests_no_prefetch, args.concurrency, args.concurrency)
+        results["b_no_prefetch"] = load(svc_port, no_prefetch, args.requests_no_prefetch, args.concurrency,
+                                        args.concurrency)
         results["b_no_prefetch_one_at_a_time"] = load(svc_port, no_prefetch, 40, 1, 4)
         results["b_fhir_round_trip_ms"] = round(args.fhir_delay * 1000, 1)
-        results["worker_peak_rss_mb"] = {"service": worker_peak_rss_mb(service.pid), "echo": worker_peak_rss_mb(echo.pid)}
+        results["worker_peak_rss_mb"] = {"service": worker_peak_rss_mb(service.pid),
+                                         "echo": worker_peak_rss_mb(echo.pid)}
     finally:
         for proc in (service, echo):
             proc.terminate()
@@ -279,8 +290,10 @@ def main() -> None:
     c_p99 = min(results["c_echo"]["p99_ms"], results["c_echo_again"]["p99_ms"])
     results["ratio_a_over_c"] = {"p50": round(results["a_full_prefetch"]["p50_ms"] / c_p50, 2),
                                  "p99": round(results["a_full_prefetch"]["p99_ms"] / c_p99, 2)}
-    results["ratio_b_over_round_trip"] = {"p50": round(results["b_no_prefetch"]["p50_ms"] / (args.fhir_delay * 1000), 2),
-                                          "p99": round(results["b_no_prefetch"]["p99_ms"] / (args.fhir_delay * 1000), 2)}
+    results["ratio_b_over_round_trip"] = {"p50": round(results["b_no_prefetch"]["p50_ms"] / (args.fhir_delay * 1000),
+                                                       2),
+                                          "p99": round(results["b_no_prefetch"]["p99_ms"] / (args.fhir_delay * 1000),
+                                                       2)}
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -298,14 +311,17 @@ def print_table(r: dict) -> None:
         s = r[key]
         print(f"{label:<34}{s['p50_ms']:>9}{s['p95_ms']:>9}{s['p99_ms']:>9}{s['throughput_rps']:>9}{s['non_200']:>9}")
     print(f"\nratio (a)/(c): p50 {r['ratio_a_over_c']['p50']}x, p99 {r['ratio_a_over_c']['p99']}x   (target <= 2x)")
-    print(f"ratio (b)/one FHIR round trip ({r['b_fhir_round_trip_ms']} ms): p50 {r['ratio_b_over_round_trip']['p50']}x, "
+    print(
+        f"ratio (b)/one FHIR round trip ({r['b_fhir_round_trip_ms']} ms): p50 {r['ratio_b_over_round_trip']['p50']}x, "
           f"p99 {r['ratio_b_over_round_trip']['p99']}x at {r['settings']['concurrency']} concurrent; "
           f"one hook at a time: p50 {r['b_no_prefetch_one_at_a_time']['p50_ms']} ms   (target <= 1.5x)")
     ip = r["in_process"]
-    print(f"in-process engine + cards per hook: p50 {ip['engine_and_cards_ms_p50']} ms, p99 {ip['engine_and_cards_ms_p99']} ms "
+    print(f"in-process engine + cards per hook: p50 {ip['engine_and_cards_ms_p50']} ms, "
+          f"p99 {ip['engine_and_cards_ms_p99']} ms "
           f"({ip['resources_in_record']} resources, {ip['cards_per_hook']} cards; target <= 2 ms); "
           f"record from prefetch p50 {ip['record_from_prefetch_ms_p50']} ms")
-    print(f"worker peak RSS MB: service {r['worker_peak_rss_mb']['service']}, echo {r['worker_peak_rss_mb']['echo']}   (target <= 150 MB)")
+    rss = r['worker_peak_rss_mb']
+    print(f"worker peak RSS MB: service {rss['service']}, echo {rss['echo']}   (target <= 150 MB)")
 
 
 if __name__ == "__main__":

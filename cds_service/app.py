@@ -9,8 +9,8 @@ from typing import Any
 from flask import Flask
 from flask_cors import CORS
 
-from cds_service.config import Config, ConfigError
 from cds_service.cds_hooks.discovery import PrefetchKey, prefetch_keys, service_definitions
+from cds_service.config import Config, ConfigError
 from cds_service.knowledge.loader import KnowledgeError, load_knowledge
 from cds_service.ops.logs import configure_logging
 from cds_service.store import Store
@@ -66,13 +66,10 @@ def _build(config: Config) -> Flask:
     )
 
     from cds_service import console
-
     from cds_service.cds_hooks import errors, feedback, hooks, openapi
-
-    from cds_service.ops import metrics
-
-    from cds_service.trust import auth
     from cds_service.cds_hooks.discovery import bp as discovery_bp
+    from cds_service.ops import metrics
+    from cds_service.trust import auth
 
     auth.init_app(app)
     app.register_blueprint(discovery_bp)

@@ -92,9 +92,11 @@ def feedback_report(as_json: bool) -> None:
 
 
 @main.command("check-knowledge")
-@click.option("--file", "override", default=None, help="Also validate this institutional override file (default: IRON_CDS_KNOWLEDGE).")
+@click.option("--file", "override", default=None,
+              help="Also validate this institutional override file (default: IRON_CDS_KNOWLEDGE).")
 @click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
-              help="Validate the cards files in this directory (e.g. a pharmacist's working copy) instead of the installed ones.")
+              help="Validate the cards files in this directory (e.g. a pharmacist's working copy) "
+                   "instead of the installed ones.")
 def check_knowledge(override: str | None, directory: str | None) -> None:
     """Validate the knowledge and card data files; exit 1 listing every problem."""
     from pathlib import Path
@@ -135,25 +137,32 @@ def _stderr_logger(name: str) -> None:
 
 
 @main.command()
-@click.option("--order", "order", required=True, type=click.Path(dir_okay=False), help="Draft order: a MedicationRequest or a Bundle of orders (JSON).")
+@click.option("--order", "order", required=True, type=click.Path(dir_okay=False),
+              help="Draft order: a MedicationRequest or a Bundle of orders (JSON).")
 @click.option("--patient-bundle", type=click.Path(dir_okay=False), help="The patient's data as a FHIR Bundle file.")
 @click.option("--fhir-server", metavar="URL", help="FHIR base URL to read the patient's data from (with --patient).")
-@click.option("--patient", metavar="ID", help="Patient id on the FHIR server (or in a bundle holding several patients).")
-@click.option("--bearer-token", metavar="TOKEN", help="Access token for the FHIR server; also passed to the service as fhirAuthorization.")
+@click.option("--patient", metavar="ID",
+              help="Patient id on the FHIR server (or in a bundle holding several patients).")
+@click.option("--bearer-token", metavar="TOKEN",
+              help="Access token for the FHIR server; also passed to the service as fhirAuthorization.")
 @click.option("--hook", type=click.Choice(["order-sign", "order-select"]), default="order-sign", show_default=True)
-@click.option("--service", metavar="URL", help="Call this service over HTTP (base URL or …/cds-services/ID) instead of in-process.")
-@click.option("--sign-key", type=click.Path(dir_okay=False), help="Private key (PEM or JWK) to sign the CDS client JWT.")
+@click.option("--service", metavar="URL",
+              help="Call this service over HTTP (base URL or …/cds-services/ID) instead of in-process.")
+@click.option("--sign-key", type=click.Path(dir_okay=False),
+              help="Private key (PEM or JWK) to sign the CDS client JWT.")
 @click.option("--issuer", metavar="ISS", help="The JWT's iss (a trusted issuer of the service); needs --sign-key.")
 @click.option("--jku", metavar="URL", help="Put this JWKS URL in the JWT header (as Epic does).")
 @click.option("--user", metavar="REF", default="Practitioner/iron-cds-fire", show_default=True, help="context.userId")
 @click.option("--encounter", metavar="ID", help="context.encounterId")
 @click.option("--prefetch", metavar="KEYS", default="all", show_default=True,
-              help="Which prefetch keys to resolve and send: all, none, or a comma-separated list (the service reads the rest).")
+              help="Which prefetch keys to resolve and send: all, none, or a comma-separated list "
+                   "(the service reads the rest).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the raw CDS Hooks response JSON on stdout.")
 def fire(as_json: bool, **kwargs) -> None:
     """Act as the EHR: send a draft order to the service and show the cards."""
     from cds_service.ehr.card_text import render_response
-    from cds_service.ehr.fire import FireError, FireOptions, fire as fire_hook
+    from cds_service.ehr.fire import FireError, FireOptions
+    from cds_service.ehr.fire import fire as fire_hook
 
     _stderr_logger("iron_cds.fire")
     try:
@@ -173,7 +182,8 @@ def fire(as_json: bool, **kwargs) -> None:
 @click.option("--only", metavar="NAME", help="Load only this fixture patient (file name without .json).")
 def load_fixtures(fhir_server: str, bearer_token: str | None, only: str | None) -> None:
     """Upload the synthetic patients in fhir_fixtures/patients/ (transaction Bundles)."""
-    from cds_service.ehr.fixtures import LoadError, load_fixtures as load
+    from cds_service.ehr.fixtures import LoadError
+    from cds_service.ehr.fixtures import load_fixtures as load
 
     try:
         loaded = load(fhir_server, bearer_token=bearer_token, only=only)

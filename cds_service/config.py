@@ -87,12 +87,14 @@ class Config:
             knowledge_path=knowledge,
             jurisdiction=jurisdiction,
             public_base_url=public_base,
-            clock_skew_seconds=int(_positive_float(get("IRON_CDS_CLOCK_SKEW"), "IRON_CDS_CLOCK_SKEW", 60, allow_zero=True)),
+            clock_skew_seconds=int(_positive_float(get("IRON_CDS_CLOCK_SKEW"), "IRON_CDS_CLOCK_SKEW", 60,
+                                                   allow_zero=True)),
             max_token_lifetime_seconds=int(
                 _positive_float(get("IRON_CDS_MAX_TOKEN_LIFETIME"), "IRON_CDS_MAX_TOKEN_LIFETIME", 3600)
             ),
             allowed_tenants=tuple(t.strip() for t in (get("IRON_CDS_TENANTS") or "").split(",") if t.strip()),
-            max_body_bytes=int(_positive_float(get("IRON_CDS_MAX_BODY_BYTES"), "IRON_CDS_MAX_BODY_BYTES", 2 * 1024 * 1024)),
+            max_body_bytes=int(_positive_float(get("IRON_CDS_MAX_BODY_BYTES"), "IRON_CDS_MAX_BODY_BYTES",
+                                               2 * 1024 * 1024)),
             console_token=get("IRON_CDS_CONSOLE_TOKEN"),
             fhir_max_pages=int(_positive_float(get("IRON_CDS_FHIR_MAX_PAGES"), "IRON_CDS_FHIR_MAX_PAGES", 5)),
             log_level=_log_level(get("IRON_CDS_LOG_LEVEL")),

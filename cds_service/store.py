@@ -142,7 +142,8 @@ class Store:
             with self._writer_lock:
                 if self._writer is None or not self._writer.is_alive() or self._writer_pid != os.getpid():
                     self._writer_pid = os.getpid()
-                    self._writer = threading.Thread(target=self._write_pending_forever, name="iron-cds-audit", daemon=True)
+                    self._writer = threading.Thread(target=self._write_pending_forever, name="iron-cds-audit",
+                                                    daemon=True)
                     self._writer.start()
 
     def flush(self) -> None:

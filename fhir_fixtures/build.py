@@ -18,8 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fx_scenarios import NOW, ORDERS, SCENARIOS  # noqa: E402  (the generator's modules live beside it)
 from fx_patients import PATIENT_NOTES, PATIENTS  # noqa: E402
+from fx_scenarios import NOW, ORDERS, SCENARIOS  # noqa: E402  (the generator's modules live beside it)
 
 
 def transaction(resources: list[dict]) -> dict:

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from fx_resources import (
-    INGREDIENTS, RXNORM, administration, adverse_event, allergy, blood_pressure, condition,
-    drug_allergy, ferritin, hemoglobin, pain_score, patient, phosphate, tsat, weight,
+    INGREDIENTS,
+    RXNORM,
+    administration,
+    adverse_event,
+    allergy,
+    blood_pressure,
+    condition,
+    drug_allergy,
+    ferritin,
+    hemoglobin,
+    pain_score,
+    patient,
+    phosphate,
+    tsat,
+    weight,
 )
 
 LABS_DATE = "2026-11-18T08:30:00Z"       # a week before NOW: recent for every recency window
@@ -45,7 +58,8 @@ def _pain_patient(name: str, score: int, when: str, during: bool) -> list[dict]:
     return baseline(name) + [
         admin,
         pain_score(f"{p}-pain-1", p, score, when, part_of),
-        blood_pressure(f"{p}-bp-infusion", p, 126, 80, "2026-07-20T09:12:00Z", part_of=f"MedicationAdministration/{admin['id']}"),
+        blood_pressure(f"{p}-bp-infusion", p, 126, 80, "2026-07-20T09:12:00Z",
+                       part_of=f"MedicationAdministration/{admin['id']}"),
     ]
 
 
@@ -85,7 +99,8 @@ _moderate = baseline("moderate-reaction")
 _moderate_admin = earlier_infusion("moderate-reaction", "iron_sucrose", 200, "2026-06-02T10:00:00Z",
                                    "2026-06-02T10:08:00Z", status="stopped",
                                    stop_reason="urticaria and shortness of breath during the infusion")
-_add("moderate-reaction", "moderate allergic reaction (urticaria, dyspnoea, no hypotension) to iron sucrose, infusion stopped",
+_add("moderate-reaction",
+     "moderate allergic reaction (urticaria, dyspnoea, no hypotension) to iron sucrose, infusion stopped",
      _moderate + [
          _moderate_admin,
          blood_pressure(f"{pid('moderate-reaction')}-bp-infusion", pid("moderate-reaction"), 118, 76,
@@ -157,7 +172,8 @@ _add("stale-data", "45 kg and ferritin 820 / TSAT 48 %, but all measured 2026-06
      baseline("stale-data", weight_kg=45, ferritin_ng_ml=820, tsat_percent=48, hb=13.1,
               labs_date="2026-06-01T08:30:00Z", phosphate_date="2026-06-01T08:30:00Z"))
 
-_add("iron-replete", "ferritin 820 ng/mL and TSAT 48 %: iron replete", baseline("iron-replete", ferritin_ng_ml=820, tsat_percent=48, hb=13.1))
+_add("iron-replete", "ferritin 820 ng/mL and TSAT 48 %: iron replete",
+     baseline("iron-replete", ferritin_ng_ml=820, tsat_percent=48, hb=13.1))
 _add("high-ferritin-only", "ferritin 820 ng/mL but TSAT 18 % (inflammation pattern)",
      baseline("high-ferritin-only", ferritin_ng_ml=820, tsat_percent=18))
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from fx_patients import pid
 from fx_resources import (
-    IV_ROUTE, ORAL_ROUTE, drug_order, iron_order, observation_order,
+    IV_ROUTE,
+    ORAL_ROUTE,
+    drug_order,
+    iron_order,
+    observation_order,
 )
 
 NOW = "2026-11-25T12:00:00Z"
@@ -83,8 +87,10 @@ scenario("clean-fcm-order-select", "clean", [fcm("clean-fcm-order-select", "clea
          "the same card at order-select (context.selections)", hook="order-select")
 scenario("observation-already-drafted", "clean",
          [fcm("observation-already-drafted", "clean"),
-          observation_order("icds-observation-already-drafted-sr", pid("clean"), mr("observation-already-drafted"), 30)],
-         [], "no observation card when the observation ServiceRequest (accepted at order-select) is in the draft orders")
+          observation_order("icds-observation-already-drafted-sr", pid("clean"), mr("observation-already-drafted"),
+                            30)],
+         [],
+         "no observation card when the observation ServiceRequest (accepted at order-select) is in the draft orders")
 scenario("oral-iron", "clean",
          [drug_order(mr("oral-iron"), pid("clean"), "310325", "ferrous sulfate 325 MG Oral Tablet", 325, "mg",
                      ORAL_ROUTE, "325 mg by mouth once daily")],
@@ -158,7 +164,8 @@ scenario("severe-reaction", "severe-reaction", [fcm("severe-reaction", "severe-r
 scenario("moderate-reaction", "moderate-reaction", [fcm("moderate-reaction", "moderate-reaction")],
          [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"),
           card("premedication", "info", "create"), OBSERVE],
-         "moderate reaction (urticaria, dyspnoea) to iron sucrose: warning, slower rate and corticosteroid premedication")
+         "moderate reaction (urticaria, dyspnoea) to iron sucrose: "
+         "warning, slower rate and corticosteroid premedication")
 scenario("mild-allergy-ferumoxytol", "mild-allergy",
          [iron_order(mr("mild-allergy-ferumoxytol"), pid("mild-allergy"), "ferumoxytol", 510, 30)],
          [card("hypersensitivity-history", "critical", "delete"), BOXED, OBSERVE],

@@ -27,4 +27,7 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     || echo "tests: could not install chromium; the console browser tests cannot run" >&2
 fi
 
+# --- Lint first (config in pyproject.toml): a finding fails the run before any test starts --------
+.venv/bin/ruff check .
+
 exec .venv/bin/python -m pytest "$@"

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from flask import Blueprint, current_app, jsonify
 
 from cds_service import HOOKS, SERVICE_IDS
-
 from cds_service.trust import auth
-
 
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -58,8 +56,10 @@ def prefetch_keys(knowledge) -> tuple[PrefetchKey, ...]:
             f"Observation?patient={pid}&code={_codes(LOINC, lab_codes)}&_sort=-date&_count=50",
             "iron status and phosphate checks",
         ),
-        PrefetchKey("allergies", f"AllergyIntolerance?patient={pid}", "hypersensitivity history and drug-allergy risk factors"),
-        PrefetchKey("conditions", f"Condition?patient={pid}&clinical-status=active", "risk factors (asthma, mastocytosis, inflammatory disease, pregnancy)"),
+        PrefetchKey("allergies", f"AllergyIntolerance?patient={pid}",
+                    "hypersensitivity history and drug-allergy risk factors"),
+        PrefetchKey("conditions", f"Condition?patient={pid}&clinical-status=active",
+                    "risk factors (asthma, mastocytosis, inflammatory disease, pregnancy)"),
         PrefetchKey(
             "ironAdministrations",
             f"MedicationAdministration?patient={pid}&code={_codes(RXNORM, iron_codes)}&_sort=-effective-time&_count=50",
@@ -77,7 +77,8 @@ def prefetch_keys(knowledge) -> tuple[PrefetchKey, ...]:
         ),
         # subject may name a Patient, Group, Practitioner..: a bare id is ambiguous and some servers
         # (Medplum, our test server) then match nothing, so say which type we mean.
-        PrefetchKey("adverseEvents", f"AdverseEvent?subject=Patient/{pid}", "earlier infusion reactions recorded as adverse events"),
+        PrefetchKey("adverseEvents", f"AdverseEvent?subject=Patient/{pid}",
+                    "earlier infusion reactions recorded as adverse events"),
     )
 
 

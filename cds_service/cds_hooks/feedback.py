@@ -14,12 +14,10 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service import hooks_served
-
-from cds_service.ops import metrics
-
-from cds_service.trust import auth
 from cds_service.cds_hooks.errors import ApiError, error_response
 from cds_service.cds_hooks.schemas import load_feedback, read_json_body
+from cds_service.ops import metrics
+from cds_service.trust import auth
 
 log = logging.getLogger("iron_cds.feedback")
 
@@ -47,7 +45,7 @@ def receive_feedback(service_id: str):
         return response
 
     stored = Counter()
-    for item, is_new in zip(items, new):
+    for item, is_new in zip(items, new, strict=True):
         if is_new:
             topic = topics.get(item["card"], "unknown")
             metrics.count_feedback(topic, item["outcome"])

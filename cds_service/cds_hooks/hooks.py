@@ -13,16 +13,14 @@ from datetime import datetime, timezone
 from flask import Blueprint, current_app, g, jsonify, request
 
 from cds_service import hooks_served
-
-from cds_service.ops import metrics
-
-from cds_service.trust import auth
 from cds_service.cds_hooks.cards import build_response
+from cds_service.cds_hooks.errors import ApiError
+from cds_service.cds_hooks.schemas import load_hook_request, read_json_body
 from cds_service.engine import evaluate
 from cds_service.engine.model import EvaluationContext
-from cds_service.cds_hooks.errors import ApiError
 from cds_service.fhir.access import gather_record
-from cds_service.cds_hooks.schemas import load_hook_request, read_json_body
+from cds_service.ops import metrics
+from cds_service.trust import auth
 
 log = logging.getLogger("iron_cds.hooks")
 

@@ -247,7 +247,8 @@ _ERRORS = {
     "413": _json(_ref("Error"), "Body too large, or too many draft orders or prefetch entries"),
     "415": _json(_ref("Error"), "The body is not JSON (Content-Type)"),
 }
-_SERVICE_ID = {"name": "service_id", "in": "path", "required": True, "schema": {"enum": sorted([*SERVICE_IDS.values(), LEGACY_SERVICE_ID])}}
+_SERVICE_ID = {"name": "service_id", "in": "path", "required": True,
+               "schema": {"enum": sorted([*SERVICE_IDS.values(), LEGACY_SERVICE_ID])}}
 _JWT = [{"cdsClientJwt": []}]
 
 

@@ -13,9 +13,9 @@ from datetime import date, datetime, timedelta, timezone
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from cds_service.console import access, feedback_stats, preview
 from cds_service.knowledge.loader import KnowledgeError, build, read_raw
 from cds_service.store import Feedback, IssuedCard
-from cds_service.console import access, feedback_stats, preview
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 
@@ -46,7 +46,8 @@ def _guard():
 def _headers(response: Response) -> Response:
     # No script runs anywhere in the console; say so to the browser.
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -128,7 +129,9 @@ def preview_page():
             response = preview.run(state, patient_bundle, order, hook)
         except preview.PreviewError as exc:
             error = str(exc)
-    cards = [dict(card, detail_html=preview.render_markdown(card.get("detail", ""))) for card in (response or {}).get("cards", [])]
+    cards = [dict(card,
+                  detail_html=preview.render_markdown(card.get("detail",
+                                                               ""))) for card in (response or {}).get("cards", [])]
     return render_template(
         "preview.html",
         scenarios=scenarios,
@@ -149,10 +152,12 @@ def knowledge_page():
     try:
         # Re-read the files as they are on disk now (the running service keeps what it loaded at start).
         checked = build(read_raw(None, state.config.knowledge_path))
-        check = {"ok": True, "message": f"{len(checked.products)} products and {len(checked.sources)} sources validate."}
+        check = {"ok": True,
+                 "message": f"{len(checked.products)} products and {len(checked.sources)} sources validate."}
     except KnowledgeError as exc:
         check = {"ok": False, "message": str(exc)}
-    return render_template("knowledge.html", knowledge=state.knowledge, jurisdiction=state.config.jurisdiction, check=check)
+    return render_template("knowledge.html", knowledge=state.knowledge, jurisdiction=state.config.jurisdiction,
+                           check=check)
 
 
 @bp.get("/feedback")
@@ -163,7 +168,8 @@ def feedback_page():
         return Response(feedback_stats.to_csv(stats), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=iron-cds-feedback-{start}-{end}.csv"})
     charts = {topic: feedback_stats.svg_chart(entry, start, end) for topic, entry in stats.items()}
-    return render_template("feedback.html", stats=stats, charts=charts, start=start, end=end, error=error), (400 if error else 200)
+    return render_template("feedback.html", stats=stats, charts=charts, start=start, end=end,
+                           error=error), (400 if error else 200)
 
 
 def _date_range() -> tuple[date, date, str | None]:

@@ -108,6 +108,7 @@ def svg_chart(entry: TopicStats, start: date, end: date, width: int = 640, heigh
     step = max(1, len(days) // 6)
     for i in range(0, len(days), step):
         x = left + i * slot + slot / 2
-        parts.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" font-size="10">{days[i].strftime("%m-%d")}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" font-size="10">'
+                     f'{days[i].strftime("%m-%d")}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -105,7 +105,8 @@ def search_bundle(resources: list[dict], resource_type: str, params: list[tuple[
         if fields is None or "," in sort:
             raise UnsupportedSearch(f"_sort={sort!r} is not supported against a bundle")
         # Resources without the date go last either way, as servers tend to do.
-        dated = sorted((r for r in found if _sort_key(r, fields)), key=lambda r: _sort_key(r, fields), reverse=descending)
+        dated = sorted((r for r in found if _sort_key(r, fields)), key=lambda r: _sort_key(r, fields),
+                       reverse=descending)
         found = dated + [r for r in found if not _sort_key(r, fields)]
     total = len(found)
     if count is not None:
@@ -114,5 +115,6 @@ def search_bundle(resources: list[dict], resource_type: str, params: list[tuple[
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
-        "entry": [{"fullUrl": f"{r['resourceType']}/{r.get('id', '')}", "resource": r, "search": {"mode": "match"}} for r in found],
+        "entry": [{"fullUrl": f"{r['resourceType']}/{r.get('id', '')}", "resource": r,
+                   "search": {"mode": "match"}} for r in found],
     }

@@ -86,7 +86,9 @@ def _action(action: dict, label: str | None = None) -> str:
     resource = action.get("resource")
     target = action.get("resourceId") or ""
     if isinstance(resource, dict):
-        target = f"{resource.get('resourceType', '?')}/{resource['id']}" if resource.get("id") else resource.get("resourceType", "?")
+        target = resource.get("resourceType", "?")
+        if resource.get("id"):
+            target = f"{target}/{resource['id']}"
         summary = describe_resource(resource)
         text = f"{kind} {target}: {summary}" if summary else f"{kind} {target}"
     else:
@@ -126,7 +128,9 @@ def _concept_text(concept) -> str:
 def _quantity(q) -> str:
     if not isinstance(q, dict) or q.get("value") is None:
         return ""
-    return f"{q['value']:g} {q.get('unit') or q.get('code') or ''}".strip() if isinstance(q["value"], (int, float)) else str(q["value"])
+    if not isinstance(q["value"], (int, float)):
+        return str(q["value"])
+    return f"{q['value']:g} {q.get('unit') or q.get('code') or ''}".strip()
 
 
 def _dosage(dosage: dict) -> list[str]:

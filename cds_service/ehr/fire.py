@@ -15,8 +15,15 @@ from pathlib import Path
 
 from cds_service import HOOKS
 from cds_service.ehr.client_jwt import SigningKeyError, load_signing_key
-from cds_service.ehr.transports import FireError, HttpService, InProcessService, choose_service, service_target, status_error
 from cds_service.ehr.prefetch import BundleSource, FhirServerSource, PrefetchError, resolve_prefetch, token_values
+from cds_service.ehr.transports import (
+    FireError,
+    HttpService,
+    InProcessService,
+    choose_service,
+    service_target,
+    status_error,
+)
 
 log = logging.getLogger("iron_cds.fire")
 
@@ -119,7 +126,8 @@ def _patient_source(options: FireOptions):
         if patient_id is None:
             ids = source.patient_ids()
             if len(ids) != 1:
-                raise FireError(f"patient bundle {options.patient_bundle} holds {len(ids)} Patients; say which with --patient ID")
+                raise FireError(
+                    f"patient bundle {options.patient_bundle} holds {len(ids)} Patients; say which with --patient ID")
             patient_id = ids[0]
         source.check_patient(patient_id)
         return patient_id, source
@@ -138,7 +146,8 @@ def build_request(options: FireOptions, orders: list[dict], patient_id: str, pre
     if options.encounter:
         context["encounterId"] = options.encounter
     if options.hook == "order-select":
-        context["selections"] = [f"{o['resourceType']}/{o['id']}" for o in orders if o["resourceType"] == "MedicationRequest"]
+        context["selections"] = [f"{o['resourceType']}/{o['id']}" for o in orders
+                                 if o["resourceType"] == "MedicationRequest"]
     body: dict = {"hook": options.hook, "hookInstance": str(uuid.uuid4())}
     if options.fhir_server:
         body["fhirServer"] = options.fhir_server.rstrip("/")
@@ -165,7 +174,8 @@ def _prefetch_keys(spec: str, templates: dict) -> list[str] | None:
     keys = [k.strip() for k in spec.split(",") if k.strip()]
     unknown = sorted(set(keys) - set(templates))
     if unknown:
-        raise FireError(f"--prefetch names keys the service does not define: {', '.join(unknown)} (it has: {', '.join(templates)})")
+        raise FireError(
+            f"--prefetch names keys the service does not define: {', '.join(unknown)} (it has: {', '.join(templates)})")
     return keys
 
 
@@ -187,7 +197,8 @@ def fire(options: FireOptions) -> dict:
     orders = _for_patient(orders, patient_id)
 
     base, wanted_id = service_target(options.service)
-    service = HttpService(base, key, options.issuer, options.jku, options.timeout) if base else InProcessService(key, options.issuer, options.jku)
+    service = HttpService(base, key, options.issuer, options.jku,
+                          options.timeout) if base else InProcessService(key, options.issuer, options.jku)
     status, discovery = service.get("/cds-services")
     if status != 200 or not isinstance(discovery, dict) or not isinstance(discovery.get("services"), list):
         raise status_error(service, "discovery", status, discovery)

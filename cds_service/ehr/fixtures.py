@@ -46,7 +46,8 @@ def read_transaction(path: Path) -> dict:
         raise LoadError(f"cannot read {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise LoadError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("transaction", "batch"):
+    if (not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle"
+            or bundle.get("type") not in ("transaction", "batch")):
         raise LoadError(f"{path} is not a transaction Bundle")
     for entry in bundle.get("entry") or []:
         request = entry.get("request") if isinstance(entry, dict) else None
@@ -69,15 +70,18 @@ def upload(base_url: str, bundle: dict, name: str, bearer_token: str | None = No
         reason = "connection refused" if "refused" in str(exc) else str(exc).splitlines()[0][:160]
         raise LoadError(f"cannot reach FHIR server {base}: {reason}") from None
     if response.status_code != 200:
-        raise LoadError(f"FHIR server {base} refused {name}: HTTP {response.status_code} {_diagnostics(response)}".rstrip())
+        raise LoadError(
+            f"FHIR server {base} refused {name}: HTTP {response.status_code} {_diagnostics(response)}".rstrip())
     try:
         answer = response.json()
     except ValueError:
         raise LoadError(f"FHIR server {base} answered {name} with something that is not JSON") from None
-    statuses = [str((e.get("response") or {}).get("status", "")) for e in answer.get("entry") or [] if isinstance(e, dict)]
+    statuses = [str((e.get("response") or {}).get("status",
+                                                  "")) for e in answer.get("entry") or [] if isinstance(e, dict)]
     failed = [s for s in statuses if not s.startswith("2")]
     if failed or len(statuses) != len(bundle.get("entry") or []):
-        raise LoadError(f"FHIR server {base} did not store all of {name}: entry statuses {', '.join(failed) or 'missing'}")
+        raise LoadError(
+            f"FHIR server {base} did not store all of {name}: entry statuses {', '.join(failed) or 'missing'}")
     patients = tuple(
         e["resource"]["id"]
         for e in bundle.get("entry") or []
@@ -98,6 +102,7 @@ def load_fixtures(base_url: str, bearer_token: str | None = None, only: str | No
 def _diagnostics(response: requests.Response) -> str:
     try:
         issues = response.json().get("issue") or []
-        return "; ".join(str(i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code")) for i in issues)[:200]
+        return "; ".join(
+            str(i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code")) for i in issues)[:200]
     except (ValueError, AttributeError):
         return ""

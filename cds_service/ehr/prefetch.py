@@ -70,12 +70,15 @@ class FhirServerSource:
     def check_patient(self, patient_id: str) -> dict:
         response = self._get(f"{self.base_url}/Patient/{quote(patient_id, safe='')}")
         if response.status_code in (404, 410):
-            raise PatientNotFound(f"patient {patient_id!r} not found on FHIR server {self.base_url} (HTTP {response.status_code})")
+            raise PatientNotFound(
+                f"patient {patient_id!r} not found on FHIR server {self.base_url} (HTTP {response.status_code})")
         if response.status_code in (401, 403):
-            raise PrefetchError(f"FHIR server {self.base_url} refused access (HTTP {response.status_code}); check --bearer-token")
+            raise PrefetchError(
+                f"FHIR server {self.base_url} refused access (HTTP {response.status_code}); check --bearer-token")
         body = _json_or_none(response)
         if response.status_code != 200 or not isinstance(body, dict) or body.get("resourceType") != "Patient":
-            raise PrefetchError(f"FHIR server {self.base_url} gave no Patient for {patient_id!r} (HTTP {response.status_code})")
+            raise PrefetchError(
+                f"FHIR server {self.base_url} gave no Patient for {patient_id!r} (HTTP {response.status_code})")
         return body
 
     def fetch(self, relative_url: str) -> dict | None:
@@ -103,7 +106,8 @@ class FhirServerSource:
         entries = list(bundle.get("entry") or [])
         page = bundle
         for _ in range(_MAX_PAGES - 1):
-            next_url = next((link.get("url") for link in page.get("link") or [] if link.get("relation") == "next"), None)
+            next_url = next((link.get("url") for link in page.get("link") or [] if link.get("relation") == "next"),
+                            None)
             if not next_url:
                 break
             next_url = urljoin(self.base_url + "/", next_url)
@@ -160,7 +164,8 @@ class PrefetchResult:
     skipped: dict[str, str] = field(default_factory=dict)      # key -> why it was left out
 
 
-def resolve_prefetch(templates: dict[str, str], values: dict[str, str], source, only: Iterable[str] | None = None) -> PrefetchResult:
+def resolve_prefetch(templates: dict[str, str], values: dict[str, str], source,
+                     only: Iterable[str] | None = None) -> PrefetchResult:
     """Fill and run each template (or only the keys in ``only``); a key we cannot satisfy is omitted."""
     result = PrefetchResult()
     wanted = None if only is None else set(only)
@@ -186,7 +191,8 @@ def _json_or_none(response: requests.Response):
 
 
 def _outcome(text: str) -> dict:
-    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception", "diagnostics": text}]}
+    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception",
+                                                           "diagnostics": text}]}
 
 
 def _short(exc: Exception) -> str:

@@ -91,13 +91,15 @@ def status_error(service, what: str, status: int, body) -> FireError:
     reason = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else ""
     hint = ""
     if status == 401:
-        hint = " (it wants a signed JWT: pass --sign-key FILE --issuer ISS, or run the service with IRON_CDS_AUTH=off locally)"
+        hint = (" (it wants a signed JWT: pass --sign-key FILE --issuer ISS, "
+                "or run the service with IRON_CDS_AUTH=off locally)")
     return FireError(f"{service.label} answered HTTP {status} to {what}{': ' + reason if reason else ''}{hint}")
 
 
 def choose_service(services: list, hook: str, wanted_id: str | None, label: str) -> dict:
     for entry in services:
-        if isinstance(entry, dict) and entry.get("hook") == hook and (wanted_id is None or entry.get("id") == wanted_id):
+        if isinstance(entry,
+                      dict) and entry.get("hook") == hook and (wanted_id is None or entry.get("id") == wanted_id):
             return entry
     which = f" {wanted_id!r}" if wanted_id else ""
     raise FireError(f"{label} offers no{which} service for hook {hook}")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import traceback
 
+from cds_service.engine import text as _text
+from cds_service.engine import unavailable as unavailable_history  # aliased: engine submodules must not shadow it
+from cds_service.engine.facts import OrderFacts, order_name
 from cds_service.engine.model import Finding, IronOrder, PatientPicture
 from cds_service.engine.rules import RULES
-from cds_service.engine import unavailable as unavailable_history  # aliased: engine submodules must not shadow it
-from cds_service.engine import text as _text
-from cds_service.engine.facts import OrderFacts, order_name
 
 log = logging.getLogger("iron_cds.engine")
 

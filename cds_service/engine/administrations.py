@@ -43,7 +43,8 @@ def read_administration(resource: dict, medications: dict[str, dict], knowledge)
     if route.route == "non-iv" or (identity.oral and not (route.route == "iv" and identity.injectable_code)):
         return None
     product = knowledge.products.get(identity.product_key) if identity.product_key else None
-    concentration = float(product.concentration_mg_per_ml.value) if product and product.concentration_mg_per_ml else None
+    concentration = (float(product.concentration_mg_per_ml.value)
+                     if product and product.concentration_mg_per_ml else None)
     dose = read_dose([("dose", dosage["dose"])] if isinstance(dosage.get("dose"), dict) else [], concentration)
     date_text, start, end = effective_span(resource)
     period = resource.get("effectivePeriod") if isinstance(resource.get("effectivePeriod"), dict) else {}

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cds_service.engine.units import fmt, quantity_value, rate_per_minute, time_unit_minutes, to_mg, to_minutes, to_ml, unit_label
+from cds_service.engine.units import (
+    fmt,
+    quantity_value,
+    rate_per_minute,
+    time_unit_minutes,
+    to_mg,
+    to_minutes,
+    to_ml,
+    unit_label,
+)
 
 
 @dataclass
@@ -73,7 +82,8 @@ def read_dose(dose_entries: list[tuple[str, dict]], concentration: float | None)
             reading.dose_mg = ml * concentration
             reading.dose_source = f"{label} x {fmt(concentration)} mg/mL"
         else:
-            reading.problems.append(f"The dose is given as a volume ({fmt(ml)} mL) and the product concentration is not known, "
+            reading.problems.append(
+                f"The dose is given as a volume ({fmt(ml)} mL) and the product concentration is not known, "
                                     "so the dose in mg could not be determined")
     if reading.dose_mg is not None:
         reading.problems = [p for p in reading.problems if "could not be converted" not in p and "no numeric" not in p]
@@ -91,7 +101,8 @@ def _rate_minutes(rate_mg: float | None, rate_ml: float | None, label: str, dose
             return None
         reading.rate_mg_per_min = rate_mg if reading.rate_mg_per_min is None else max(rate_mg, reading.rate_mg_per_min)
         if dose_mg is None:
-            reading.problems.append(f"The infusion time could not be determined: the rate is given ({label}) but the dose is not known")
+            reading.problems.append(
+                f"The infusion time could not be determined: the rate is given ({label}) but the dose is not known")
             return None
         return dose_mg / rate_mg, f"{label} for {fmt(dose_mg)} mg"
     if rate_ml is not None:
@@ -108,7 +119,8 @@ def _rate_minutes(rate_mg: float | None, rate_ml: float | None, label: str, dose
 
 def read_time(repeat: dict | None, rates: list[tuple[str, dict]], dose_mg: float | None,
               volume_ml: float | None) -> TimeReading:
-    """Administration time from ``timing.repeat.duration`` and rate elements ("rateQuantity" / "rateRatio" / "rateRange").
+    """Administration time from ``timing.repeat.duration`` and rate elements
+    ("rateQuantity" / "rateRatio" / "rateRange").
 
     When several are given, the shortest time (the fastest rate) is used: the
     checks are about infusing too fast.
@@ -121,7 +133,8 @@ def read_time(repeat: dict | None, rates: list[tuple[str, dict]], dose_mg: float
         if duration is None or duration <= 0:
             reading.problems.append("The infusion duration in the order is not a positive number")
         elif per is None:
-            reading.problems.append(f"The infusion duration unit '{repeat.get('durationUnit')}' is not a time unit we can read")
+            reading.problems.append(
+                f"The infusion duration unit '{repeat.get('durationUnit')}' is not a time unit we can read")
         else:
             candidates.append((duration * per, f"timing.repeat.duration {fmt(duration)} {repeat.get('durationUnit')}"))
     for element, value in rates:
@@ -134,7 +147,8 @@ def read_time(repeat: dict | None, rates: list[tuple[str, dict]], dose_mg: float
             label = f"{element} {_qty(quantity)}" + (" (upper end of the range)" if element == "rateRange" else "")
             rate = rate_per_minute(quantity)
             if rate is None:
-                reading.problems.append(f"The rate unit '{unit_label(quantity)}' is not a rate we can read (mg or mL per time)")
+                reading.problems.append(
+                    f"The rate unit '{unit_label(quantity)}' is not a rate we can read (mg or mL per time)")
                 continue
             kind, per_min = rate
             found = _rate_minutes(per_min if kind == "mass" else None, per_min if kind == "volume" else None,
@@ -148,7 +162,8 @@ def read_time(repeat: dict | None, rates: list[tuple[str, dict]], dose_mg: float
             label = f"rateRatio {_qty(numerator)} per {_qty(denominator)}"
             mg, ml = to_mg(numerator), to_ml(numerator)
             if mg is None and ml is None:
-                reading.problems.append(f"The rate unit '{unit_label(numerator)}' is not a rate we can read (mg or mL per time)")
+                reading.problems.append(
+                    f"The rate unit '{unit_label(numerator)}' is not a rate we can read (mg or mL per time)")
                 continue
             found = _rate_minutes(mg / per if mg is not None else None, ml / per if ml is not None else None,
                                   label, dose_mg, volume_ml, reading)
@@ -157,12 +172,14 @@ def read_time(repeat: dict | None, rates: list[tuple[str, dict]], dose_mg: float
     if candidates:
         reading.minutes, reading.minutes_source = min(candidates, key=lambda c: c[0])
         if len(candidates) > 1 and max(c[0] for c in candidates) > reading.minutes * 1.1:
-            reading.problems.append("The order gives a duration and a rate that disagree; the shorter time was used for the checks")
+            reading.problems.append(
+                "The order gives a duration and a rate that disagree; the shorter time was used for the checks")
         # a time found makes the other unreadable elements moot
         reading.problems = [p for p in reading.problems if p.startswith("The order gives")]
         if dose_mg is not None and reading.minutes > 0:
             derived = dose_mg / reading.minutes
-            reading.rate_mg_per_min = derived if reading.rate_mg_per_min is None else max(derived, reading.rate_mg_per_min)
+            reading.rate_mg_per_min = (derived if reading.rate_mg_per_min is None
+                                       else max(derived, reading.rate_mg_per_min))
     elif not reading.problems:
         reading.problems.append("The infusion time could not be determined from the order (no duration or rate)")
     return reading

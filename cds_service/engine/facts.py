@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cds_service.knowledge.model import Fact, Knowledge, LabelLimits, Product
 from cds_service.engine.fhir_values import codings
 from cds_service.engine.model import Administration, EvaluationContext, IronOrder, PatientPicture
+from cds_service.knowledge.model import Fact, Knowledge, LabelLimits, Product
 
 
 class MissingKnowledge(LookupError):

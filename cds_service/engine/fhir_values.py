@@ -35,7 +35,9 @@ def items(value: object) -> list:
 def codings(concept: object) -> list[dict]:
     if not isinstance(concept, dict):
         return []
-    return [c for c in concept.get("coding") or () if isinstance(c, dict)] if isinstance(concept.get("coding"), list) else []
+    if not isinstance(concept.get("coding"), list):
+        return []
+    return [c for c in concept["coding"] if isinstance(c, dict)]
 
 
 def concept_texts(concept: object) -> list[str]:

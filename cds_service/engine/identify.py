@@ -133,7 +133,8 @@ class ProductMatcher:
                     found.append(f"name '{name}'")
         return keys, found
 
-    def identify(self, concepts: list[dict], extra_texts: list[str] = (), form_concepts: list[dict] = ()) -> Identity | None:
+    def identify(self, concepts: list[dict], extra_texts: list[str] = (),
+                 form_concepts: list[dict] = ()) -> Identity | None:
         """Identify the product from code-bearing concepts and free text; None when it is not IV iron.
 
         ``concepts``: medication code concepts (CodeableConcept of the order or

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cds_service.engine.fhir_values import day, reference_target
 from cds_service.engine.administrations import span
+from cds_service.engine.fhir_values import day, reference_target
 from cds_service.engine.model import Administration, Evidence, Reaction
 from cds_service.engine.observations import ObservationIndex, Reading
 from cds_service.engine.protocol import protocol_value
@@ -69,7 +69,8 @@ def pain_reactions(index: ObservationIndex, knowledge, admins: list[Administrati
             when = f"{fmt(minutes)} minutes after the end of"
         else:
             when = "during"
-        text = f"Pain score {fmt(reading.value)}/10 recorded {when} the {_admin_name(knowledge, admin)} infusion on {day(admin.date)}"
+        text = (f"Pain score {fmt(reading.value)}/10 recorded {when} the {_admin_name(knowledge, admin)} "
+                f"infusion on {day(admin.date)}")
         reactions.append(Reaction(
             kind="infusion-pain", severity="mild", product_key=admin.product_key,
             evidence=(Evidence(text, reading.when_text, reading.reference), _admin_evidence(knowledge, admin)),
@@ -113,13 +114,15 @@ def hypotension_reactions(index: ObservationIndex, knowledge, admins: list[Admin
         if lowest.value <= maximum:
             features.append(f"systolic {fmt(lowest.value)} mmHg (at or below {fmt(maximum)})")
         if baseline is not None and baseline.value - lowest.value >= fall:
-            features.append(f"systolic fell {fmt(baseline.value - lowest.value)} mmHg from {fmt(baseline.value)} before the infusion")
+            features.append(f"systolic fell {fmt(baseline.value - lowest.value)} mmHg "
+                            f"from {fmt(baseline.value)} before the infusion")
         if not features:
             continue
         evidence = [Evidence(f"Blood pressure {fmt(lowest.value)} mmHg systolic after {_admin_name(knowledge, admin)} "
                              f"started on {day(admin.date)}", lowest.when_text, lowest.reference)]
         if baseline is not None:
-            evidence.append(Evidence(f"Systolic {fmt(baseline.value)} mmHg before the infusion", baseline.when_text, baseline.reference))
+            evidence.append(Evidence(f"Systolic {fmt(baseline.value)} mmHg before the infusion", baseline.when_text,
+                                     baseline.reference))
         evidence.append(_admin_evidence(knowledge, admin))
         reactions.append(Reaction(kind="hypersensitivity", severity="severe", product_key=admin.product_key,
                                   evidence=tuple(evidence), date=lowest.when_text, features=("hypotension", *features)))

@@ -48,7 +48,8 @@ class Classifier:
         self.finder: KeywordFinder[tuple[str, str]] = KeywordFinder(keys, rules)
         mild = manifestations.get("mild") or {}
         reaction_words = (*REACTION_WORDS, *(mild.get("keywords") or ()))
-        self.reaction_finder: KeywordFinder[str] = KeywordFinder(((w, w) for w in reaction_words if isinstance(w, str)), rules)
+        self.reaction_finder: KeywordFinder[
+            str] = KeywordFinder(((w, w) for w in reaction_words if isinstance(w, str)), rules)
 
     def _scan(self, texts: list[str]) -> tuple[dict[str, list[str]], bool]:
         """(classes of the affirmed keywords, whether some keyword was mentioned only negated)."""
@@ -72,7 +73,8 @@ class Classifier:
             hits: dict[str, list[str]] = {}
             for coding in codings(concept):
                 code = coding.get("code")
-                if isinstance(code, str) and system_kind(coding.get("system")) in ("snomed", None) and code in self.codes:
+                if isinstance(code,
+                              str) and system_kind(coding.get("system")) in ("snomed", None) and code in self.codes:
                     label = coding.get("display") if isinstance(coding.get("display"), str) else code
                     hits.setdefault(self.codes[code], []).append(label.lower())
             from_text, negated = self._scan(concept_texts(concept))
@@ -99,7 +101,8 @@ def merge(*found: dict[str, list[str]]) -> dict[str, list[str]]:
     return out
 
 
-def grade(found: dict[str, list[str]], severity: str | None = None, criticality: str | None = None) -> tuple[str, str, tuple[str, ...]]:
+def grade(found: dict[str, list[str]], severity: str | None = None,
+          criticality: str | None = None) -> tuple[str, str, tuple[str, ...]]:
     """(kind, severity, features) of one reaction."""
     severity = severity.lower() if isinstance(severity, str) else None
     high = isinstance(criticality, str) and criticality.lower() == "high"

@@ -33,7 +33,8 @@ class IronOrder:
     resource: dict                   # the draft as the EHR sent it (never mutated)
     product_key: str | None          # key in the knowledge products ("ferric_carboxymaltose"); None when the
                                      # order is IV iron only as a class (ATC B03AC, "IV iron"): see problems
-    matched_by: str                  # "code", "name", "class" (IV iron, product unknown) or "unresolved" (Medication unreadable)
+    matched_by: str                  # "code", "name", "class" (IV iron, product unknown)
+                                     # or "unresolved" (Medication unreadable)
     route: str                       # "iv", "non-iv" or "unknown"
     dose_mg: float | None            # one administration, in mg of elemental iron
     dose_source: str | None          # how the dose was read ("doseQuantity 750 mg", "15 mL x 50 mg/mL")

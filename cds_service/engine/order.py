@@ -29,10 +29,12 @@ def _bundle_resources(draft_orders: object) -> list[dict]:
     if not isinstance(entries, list):
         return []
     return [e["resource"] for e in entries
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict) and isinstance(e["resource"].get("resourceType"), str)]
+            if isinstance(e, dict) and isinstance(e.get("resource"),
+                                                  dict) and isinstance(e["resource"].get("resourceType"), str)]
 
 
-def medication_parts(holder: dict, medications: dict[str, dict]) -> tuple[list[dict], list[str], list[dict], str | None] | None:
+def medication_parts(holder: dict,
+                     medications: dict[str, dict]) -> tuple[list[dict], list[str], list[dict], str | None] | None:
     """(code concepts, extra names, dose-form concepts, label) of medication[x] in a request or administration.
 
     ``medicationReference`` is resolved in the holder's ``contained`` resources
@@ -75,7 +77,8 @@ def identify_medication(holder: dict, medications: dict[str, dict], knowledge) -
 
 
 def medication_index(record, draft_resources: list[dict]) -> dict[str, dict]:
-    index = {m["id"]: m for m in record.of_type("Medication") if isinstance(m.get("id"), str)} if record is not None else {}
+    index = {
+        m["id"]: m for m in record.of_type("Medication") if isinstance(m.get("id"), str)} if record is not None else {}
     for resource in draft_resources:
         if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
             index.setdefault(resource["id"], resource)
@@ -174,7 +177,8 @@ def read_order(request: dict, medications: dict[str, dict], knowledge,
         problems.append("The IV-iron product could not be identified (recognised only as IV iron by "
                         f"{identity.matched_on}), so the product's label limits could not be checked")
     if route.route == "unknown":
-        problems.append(f"The route '{route.text}' was not recognised as intravenous or not; the order was checked as IV iron"
+        problems.append(
+            f"The route '{route.text}' was not recognised as intravenous or not; the order was checked as IV iron"
                         if route.stated else "The route was not stated in the order; it was checked as IV iron")
     concentration = None
     if product is not None and product.concentration_mg_per_ml is not None:

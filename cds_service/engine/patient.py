@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from cds_service.engine.fhir_values import as_aware, day, parse_when
 from cds_service.engine.administrations import read_administrations
+from cds_service.engine.fhir_values import as_aware, day, parse_when
 from cds_service.engine.model import EvaluationContext, LabValue, PatientPicture
 from cds_service.engine.observations import ObservationIndex
 from cds_service.engine.protocol import protocol_value
@@ -55,9 +55,11 @@ def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
         if kg is None or kg <= 0:
             continue
         if reading.when is None:
-            return None, None, None, f"The latest body weight ({fmt(reading.value)} {unit_label(reading.quantity)}) has no date, so it was not used"
+            return None, None, None, (f"The latest body weight ({fmt(reading.value)} {unit_label(reading.quantity)}) "
+                                      "has no date, so it was not used")
         if max_days is not None and now - reading.when > timedelta(days=float(max_days)):
-            return None, None, None, (f"The latest body weight ({fmt(kg)} kg on {day(reading.when_text)}) is older than "
+            return None, None, None, (
+                f"The latest body weight ({fmt(kg)} kg on {day(reading.when_text)}) is older than "
                                       f"{fmt(float(max_days))} days, so it was not used")
         return round(kg, 2), reading.when_text, reading.reference, None
     return None, None, None, "The recorded body weight is in a unit that could not be read, so it was not used"
@@ -75,15 +77,15 @@ def _labs(index: ObservationIndex, knowledge, ctx: EvaluationContext, notes: lis
         for reading in index.readings(code):
             factor = next((table[u] for u in quantity_units(reading.quantity) if u in table), None)
             if factor is None:
-                notes.append(f"{name} {fmt(reading.value)} {unit_label(reading.quantity)} ({day(reading.when_text) or 'undated'}): "
-                             "unit not recognised, value not used")
+                notes.append(f"{name} {fmt(reading.value)} {unit_label(reading.quantity)} "
+                             f"({day(reading.when_text) or 'undated'}): unit not recognised, value not used")
                 continue
             if reading.when is None:
                 notes.append(f"{name} {fmt(reading.value)} has no date, value not used")
                 continue
             if max_days is not None and now - reading.when > timedelta(days=float(max_days)):
-                notes.append(f"The latest {name} ({fmt(reading.value * factor)} {unit} on {day(reading.when_text)}) is older than "
-                             f"{fmt(float(max_days))} days, so it was not used")
+                notes.append(f"The latest {name} ({fmt(reading.value * factor)} {unit} on {day(reading.when_text)}) "
+                             f"is older than {fmt(float(max_days))} days, so it was not used")
                 break  # older ones are older still
             labs[code] = LabValue(code=code, value=round(reading.value * factor, 3), unit=unit,
                                   date=reading.when_text, reference=reading.reference)

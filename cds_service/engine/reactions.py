@@ -8,7 +8,16 @@ entered-in-error, inactive or resolved records do not count.
 
 from __future__ import annotations
 
-from cds_service.engine.fhir_values import codings, concept_label, concept_texts, counts_as_current, day, normalize_text, reference_of, reference_target
+from cds_service.engine.fhir_values import (
+    codings,
+    concept_label,
+    concept_texts,
+    counts_as_current,
+    day,
+    normalize_text,
+    reference_of,
+    reference_target,
+)
 from cds_service.engine.identify import matcher_for
 from cds_service.engine.infusion_window import hypotension_reactions, pain_reactions
 from cds_service.engine.manifestations import classifier_for, grade, merge
@@ -87,7 +96,8 @@ def allergy_reactions(record, knowledge) -> list[Reaction]:
             or next((r["onset"] for r in reactions if isinstance(r.get("onset"), str)), None)
         label = _name(knowledge, product_key, concept_label(allergy.get("code")))
         text = f"Allergy/intolerance record to {label}" + (f" ({day(date)})" if date else "")
-        out.append(_reaction(found, severity, allergy.get("criticality"), product_key, text, date, reference_of(allergy)))
+        out.append(_reaction(found, severity, allergy.get("criticality"), product_key, text, date,
+                             reference_of(allergy)))
     return out
 
 
@@ -105,7 +115,8 @@ def adverse_event_reactions(record, knowledge, admins_by_ref: dict[str, Administ
             if rtype == "MedicationAdministration" and f"{rtype}/{rid}" in admins_by_ref:
                 linked, product_key = True, admins_by_ref[f"{rtype}/{rid}"].product_key
             elif rtype == "Medication" or rtype == "#":
-                found = identify_medication({"medicationReference": instance, "contained": event.get("contained")}, medications, knowledge)
+                found = identify_medication({"medicationReference": instance, "contained": event.get("contained")},
+                                            medications, knowledge)
                 if found is not None:
                     linked, product_key = True, found[0].product_key
             elif isinstance(instance, dict) and isinstance(instance.get("display"), str):
@@ -137,7 +148,8 @@ def condition_reactions(record, knowledge, admins_by_ref: dict[str, Administrati
         for evidence in condition.get("evidence") or () if isinstance(condition.get("evidence"), list) else ():
             if not isinstance(evidence, dict):
                 continue
-            concepts += [c for c in evidence.get("code") or () if isinstance(c, dict)] if isinstance(evidence.get("code"), list) else []
+            if isinstance(evidence.get("code"), list):
+                concepts += [c for c in evidence["code"] if isinstance(c, dict)]
             for detail in evidence.get("detail") or () if isinstance(evidence.get("detail"), list) else ():
                 rtype, rid = reference_target(detail)
                 linked_admin = linked_admin or admins_by_ref.get(f"{rtype}/{rid}")
@@ -153,7 +165,9 @@ def condition_reactions(record, knowledge, admins_by_ref: dict[str, Administrati
             continue   # a problem that names iron but no reaction (e.g. "iron deficiency treated with Venofer")
         severity = _severity_word(concept_texts(condition.get("severity")))
         date = _first_date(condition, "onsetDateTime", "onsetPeriod", "recordedDate")
-        text = f"Problem-list entry '{concept_label(condition.get('code')) or 'reaction'}'" + (f" ({day(date)})" if date else "")
+        text = f"Problem-list entry '{concept_label(condition.get('code')) or 'reaction'}'"
+        if date:
+            text += f" ({day(date)})"
         out.append(_reaction(found, severity, None, product_key, text, date, reference_of(condition)))
     return out
 
@@ -169,7 +183,8 @@ def stopped_administration_reactions(knowledge, admins: list[Administration]) ->
         if not found and not classifier.says_reaction(texts):
             continue   # stopped for another reason (line lost, patient left)
         verb = {"not-done": "not given", "on-hold": "paused"}.get(admin.status or "", "stopped")
-        text = f"{_name(knowledge, admin.product_key, None)} infusion on {day(admin.date)} {verb} ('{admin.stop_reason}')"
+        name = _name(knowledge, admin.product_key, None)
+        text = f"{name} infusion on {day(admin.date)} {verb} ('{admin.stop_reason}')"
         out.append(_reaction(found, None, None, admin.product_key, text, admin.date, admin.reference))
     return out
 

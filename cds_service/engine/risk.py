@@ -15,8 +15,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cds_service.engine.compiled import per_knowledge
-from cds_service.engine.fhir_values import (as_aware, codings, concept_label, concept_texts, counts_as_current, day, normalize_text,
-                          parse_when, reference_of, system_kind)
+from cds_service.engine.fhir_values import (
+    as_aware,
+    codings,
+    concept_label,
+    concept_texts,
+    counts_as_current,
+    day,
+    normalize_text,
+    parse_when,
+    reference_of,
+    system_kind,
+)
 from cds_service.engine.model import EvaluationContext, Evidence, RiskFactor
 from cds_service.engine.negation import KeywordFinder, negation_rules_for
 from cds_service.engine.observations import ObservationIndex
@@ -75,15 +85,18 @@ def _record_hits(record, matcher: RiskMatcher) -> dict[str, list[Evidence]]:
             keys = matcher.match(resource.get("code"))
             if not keys:
                 continue
-            date = next((resource[k] for k in ("onsetDateTime", "recordedDate") if isinstance(resource.get(k), str)), None)
+            date = next((resource[k] for k in ("onsetDateTime", "recordedDate") if isinstance(resource.get(k), str)),
+                        None)
             label = concept_label(resource.get("code")) or "record"
-            evidence = Evidence(f"{what}: {label}" + (f" (since {day(date)})" if date else ""), date, reference_of(resource))
+            evidence = Evidence(f"{what}: {label}" + (f" (since {day(date)})" if date else ""), date,
+                                reference_of(resource))
             for key in keys:
                 hits.setdefault(key, []).append(evidence)
     return hits
 
 
-def _pregnancy_status(index: ObservationIndex, knowledge, matcher: RiskMatcher, ctx: EvaluationContext) -> Evidence | None:
+def _pregnancy_status(index: ObservationIndex, knowledge, matcher: RiskMatcher,
+                      ctx: EvaluationContext) -> Evidence | None:
     code = ((knowledge.codes.get("labs") or {}).get("pregnancy_status") or {}).get("loinc")
     if not code:
         return None
@@ -115,19 +128,22 @@ def _drug_allergies(record, knowledge) -> list[Evidence]:
             continue
         category = allergy.get("category") if isinstance(allergy.get("category"), list) else []
         code = allergy.get("code")
-        is_drug = bool(categories & set(category)) or any(system_kind(c.get("system")) == "rxnorm" for c in codings(code))
+        is_drug = (bool(categories & set(category))
+                   or any(system_kind(c.get("system")) == "rxnorm" for c in codings(code)))
         if not is_drug:
             continue
         coded = sorted(f"{c.get('system')}|{c.get('code')}" for c in codings(code) if isinstance(c.get("code"), str))
         label = concept_label(code)
-        substance = coded[0] if coded else (normalize_text(label) if label else reference_of(allergy) or str(id(allergy)))
+        substance = coded[
+            0] if coded else (normalize_text(label) if label else reference_of(allergy) or str(id(allergy)))
         if substance not in seen:
             seen[substance] = Evidence(f"Drug allergy: {label or 'unnamed substance'}", allergy.get("recordedDate")
                                        if isinstance(allergy.get("recordedDate"), str) else None, reference_of(allergy))
     return list(seen.values())
 
 
-def read_risk_factors(record, knowledge, index: ObservationIndex, age: int | None, ctx: EvaluationContext) -> list[RiskFactor]:
+def read_risk_factors(record, knowledge, index: ObservationIndex, age: int | None,
+                      ctx: EvaluationContext) -> list[RiskFactor]:
     matcher = risk_matcher_for(knowledge)
     hits = _record_hits(record, matcher)
     pregnant = _pregnancy_status(index, knowledge, matcher, ctx)
@@ -138,7 +154,8 @@ def read_risk_factors(record, knowledge, index: ObservationIndex, age: int | Non
     minimum = protocol_value(knowledge, "multiple_drug_allergies_min", default=None)
     allergies = _drug_allergies(record, knowledge)
     if minimum is not None and len(allergies) >= int(minimum):
-        factors.append(RiskFactor("multiple_drug_allergies", f"multiple drug allergies ({len(allergies)})", tuple(allergies)))
+        factors.append(RiskFactor("multiple_drug_allergies", f"multiple drug allergies ({len(allergies)})",
+                                  tuple(allergies)))
     older = protocol_value(knowledge, "older_age_years", default=None)
     comorbid = [key for key in WITH_AGE_ONLY if key in hits]
     if older is not None and age is not None and age >= int(older) and comorbid:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cds_service.engine.compiled import per_knowledge
 from cds_service.engine.fhir_values import codings, concept_texts, normalize_text, phrase_key, system_kind
 
+
 @dataclass(frozen=True)
 class RouteReading:
     route: str           # "iv", "non-iv" or "unknown"

@@ -15,9 +15,9 @@ import copy
 import math
 import uuid
 
-from cds_service.knowledge.model import MedicationSpec
 from cds_service.engine.fhir_values import items
 from cds_service.engine.model import EvaluationContext, IronOrder
+from cds_service.knowledge.model import MedicationSpec
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"

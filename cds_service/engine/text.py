@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from cds_service.knowledge.model import Fact, Knowledge
-from cds_service.engine.model import Evidence
 from cds_service.engine.facts import MissingKnowledge
+from cds_service.engine.model import Evidence
+from cds_service.knowledge.model import Fact, Knowledge
 
 SUMMARY_LIMIT = 140  # CDS Hooks: summary "<140 characters"
 
@@ -70,7 +70,8 @@ def source_line(knowledge: Knowledge, what: str, fact: Fact | None = None, *, va
         if fact.unit:
             value = f"{value} {fact.unit}"
     src = knowledge.sources.get(source_id) if source_id else None
-    line = common(knowledge, "source_line", what=what, value=value or "", title=src.title if src else (source_id or "unknown source"),
+    line = common(knowledge, "source_line", what=what, value=value or "",
+                  title=src.title if src else (source_id or "unknown source"),
                   id=source_id or "-", status=status_text(knowledge, status or ""))
     if status == "unconfirmed-conservative":
         line += " " + common(knowledge, "conservative_note", note=note or "")

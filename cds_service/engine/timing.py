@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from cds_service.knowledge.model import Fact, LabelLimits, TimeBand
-from cds_service.engine.model import IronOrder
 from cds_service.engine.facts import MissingKnowledge, concept_text
+from cds_service.engine.model import IronOrder
+from cds_service.knowledge.model import Fact, LabelLimits, TimeBand
 
 _PUSH = re.compile(r"\b(push|bolus|slow (iv )?injection|iv injection)\b")
 _INFUSION = re.compile(r"\b(infusion|infuse|drip)\b")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from cds_service.knowledge.model import Knowledge
-from cds_service.engine.model import Finding, IronOrder
 from cds_service.engine import text
+from cds_service.engine.model import Finding, IronOrder
+from cds_service.knowledge.model import Knowledge
 
 TOPIC = "history-unavailable"
 

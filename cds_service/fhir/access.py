@@ -23,11 +23,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from cds_service.ops import metrics
 from cds_service.fhir.payload import Failure, Obtained, interpret
 from cds_service.fhir.reader import ReadLimits, ReadResult, origin, read_paged, same_origin, shared_session
 from cds_service.fhir.record import PatientRecord
 from cds_service.fhir.templates import resolve
+from cds_service.ops import metrics
 
 log = logging.getLogger("iron_cds.fhir")
 

@@ -96,7 +96,8 @@ def schema_problems(data: dict) -> list[tuple[Path, str]]:
                 problems.append((prefix, "Must be a mapping of code sets."))
                 continue
         elif name == "wording.yaml":
-            problems += [(("wording",) + p, m) for p, m in flatten(wording_errors(data.get("wording", {})), data.get("wording"))]
+            problems += [(("wording",) + p, m) for p,
+                         m in flatten(wording_errors(data.get("wording", {})), data.get("wording"))]
             continue
         else:
             view, prefix = {s: data[s] for s in sections if s in data}, ()
@@ -121,7 +122,8 @@ def cross_problems(data: dict) -> list[tuple[Path, str]]:
             for index, key in enumerate(keys if isinstance(keys, list) else ()):
                 if key not in premeds:
                     problems.append((("protocol", "premedication_regimens", situation, index),
-                                     f"Unknown premedication {key!r} (defined: {', '.join(sorted(premeds)) or 'none'})."))
+                                     f"Unknown premedication {key!r} "
+                                     f"(defined: {', '.join(sorted(premeds)) or 'none'})."))
     products = data.get("products") if isinstance(data.get("products"), dict) else {}
     owners: dict[tuple[str, str], str] = {}
     for key, product in products.items():
@@ -130,14 +132,20 @@ def cross_problems(data: dict) -> list[tuple[Path, str]]:
         labels = product.get("labels") if isinstance(product.get("labels"), dict) else {}
         for jurisdiction in JURISDICTIONS:
             if jurisdiction not in labels:
-                problems.append((("products", key, "labels"), f"Missing the {jurisdiction} label (every product needs {' and '.join(JURISDICTIONS)})."))
+                problems.append((("products", key, "labels"),
+                                 f"Missing the {jurisdiction} label "
+                                 f"(every product needs {' and '.join(JURISDICTIONS)})."))
         codes = product.get("codes") if isinstance(product.get("codes"), dict) else {}
-        claims = [("RxCUI", str(c)) for c in (codes.get("rxnorm") or {})] + [("NDC", str(c)) for c in codes.get("ndc") or ()]
-        claims += [("name", str(n).lower()) for n in list(product.get("names") or ()) + list(product.get("brands") or ())]
+        claims = [("RxCUI",
+                   str(c)) for c in (codes.get("rxnorm") or {})] + [("NDC", str(c)) for c in codes.get("ndc") or ()]
+        claims += [("name",
+                    str(n).lower()) for n in list(product.get("names") or ()) + list(product.get("brands") or ())]
         for claim in claims:
             other = owners.setdefault(claim, key)
             if other != key:
-                problems.append((("products", key), f"{claim[0]} {claim[1]!r} is also listed for {other}: a code or name must identify one product."))
+                problems.append((("products", key),
+                                 f"{claim[0]} {claim[1]!r} is also listed for {other}: "
+                                 "a code or name must identify one product."))
     return problems
 
 

@@ -7,9 +7,18 @@ from typing import Any
 
 import yaml
 
-from cds_service.paths import cards_dir
 from cds_service.knowledge import check
-from cds_service.knowledge.model import DoseBand, Fact, Knowledge, LabelLimits, MedicationSpec, Product, Source, TimeBand
+from cds_service.knowledge.model import (
+    DoseBand,
+    Fact,
+    Knowledge,
+    LabelLimits,
+    MedicationSpec,
+    Product,
+    Source,
+    TimeBand,
+)
+from cds_service.paths import cards_dir
 
 FILES = ("sources.yaml", "products.yaml", "codes.yaml", "protocol.yaml", "wording.yaml")
 
@@ -127,7 +136,8 @@ def deep_merge(base: Any, override: Any) -> Any:
 def _fact(raw: dict | None) -> Fact | None:
     if raw is None:
         return None
-    return Fact(value=raw["value"], source=raw["source"], status=raw["status"], unit=raw.get("unit"), note=raw.get("note"))
+    return Fact(value=raw["value"], source=raw["source"], status=raw["status"], unit=raw.get("unit"),
+                note=raw.get("note"))
 
 
 def _label(raw: dict) -> LabelLimits:
@@ -136,10 +146,12 @@ def _label(raw: dict) -> LabelLimits:
         source=raw["source"],
         available=raw.get("available", True),
         max_single_dose=_fact(raw.get("max_single_dose")),
-        dose_bands=tuple(DoseBand(**{k: b.get(k) for k in DoseBand.__dataclass_fields__}) for b in raw.get("dose_bands") or ()),
+        dose_bands=tuple(
+            DoseBand(**{k: b.get(k) for k in DoseBand.__dataclass_fields__}) for b in raw.get("dose_bands") or ()),
         max_weekly_mg=_fact(raw.get("max_weekly_mg")),
         max_daily_mg=_fact(raw.get("max_daily_mg")),
-        time_bands=tuple(TimeBand(**{k: b.get(k) for k in TimeBand.__dataclass_fields__}) for b in raw.get("time_bands") or ()),
+        time_bands=tuple(
+            TimeBand(**{k: b.get(k) for k in TimeBand.__dataclass_fields__}) for b in raw.get("time_bands") or ()),
         max_rate_mg_per_min=_fact(raw.get("max_rate_mg_per_min")),
         test_dose=raw.get("test_dose"),
         boxed_warning=_fact(raw.get("boxed_warning")),

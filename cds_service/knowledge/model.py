@@ -83,7 +83,8 @@ class LabelLimits:
     max_daily_mg: Fact | None
     time_bands: tuple[TimeBand, ...]
     max_rate_mg_per_min: Fact | None
-    test_dose: Mapping[str, Any] | None   # {"required": True, "dose_mg": 25, "wait_minutes": 60, "source":..., "status":...}
+    test_dose: Mapping[str,
+                       Any] | None   # {"required": True, "dose_mg": 25, "wait_minutes": 60, "source":..., "status":...}
     boxed_warning: Fact | None       # text
     observation_minutes: Fact
     contraindications: tuple[Mapping[str, Any], ...]   # {"code", "text", "source", "status"}

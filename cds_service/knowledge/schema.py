@@ -67,7 +67,8 @@ class DoseBand(Cited):
     max_weight_kg = fields.Float(allow_none=True, load_default=None, validate=POSITIVE)
     max_mg = fields.Float(allow_none=True, load_default=None, validate=POSITIVE)
     max_mg_per_kg = fields.Float(allow_none=True, load_default=None, validate=POSITIVE)
-    split_interval_days = fields.Integer(allow_none=True, load_default=None, strict=True, validate=validate.Range(min=1))
+    split_interval_days = fields.Integer(allow_none=True, load_default=None, strict=True,
+                                         validate=validate.Range(min=1))
     method = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(DOSE_METHODS))
 
     @validates_schema
@@ -100,7 +101,9 @@ class TestDose(Cited):
 
 
 class Contraindication(Cited):
-    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9]+(-[a-z0-9]+)*$", error="Use lower-case words joined by '-'."))
+    code = fields.String(required=True,
+                         validate=validate.Regexp(r"^[a-z0-9]+(-[a-z0-9]+)*$",
+                                                  error="Use lower-case words joined by '-'."))
     text = text(required=True)
 
 
@@ -121,11 +124,13 @@ def _band_order_errors(bands: list[dict], key: str = "method") -> dict:
         prev_up, prev_min = last[method]
         up, minutes = band.get("up_to_mg"), band.get("min_minutes")
         if prev_up is None:
-            errors[index] = {"up_to_mg": [f"Follows a {method} band that already covers any dose (up_to_mg: null); put open-ended bands last."]}
+            errors[index] = {"up_to_mg": [f"Follows a {method} band that already covers any dose (up_to_mg: null); "
+                                          "put open-ended bands last."]}
         elif up is not None and up <= prev_up:
             errors[index] = {"up_to_mg": [f"Must be greater than the previous {method} band's up_to_mg ({prev_up:g})."]}
         elif minutes is not None and prev_min is not None and minutes < prev_min:
-            errors[index] = {"min_minutes": [f"A larger dose cannot need less time than the previous {method} band ({prev_min:g} min)."]}
+            errors[index] = {"min_minutes": [f"A larger dose cannot need less time than the previous {method} band "
+                                             f"({prev_min:g} min)."]}
         last[method] = (up, minutes)
     return errors
 
@@ -157,11 +162,14 @@ class ProductCodes(Strict):
     rxnorm = fields.Dict(keys=fields.String(validate=DIGITS), values=fields.String(validate=validate.OneOf(TTYS)),
                          required=True, validate=validate.Length(min=1))
     rxnorm_inferred_tty = fields.List(fields.String(validate=DIGITS), load_default=list)
-    ndc = fields.List(fields.String(validate=validate.Regexp(r"^\d{4,5}-\d{3,4}(-\d{1,2})?$", error="Not an NDC (labeler-product[-package]).")),
+    ndc = fields.List(fields.String(validate=validate.Regexp(r"^\d{4,5}-\d{3,4}(-\d{1,2})?$",
+                                                             error="Not an NDC (labeler-product[-package]).")),
                       load_default=list)
-    atc = fields.List(fields.String(validate=validate.Regexp(r"^B03AC(\d\d)?$", error="Not a parenteral-iron ATC code (B03AC or B03ACnn).")),
+    atc = fields.List(fields.String(validate=validate.Regexp(
+                          r"^B03AC(\d\d)?$", error="Not a parenteral-iron ATC code (B03AC or B03ACnn).")),
                       required=True, validate=validate.Length(min=1))
-    unii = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z0-9]{10}$", error="A UNII is 10 upper-case letters or digits.")),
+    unii = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z0-9]{10}$",
+                                                              error="A UNII is 10 upper-case letters or digits.")),
                        load_default=list)
     source = text(required=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
@@ -184,13 +192,15 @@ class Product(Strict):
     is_dextran = fields.Boolean(load_default=False)
     concentration_mg_per_ml = fields.Nested(NumberFact, required=True)
     codes = fields.Nested(ProductCodes, required=True)
-    labels = fields.Dict(keys=fields.String(validate=validate.OneOf(("US", "EU"))), values=fields.Nested(Label), required=True)
+    labels = fields.Dict(keys=fields.String(validate=validate.OneOf(("US", "EU"))), values=fields.Nested(Label),
+                         required=True)
 
 
 class ProductsFile(Strict):
     iv_iron_atc_prefixes = fields.List(text(), required=True, validate=validate.Length(min=1))
     oral_iron_names = fields.List(text(), load_default=list)
-    products = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$", error="Use lower_snake_case keys.")),
+    products = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$", error="Use lower_snake_case keys.")),
                            values=fields.Nested(Product), required=True, validate=validate.Length(min=1))
 
 

@@ -6,7 +6,18 @@ import string
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from cds_service.knowledge.schema import DIGITS, STATUSES, Cited, FactorFact, IntegerFact, NumberFact, Strict, TextFact, optional_text, text
+from cds_service.knowledge.schema import (
+    DIGITS,
+    STATUSES,
+    Cited,
+    FactorFact,
+    IntegerFact,
+    NumberFact,
+    Strict,
+    TextFact,
+    optional_text,
+    text,
+)
 
 LOINC = validate.Regexp(r"^\d{1,7}-\d$", error="Not a LOINC code (digits-checkdigit).")
 SNOMED = fields.Dict(keys=fields.String(validate=DIGITS), values=text(), required=True)
@@ -15,7 +26,8 @@ SNAKE = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="Use lower_snake_case keys."
 # iv is the only IV group; every other group marks a route as plainly not intravenous.
 ROUTE_GROUPS = ("iv", "oral", "intramuscular", "subcutaneous")
 LAB_NAMES = ("body_weight", "hemoglobin", "ferritin", "tsat", "phosphate", "pregnancy_status")
-RISK_FACTORS = ("asthma", "severe_atopy", "mastocytosis", "systemic_inflammatory_disease", "pregnancy", "cardiac_disease",
+RISK_FACTORS = ("asthma", "severe_atopy", "mastocytosis", "systemic_inflammatory_disease", "pregnancy",
+                "cardiac_disease",
                 "respiratory_disease")
 # The observation period may be lengthened, never shortened below what every label and the EMA require.
 MIN_OBSERVATION_MINUTES = 30
@@ -23,7 +35,8 @@ MAX_NEGATION_WINDOW = 8
 
 
 def required_keys(schema_cls, names):
-    return fields.Dict(keys=fields.String(validate=validate.OneOf(names)), values=fields.Nested(schema_cls), required=True,
+    return fields.Dict(keys=fields.String(validate=validate.OneOf(names)), values=fields.Nested(schema_cls),
+                       required=True,
                        validate=lambda d: set(names) <= set(d) or _missing(names, d))
 
 
@@ -52,12 +65,14 @@ class Vitals(Strict):
 
 class CodeSet(Cited):
     snomed = SNOMED
-    keywords = fields.List(fields.String(validate=[validate.Length(min=1), LOWER]), required=True, validate=validate.Length(min=1))
+    keywords = fields.List(fields.String(validate=[validate.Length(min=1), LOWER]), required=True,
+                           validate=validate.Length(min=1))
 
 
 class RiskFactor(CodeSet):
     label = text(required=True)
-    icd10_prefixes = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]\d[0-9A-Z.]*$", error="Not an ICD-10 code prefix.")),
+    icd10_prefixes = fields.List(
+        fields.String(validate=validate.Regexp(r"^[A-Z]\d[0-9A-Z.]*$", error="Not an ICD-10 code prefix.")),
                                  load_default=list)
 
 
@@ -65,7 +80,8 @@ class NamedDrugs(Cited):
     """Drugs recognised by RxCUI or by name (e.g. first-generation H1 antihistamines never to suggest)."""
 
     rxnorm = fields.Dict(keys=fields.String(validate=DIGITS), values=text(), load_default=dict)
-    names = fields.List(fields.String(validate=[validate.Length(min=1), LOWER]), required=True, validate=validate.Length(min=1))
+    names = fields.List(fields.String(validate=[validate.Length(min=1), LOWER]), required=True,
+                        validate=validate.Length(min=1))
 
 
 def phrases(**kwargs):
@@ -117,7 +133,8 @@ class CodesFile(Strict):
     first_generation_h1_antihistamines = fields.Nested(NamedDrugs, load_default=None, allow_none=True)
     iv_iron_class_names = fields.Nested(ClassNames, required=True)
     negation = fields.Nested(Negation, required=True)
-    drug_allergy_categories = fields.List(fields.String(validate=validate.OneOf(("food", "medication", "environment", "biologic"))),
+    drug_allergy_categories = fields.List(
+        fields.String(validate=validate.OneOf(("food", "medication", "environment", "biologic"))),
                                           required=True, validate=validate.Length(min=1))
 
 
@@ -159,7 +176,8 @@ class Hypotension(Strict):
 
 
 class ServiceCode(Strict):
-    system = fields.String(required=True, validate=validate.Regexp(r"^(https?|urn):", error="Must be a code system URI."))
+    system = fields.String(required=True,
+                           validate=validate.Regexp(r"^(https?|urn):", error="Must be a code system URI."))
     code = text(required=True)
     display = text(required=True)
     source = text(load_default=None)
@@ -179,7 +197,8 @@ class Observation(Strict):
         default = (data.get("default_minutes") or {}).get("value")
         if default is not None and default < MIN_OBSERVATION_MINUTES:
             raise ValidationError({"default_minutes": {"value": [
-                f"Must be at least {MIN_OBSERVATION_MINUTES} (every label and the EMA ask for 30 minutes after each dose)."]}})
+                f"Must be at least {MIN_OBSERVATION_MINUTES} "
+                "(every label and the EMA ask for 30 minutes after each dose)."]}})
         for key in ("first_dextran_dose_minutes", "after_reaction_minutes"):
             value = (data.get(key) or {}).get("value")
             if default is not None and value is not None and value < default:
@@ -256,7 +275,8 @@ def _walk_wording(node, errors: dict) -> None:
                 errors[key] = ["Must be a list of {code, display}."]
                 continue
             for index, reason in enumerate(value):
-                problems = OverrideReason().validate(reason) if isinstance(reason, dict) else {"_schema": ["Must be a mapping."]}
+                problems = (OverrideReason().validate(reason) if isinstance(reason, dict)
+                            else {"_schema": ["Must be a mapping."]})
                 if problems:
                     errors.setdefault(key, {})[index] = problems
         elif isinstance(value, dict):

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
 
-from cds_service.ops import metrics
 from cds_service.cds_hooks.errors import ApiError
+from cds_service.ops import metrics
 from cds_service.trust.jwks import KeyRegistry
 from cds_service.trust.jwt_verify import TokenRejected, bearer_token, verify_token
 
@@ -135,6 +135,7 @@ def check_fhir_server(claims: dict | None, fhir_server: str | None) -> None:
     if named is None or named not in allowed:
         log.warning(
             "fhirServer not allowed for this issuer",
-            extra={"event": "fhir-server-refused", "iss": issuer.issuer, "host": urlsplit(named).netloc if named else None},
+            extra={"event": "fhir-server-refused", "iss": issuer.issuer,
+                   "host": urlsplit(named).netloc if named else None},
         )
         raise ApiError(400, "fhirServer is not one this CDS client may name", field="fhirServer")

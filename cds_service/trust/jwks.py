@@ -190,5 +190,6 @@ class KeyRegistry:
                     raise ConfigError(f"trusted issuer {keys.issuer.issuer!r}: {exc}") from None
                 if not found:
                     raise ConfigError(
-                        f"trusted issuer {keys.issuer.issuer!r}: JWKS file {path!r} holds no RSA/EC signing key with a kid"
+                        f"trusted issuer {keys.issuer.issuer!r}: JWKS file {path!r} "
+                        "holds no RSA/EC signing key with a kid"
                     )

@@ -14,10 +14,17 @@ import requests
 import responses
 
 from support.conformance import assert_valid_response
-from support.hook_requests import HOOK_URL
 from support.e2e import (
-    FHIR_BASE, SCENARIOS, FakeFhirServer, expected, load, pin_now, request_for_fhir_reads, signature,
+    FHIR_BASE,
+    SCENARIOS,
+    FakeFhirServer,
+    expected,
+    load,
+    pin_now,
+    request_for_fhir_reads,
+    signature,
 )
+from support.hook_requests import HOOK_URL
 
 SCENARIO = "rate-too-fast"              # FCM 750 mg over 5 min: the rate check needs only the order
 UNAVAILABLE = {"topic": "history-unavailable", "indicator": "warning", "actions": []}
@@ -38,7 +45,8 @@ FAULTS = {
     "connect-timeout": dict(body=requests.exceptions.ConnectTimeout("connect timed out")),
     "connection-refused": dict(body=requests.exceptions.ConnectionError("connection refused")),
     "not-json": dict(status=200, body="<html><body>Gateway login</body></html>", content_type="text/html"),
-    "truncated-json": dict(status=200, body='{"resourceType": "Bundle", "entry": [', content_type="application/fhir+json"),
+    "truncated-json": dict(status=200, body='{"resourceType": "Bundle", "entry": [',
+                           content_type="application/fhir+json"),
     "json-not-fhir": dict(status=200, json=["not", "a", "resource"]),
 }
 

@@ -12,11 +12,20 @@ import pytest
 import responses
 
 from support.conformance import assert_valid_response
-from support.hook_requests import HOOK_URL
 from support.e2e import (
-    ACCESS_TOKEN, SCENARIOS, FakeFhirServer, comparable, expected, load, pin_now, request_for_fhir_reads,
-    request_with_prefetch, signature, templates,
+    ACCESS_TOKEN,
+    SCENARIOS,
+    FakeFhirServer,
+    comparable,
+    expected,
+    load,
+    pin_now,
+    request_for_fhir_reads,
+    request_with_prefetch,
+    signature,
+    templates,
 )
+from support.hook_requests import HOOK_URL
 
 NAMES = sorted(SCENARIOS)
 

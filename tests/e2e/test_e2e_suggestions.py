@@ -16,8 +16,8 @@ import pytest
 
 from cds_service.knowledge.loader import load_knowledge
 from support.conformance import assert_valid_response
-from support.hook_requests import HOOK_URL
 from support.e2e import SCENARIOS, actions_of, load, pin_now, request_with_prefetch
+from support.hook_requests import HOOK_URL
 
 H1_ANTIHISTAMINES = ("diphenhydramine", "chlorphenamine", "chlorpheniramine", "hydroxyzine", "promethazine",
                      "clemastine", "dimenhydrinate")
@@ -191,7 +191,8 @@ def test_us_iron_dextran_first_dose_suggests_the_labels_test_dose(e2e):
     knowledge = load_knowledge()
     test_dose = knowledge.products["iron_dextran"].labels["US"].test_dose
     original = draft("clean-iron-dextran")
-    created = [a["resource"] for a in actions_of(call(e2e, "clean-iron-dextran"), "formulation") if a["type"] == "create"]
+    created = [a["resource"] for a in actions_of(call(e2e, "clean-iron-dextran"),
+                                                 "formulation") if a["type"] == "create"]
     assert len(created) == 1
     order = created[0]
     assert order["resourceType"] == "MedicationRequest" and order["status"] == "draft"

@@ -37,7 +37,8 @@ def test_every_page_opens_with_the_bearer_token(console, path):
 
 def test_login_sets_a_secure_http_only_cookie_and_rejects_a_wrong_token(console):
     assert console.post("/console/login", data={"token": "nope"}).status_code == 401
-    response = console.post("/console/login?next=/console/knowledge", data={"token": TOKEN}, base_url="https://localhost")
+    response = console.post("/console/login?next=/console/knowledge", data={"token": TOKEN},
+                            base_url="https://localhost")
     assert response.status_code == 302 and response.headers["Location"] == "/console/knowledge"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Strict" in cookie
@@ -47,7 +48,8 @@ def test_login_sets_a_secure_http_only_cookie_and_rejects_a_wrong_token(console)
 
 
 def test_login_never_redirects_off_the_console(console):
-    response = console.post("/console/login?next=https://evil.example/", data={"token": TOKEN}, base_url="https://localhost")
+    response = console.post("/console/login?next=https://evil.example/", data={"token": TOKEN},
+                            base_url="https://localhost")
     assert response.headers["Location"] in ("/console", "/console/")
 
 
@@ -62,15 +64,17 @@ def test_knowledge_page_shows_every_product_with_sources_and_statuses(console, a
 
 
 def test_preview_renders_cards_from_pasted_data_without_raw_html(console):
-    from support.hook_requests import medication_request
     import json
+
+    from support.hook_requests import medication_request
 
     order = medication_request(dose_mg=750, minutes=15)
     order["note"] = [{"text": "<script>alert(1)</script>"}]
     bundle = {"resourceType": "Bundle", "type": "collection",
               "entry": [{"resource": {"resourceType": "Patient", "id": "pat-1", "birthDate": "1970-01-01"}}]}
     response = console.post("/console/preview", headers=BEARER,
-                            data={"patient_bundle": json.dumps(bundle), "order": json.dumps(order), "hook": "order-sign"})
+                            data={"patient_bundle": json.dumps(bundle), "order": json.dumps(order),
+                                  "hook": "order-sign"})
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert 'data-topic="observation-period"' in page
@@ -86,7 +90,8 @@ def test_preview_explains_bad_input(console):
 def test_feedback_page_counts_and_exports_seeded_feedback(console, app):
     store = app.extensions["iron_cds"].store
     store.record_issued("iv-iron-order-check", "order-sign", [
-        {"uuid": f"card-{i}", "indicator": "warning", "source": {"topic": {"code": "infusion-rate"}}} for i in range(3)])
+        {"uuid": f"card-{i}", "indicator": "warning",
+         "source": {"topic": {"code": "infusion-rate"}}} for i in range(3)])
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     store.record_feedback("iv-iron-order-check", [
         {"card": "card-0", "outcome": "accepted", "acceptedSuggestions": [{"id": "s"}], "outcomeTimestamp": now},
@@ -96,7 +101,8 @@ def test_feedback_page_counts_and_exports_seeded_feedback(console, app):
     ])
     page = console.get("/console/feedback", headers=BEARER).get_data(as_text=True)
     assert 'id="topic-infusion-rate"' in page
-    assert '<b class="issued">3</b>' in page and '<b class="accepted">1</b>' in page and '<b class="overridden">1</b>' in page
+    assert '<b class="issued">3</b>' in page and '<b class="accepted">1</b>' in page
+    assert '<b class="overridden">1</b>' in page
     assert '<b class="rate">50.0%</b>' in page
     assert "Patient tolerated this rate before" in page
     assert 'class="bar issued"' in page

@@ -11,7 +11,6 @@ import os
 import shutil
 import threading
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -61,7 +60,8 @@ def browser():
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"],
         )
         yield browser

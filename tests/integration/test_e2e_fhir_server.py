@@ -20,7 +20,7 @@ import pytest
 from cds_service import LEGACY_SERVICE_ID
 from cds_service.ehr.fixtures import load_fixtures
 from cds_service.ehr.prefetch import BundleSource, FhirServerSource, resolve_prefetch, token_values
-from support.fire import FIXTURES
+from support.paths import FIXTURES
 
 INDEX = json.loads((FIXTURES / "scenarios.json").read_text()) if (FIXTURES / "scenarios.json").is_file() else {}
 SCENARIOS: dict = INDEX.get("scenarios", {})

@@ -51,7 +51,8 @@ def test_every_key_is_read_from_the_real_server(loaded, make_app):
     body = {"hook": "order-sign", "hookInstance": "live-1", "fhirServer": loaded.base_url,
             "fhirAuthorization": {"access_token": "any", "token_type": "Bearer"},
             "context": {"patientId": PID, "userId": "Practitioner/p",
-                        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}}}
+                        "draftOrders": {"resourceType": "Bundle", "type": "collection",
+                                        "entry": [{"resource": order}]}}}
     record = gather_record(body, state.prefetch, state)
     assert record.unavailable == {}
     assert {k.key for k in state.prefetch} | {f"medication:{PID}-med"} == set(record.sources)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import requests
+
 from support.paths import TESTS
 
 SAMPLE = json.loads((TESTS / "fhir_server" / "sample-patient.json").read_text())
@@ -57,12 +57,14 @@ def test_search_by_bare_patient_id_with_code_sort_and_count(loaded):
         "Observation", params={"patient": PID, "code": "http://loinc.org|29463-7", "_sort": "-date", "_count": "1"}
     ).json()
     assert _ids(bundle) == ["wrapper-check-weight-new"]
-    both = loaded.get("Observation", params={"patient": PID, "code": "http://loinc.org|29463-7", "_sort": "date"}).json()
+    both = loaded.get("Observation", params={"patient": PID, "code": "http://loinc.org|29463-7",
+                                             "_sort": "date"}).json()
     assert _ids(both) == ["wrapper-check-weight-old", "wrapper-check-weight-new"]
 
 
 def test_token_search_with_a_list_of_codes(loaded):
-    bundle = loaded.get("Observation", params={"patient": PID, "code": "http://loinc.org|2276-4,http://loinc.org|4548-4"}).json()
+    bundle = loaded.get("Observation", params={"patient": PID,
+                                               "code": "http://loinc.org|2276-4,http://loinc.org|4548-4"}).json()
     assert _ids(bundle) == ["wrapper-check-ferritin"]
 
 

@@ -16,7 +16,8 @@ import pytest
 from cds_service.app import create_app
 from cds_service.config import Config, TrustedIssuer
 from cds_service.ops.logs import configure_logging
-from support.fire import FIXTURES, card_signature, error_line, run_cli, serve, write_key
+from support.fire import card_signature, error_line, run_cli, serve, write_key
+from support.paths import FIXTURES
 
 configure_logging()   # bind the app's log handler to the session's stderr, not to one CliRunner's stream
 
@@ -78,7 +79,8 @@ def test_load_fixtures_sends_the_bearer_token(start_fhir_server):
     private = start_fhir_server({"FHIR_SERVER_TOKEN": "load-token"})
     refused = run_cli("load-fixtures", "--fhir-server", private.base_url, "--only", "clean")
     assert refused.exit_code == 1 and "HTTP 401" in error_line(refused)
-    loaded = run_cli("load-fixtures", "--fhir-server", private.base_url, "--only", "clean", "--bearer-token", "load-token")
+    loaded = run_cli("load-fixtures", "--fhir-server", private.base_url, "--only", "clean", "--bearer-token",
+                     "load-token")
     assert loaded.exit_code == 0, loaded.stderr
     assert private.get(f"Patient/{PATIENT}", headers={"Authorization": "Bearer load-token"}).status_code == 200
 
@@ -237,13 +239,15 @@ def test_sandbox_recipe_key_file_with_its_jku(server, tmp_path, monkeypatch):
 
 
 def test_unreachable_fhir_server(tmp_path):
-    result = run_cli("fire", "--order", ORDER, "--fhir-server", f"http://127.0.0.1:{_closed_port()}", "--patient", PATIENT)
+    result = run_cli("fire", "--order", ORDER, "--fhir-server", f"http://127.0.0.1:{_closed_port()}", "--patient",
+                     PATIENT)
     assert result.exit_code == 1 and result.stdout == ""
     assert "cannot reach FHIR server" in error_line(result) and "connection refused" in error_line(result)
 
 
 def test_unknown_patient(server):
-    result = run_cli("fire", "--order", ORDER, "--fhir-server", server.base_url, "--patient", "no-such-patient", "--json")
+    result = run_cli("fire", "--order", ORDER, "--fhir-server", server.base_url, "--patient", "no-such-patient",
+                     "--json")
     assert result.exit_code == 1 and result.stdout == ""
     assert "patient 'no-such-patient' not found" in error_line(result)
 

@@ -43,7 +43,8 @@ def store(database_url):
 
 
 def test_issued_cards_are_remembered_with_their_topic(store):
-    assert store.record_issued("svc", "order-sign", [card("c1"), card("c2", "dose-limit", "warning"), {"summary": "no uuid"}])
+    assert store.record_issued("svc", "order-sign", [card("c1"), card("c2", "dose-limit", "warning"),
+                                                     {"summary": "no uuid"}])
     assert store.card_topics(["c1", "c2", "never-issued"]) == {"c1": "observation-period", "c2": "dose-limit"}
     assert store.card_topics([]) == {}
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from support.paths import TESTS
 
 SERVER_DIR = TESTS / "fhir_server"
@@ -101,12 +102,14 @@ def _read_listen_line(process: subprocess.Popen, log_path: Path) -> str:
         selector.register(process.stdout, selectors.EVENT_READ)
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"FHIR test server exited with {process.returncode}:\n{log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"FHIR test server exited with {process.returncode}:\n{log_path.read_text()[-2000:]}")
             if selector.select(timeout=0.2):
                 line = process.stdout.readline().strip()
                 if line.startswith("listening on "):
                     return line[len("listening on "):]
-    raise RuntimeError(f"FHIR test server did not start within {START_TIMEOUT_S:.0f} s:\n{log_path.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"FHIR test server did not start within {START_TIMEOUT_S:.0f} s:\n{log_path.read_text()[-2000:]}")
 
 
 def _wait_for_metadata(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
@@ -123,7 +126,8 @@ def _wait_for_metadata(base_url: str, process: subprocess.Popen, log_path: Path)
         except (requests.RequestException, ValueError) as exc:
             last_error = str(exc)
         time.sleep(0.1)
-    raise RuntimeError(f"FHIR test server at {base_url} never answered /metadata ({last_error}):\n{log_path.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"FHIR test server at {base_url} never answered /metadata ({last_error}):\n{log_path.read_text()[-2000:]}")
 
 
 def stop_server(process: subprocess.Popen) -> None:

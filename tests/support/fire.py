@@ -16,8 +16,6 @@ from werkzeug.serving import make_server
 
 from cds_service.cli import main
 from cds_service.ehr.client_jwt import load_signing_key, public_jwks
-from support.paths import FIXTURES
-
 
 
 class Recorder:
@@ -68,7 +66,10 @@ def error_line(result) -> str:
 
 def write_key(directory: Path, kind: str) -> tuple[Path, Path]:
     """A private key (PEM) and the JWKS file a service would trust for it."""
-    private = ec.generate_private_key(ec.SECP384R1()) if kind == "ec" else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "ec":
+        private = ec.generate_private_key(ec.SECP384R1())
+    else:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = directory / f"client-{kind}.pem"
     pem.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))

@@ -31,13 +31,16 @@ def medication_request(rid="mr-1", *, code="1435169", display="15 ML ferric carb
             "text": display,
         },
         "dosageInstruction": [{
-            "route": {"coding": [{"system": "http://snomed.info/sct", "code": "47625008", "display": "Intravenous route"}],
+            "route": {"coding": [{"system": "http://snomed.info/sct", "code": "47625008",
+                                  "display": "Intravenous route"}],
                       "text": route},
-            "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}],
+            "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                              "code": "mg"}}],
         }],
     }
     if minutes is not None:
-        resource["dosageInstruction"][0]["timing"] = {"repeat": {"count": 1, "duration": minutes, "durationUnit": "min"}}
+        resource[
+            "dosageInstruction"][0]["timing"] = {"repeat": {"count": 1, "duration": minutes, "durationUnit": "min"}}
     return resource
 
 

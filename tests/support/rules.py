@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from cds_service.engine.model import (Administration, EvaluationContext, Evidence, IronOrder, LabValue,
-                                      PatientPicture, Reaction, RiskFactor)
 from cds_service.engine.facts import OrderFacts
+from cds_service.engine.model import (
+    Administration,
+    EvaluationContext,
+    Evidence,
+    IronOrder,
+    LabValue,
+    PatientPicture,
+    Reaction,
+    RiskFactor,
+)
 from cds_service.knowledge.loader import load_knowledge
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
@@ -31,12 +39,15 @@ def draft_resource(rid="mr-1", dose_mg=750, minutes=15, product_code="1435169",
         "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
                                                   "code": product_code, "display": display}], "text": display},
         "dosageInstruction": [{
-            "route": {"coding": [{"system": "http://snomed.info/sct", "code": "47625008", "display": "Intravenous route"}]},
-            "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}],
+            "route": {"coding": [{"system": "http://snomed.info/sct", "code": "47625008",
+                                  "display": "Intravenous route"}]},
+            "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                              "code": "mg"}}],
         }],
     }
     if minutes is not None:
-        resource["dosageInstruction"][0]["timing"] = {"repeat": {"count": 1, "duration": minutes, "durationUnit": "min"}}
+        resource[
+            "dosageInstruction"][0]["timing"] = {"repeat": {"count": 1, "duration": minutes, "durationUnit": "min"}}
     if rate is not None:
         value, unit = rate
         resource["dosageInstruction"][0]["doseAndRate"][0]["rateQuantity"] = {
@@ -72,12 +83,14 @@ def reaction(kind="infusion-pain", severity="mild", product="ferric_carboxymalto
 
 
 def risk(code="asthma", label="Asthma") -> RiskFactor:
-    return RiskFactor(code=code, label=label, evidence=(Evidence(text=label, date="2020-01-01", reference=f"Condition/{code}"),))
+    return RiskFactor(code=code, label=label,
+                      evidence=(Evidence(text=label, date="2020-01-01", reference=f"Condition/{code}"),))
 
 
 def lab(name: str, value: float, days=10) -> tuple[str, LabValue]:
     spec = load_knowledge().codes["labs"][name]
-    return spec["loinc"], LabValue(code=spec["loinc"], value=value, unit=spec["unit"] or "", date=days_before(days)[:10],
+    return spec["loinc"], LabValue(code=spec["loinc"], value=value, unit=spec["unit"] or "",
+                                   date=days_before(days)[:10],
                                    reference=f"Observation/{name}")
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 
-from cds_service.engine.model import Evidence, Finding, SuggestionSpec
-from cds_service.engine.suggest import with_dose
 from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts, fmt_mg, protocol_value, within_days
+from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.suggest import with_dose
 
 TOPIC = "dose-limit"
 
@@ -70,7 +70,8 @@ def check(facts: OrderFacts) -> Finding | None:
                 continue
         applied = False
         if band.max_mg is not None:
-            ceilings.append((float(band.max_mg), text.phrase(knowledge, TOPIC, "limits", "band", limit=fmt_mg(band.max_mg))))
+            ceilings.append((float(band.max_mg), text.phrase(knowledge, TOPIC, "limits", "band",
+                                                             limit=fmt_mg(band.max_mg))))
             applied = True
         if band.max_mg_per_kg is not None:
             if weight is None:
@@ -78,7 +79,8 @@ def check(facts: OrderFacts) -> Finding | None:
             else:
                 limit = band.max_mg_per_kg * weight
                 ceilings.append((limit, text.phrase(knowledge, TOPIC, "limits", "per_kg", per_kg=band.max_mg_per_kg,
-                                                    weight=weight, weight_date=weight_date or "date unknown", limit=fmt_mg(limit))))
+                                                    weight=weight, weight_date=weight_date or "date unknown",
+                                                    limit=fmt_mg(limit))))
                 applied = True
         if applied:
             cite.add("Dose band", value=_band_value(band), source=band.source, status=band.status, note=band.note)
@@ -98,7 +100,8 @@ def check(facts: OrderFacts) -> Finding | None:
         recent = [a for a in facts.patient.administrations if a.dose_mg and within_days(a.date, facts.ctx, days)]
         given = sum(a.dose_mg for a in recent)
         left = max(float(fact.value) - given, 0.0)
-        ceilings.append((left, text.phrase(knowledge, TOPIC, "limits", key, limit=fmt_mg(float(fact.value)), days=f"{days:g}",
+        ceilings.append((left, text.phrase(knowledge, TOPIC, "limits", key, limit=fmt_mg(float(fact.value)),
+                                           days=f"{days:g}",
                                            given=fmt_mg(given), allowed=fmt_mg(left))))
         cite.add(f"Maximum {key} dose", fact)
         evidence.extend(Evidence(text=f"IV iron {fmt_mg(a.dose_mg)}" + (" (stopped)" if a.stopped else ""),
@@ -127,15 +130,18 @@ def check(facts: OrderFacts) -> Finding | None:
     if rounded <= 0:
         return Finding(
             topic=TOPIC, indicator="warning", order=order,
-            summary=text.summary(text.phrase(knowledge, TOPIC, "summary_none_left", drug=facts.drug, ordered=fmt_mg(dose))),
-            detail=text.compose(text.phrase(knowledge, TOPIC, "detail_none_left", drug=facts.drug, ordered=fmt_mg(dose)),
+            summary=text.summary(text.phrase(knowledge, TOPIC, "summary_none_left", drug=facts.drug,
+                                             ordered=fmt_mg(dose))),
+            detail=text.compose(text.phrase(knowledge, TOPIC, "detail_none_left", drug=facts.drug,
+                                            ordered=fmt_mg(dose)),
                                 why, text.bullet_list(notes), text.evidence_block(knowledge, evidence), cite.block()),
             evidence=tuple(evidence), sources=tuple(cite.ids))
 
     remaining = dose - rounded
     interval = max(split_days) if split_days else (int(period_limited) if period_limited else None)
     if interval:
-        split = text.phrase(knowledge, TOPIC, "split_with_interval", allowed=fmt_mg(rounded), remaining=fmt_mg(remaining), days=interval)
+        split = text.phrase(knowledge, TOPIC, "split_with_interval", allowed=fmt_mg(rounded),
+                            remaining=fmt_mg(remaining), days=interval)
     else:
         split = text.phrase(knowledge, TOPIC, "split_no_interval", allowed=fmt_mg(rounded), remaining=fmt_mg(remaining))
     if label.max_daily_mg or label.max_weekly_mg:
@@ -151,7 +157,8 @@ def check(facts: OrderFacts) -> Finding | None:
     )
     return Finding(
         topic=TOPIC, indicator="warning", order=order,
-        summary=text.summary(text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, ordered=fmt_mg(dose), allowed=fmt_mg(rounded))),
+        summary=text.summary(text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, ordered=fmt_mg(dose),
+                                         allowed=fmt_mg(rounded))),
         detail=detail, evidence=tuple(evidence), sources=tuple(cite.ids),
         suggestions=(SuggestionSpec(label=label_text, action="update", description=split,
                                     resource=with_dose(order, rounded), is_recommended=True),),

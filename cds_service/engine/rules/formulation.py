@@ -10,11 +10,19 @@ same product (consider another).
 
 from __future__ import annotations
 
+from cds_service.engine import text
+from cds_service.engine.facts import (
+    OrderFacts,
+    codings,
+    draft_resources_of_type,
+    iron_administrations,
+    parse_when,
+    protocol_fact,
+    protocol_value,
+    within_days,
+)
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.suggest import LOINC, has_marker, lab_request, test_dose_request
-from cds_service.engine import text
-from cds_service.engine.facts import (OrderFacts, codings, draft_resources_of_type, iron_administrations, parse_when, protocol_fact,
-                   protocol_value, within_days)
 
 TOPIC = "formulation"
 HYPOPHOSPHATAEMIA = "hypophosphataemia"
@@ -76,7 +84,8 @@ def _test_dose(card: _Card) -> None:
         note = text.phrase(knowledge, TOPIC, "test_dose_note", drug=facts.drug)
         label = text.phrase(knowledge, TOPIC, "suggestion_label_test_dose", dose=f"{dose_mg:g} mg")
         card.suggestions.append(SuggestionSpec(label=label, action="create", description=instruction,
-                                               resource=test_dose_request(facts.ctx, order, dose_mg, route, instruction, note),
+                                               resource=test_dose_request(
+                                                   facts.ctx, order, dose_mg, route, instruction, note),
                                                is_recommended=True))
     card.add("test_dose", " ".join(paragraph), "warning")
     card.cite.add("Test dose", value=f"{dose_mg:g} mg, wait {wait} min", source=rule.get("source"),
@@ -101,27 +110,35 @@ def _phosphate(card: _Card) -> None:
                if within_days(a.date, facts.ctx, days)]
     last = max(earlier, key=lambda a: parse_when(a.date)) if earlier else None
     if low:
-        card.add("phosphate_low", text.phrase(knowledge, TOPIC, "phosphate_low", drug=facts.drug, value=f"{phosphate.value:g}",
-                                              date=phosphate.date or "date unknown", threshold=f"{threshold.value:g}"), "warning")
-        card.evidence.append(Evidence(text=f"Serum phosphate {phosphate.value:g} mg/dL", date=phosphate.date, reference=phosphate.reference))
+        card.add("phosphate_low", text.phrase(knowledge, TOPIC, "phosphate_low", drug=facts.drug,
+                                              value=f"{phosphate.value:g}",
+                                              date=phosphate.date or "date unknown", threshold=f"{threshold.value:g}"),
+                                              "warning")
+        card.evidence.append(Evidence(text=f"Serum phosphate {phosphate.value:g} mg/dL", date=phosphate.date,
+                                      reference=phosphate.reference))
         card.cite.add("Low phosphate threshold (protocol)", threshold)
     if last is not None:
         checked_after = phosphate is not None and parse_when(phosphate.date) and parse_when(last.date) \
             and parse_when(phosphate.date) >= parse_when(last.date)
-        paragraph = [text.phrase(knowledge, TOPIC, "phosphate_redose", drug=facts.drug, days=f"{days:g}", last_date=last.date[:10])]
-        card.evidence.append(Evidence(text=f"Earlier {facts.product.display} {last.dose_mg or '?'} mg", date=last.date, reference=last.reference))
+        paragraph = [text.phrase(knowledge, TOPIC, "phosphate_redose", drug=facts.drug, days=f"{days:g}",
+                                 last_date=last.date[:10])]
+        card.evidence.append(Evidence(text=f"Earlier {facts.product.display} {last.dose_mg or '?'} mg", date=last.date,
+                                      reference=last.reference))
         card.cite.add("Phosphate before a re-dose (protocol)", window)
         if checked_after and not low:
             return  # measured since the last dose and not low: nothing to ask
         if checked_after:
-            paragraph.append(text.phrase(knowledge, TOPIC, "phosphate_recent", value=f"{phosphate.value:g}", date=phosphate.date))
+            paragraph.append(text.phrase(knowledge, TOPIC, "phosphate_recent", value=f"{phosphate.value:g}",
+                                         date=phosphate.date))
         drafted = any(c.get("system") == LOINC and c.get("code") == spec["loinc"]
-                      for request in draft_resources_of_type(facts, "ServiceRequest") for c in codings(request.get("code")))
+                      for request in draft_resources_of_type(facts,
+                                                             "ServiceRequest") for c in codings(request.get("code")))
         if not drafted and not low:
             note = text.phrase(knowledge, TOPIC, "phosphate_note", drug=facts.drug)
             card.suggestions.append(SuggestionSpec(
                 label=text.phrase(knowledge, TOPIC, "suggestion_label_phosphate"), action="create", description=note,
-                resource=lab_request(facts.ctx, facts.order, TOPIC, spec["loinc"], spec["display"], note), is_recommended=True))
+                resource=lab_request(facts.ctx, facts.order, TOPIC, spec["loinc"], spec["display"], note),
+                is_recommended=True))
         card.add("phosphate", " ".join(paragraph), "warning")
     if low or last is not None:
         card.cite.add("Hypophosphataemia (label)", value=risk.get("text", ""), source=risk.get("source"),
@@ -142,7 +159,8 @@ def _label_warnings(card: _Card) -> None:
     # exists for a reason of its own (re-dose, low phosphate): an info card on every order of the
     # product would be noise that teaches prescribers to skip our cards.
     if boxed is not None and (boxed.status == "confirmed" or card.items):
-        card.add("boxed_warning", text.phrase(knowledge, TOPIC, "boxed_warning", label=facts.label.label, text=boxed.value), "info")
+        card.add("boxed_warning", text.phrase(knowledge, TOPIC, "boxed_warning", label=facts.label.label,
+                                              text=boxed.value), "info")
         card.cite.add("Boxed warning", boxed, value="boxed")
 
 
@@ -169,5 +187,6 @@ def check(facts: OrderFacts) -> Finding | None:
     knowledge = facts.knowledge
     summary = text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, items=", ".join(card.items))
     detail = text.compose(*card.parts, text.evidence_block(knowledge, card.evidence), card.cite.block())
-    return Finding(topic=TOPIC, indicator=card.indicator, order=facts.order, summary=text.summary(summary), detail=detail,
+    return Finding(topic=TOPIC, indicator=card.indicator, order=facts.order, summary=text.summary(summary),
+                   detail=detail,
                    evidence=tuple(card.evidence), sources=tuple(card.cite.ids), suggestions=tuple(card.suggestions))

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.engine.model import Evidence, Finding, Reaction, SuggestionSpec
 from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts
+from cds_service.engine.model import Evidence, Finding, Reaction, SuggestionSpec
 
 TOPIC = "hypersensitivity-history"
 ANY_IV_IRON_ALLERGY = "prior-iv-iron-allergy"
@@ -88,7 +88,8 @@ def check(facts: OrderFacts) -> Finding | None:
                                       resource_id=f"MedicationRequest/{order.request_id}", is_recommended=True),)
     else:
         indicator = "warning"
-        worst = max((r.severity for r in found.reactions if r.severity in _GRADES), key=_GRADES.index, default="earlier")
+        worst = max((r.severity for r in found.reactions if r.severity in _GRADES), key=_GRADES.index,
+                    default="earlier")
         summary = text.phrase(knowledge, TOPIC, "summary_warning", drug=facts.drug, severity=worst)
         intro = text.phrase(knowledge, TOPIC, "detail_warning", drug=facts.drug, severity=worst)
         if label is not None and any(r.product_key == order.product_key for r in found.reactions):

@@ -8,9 +8,9 @@ recency window count.
 
 from __future__ import annotations
 
-from cds_service.engine.model import Evidence, Finding
 from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts, protocol_fact, protocol_value, within_days
+from cds_service.engine.model import Evidence, Finding
 
 TOPIC = "iron-status"
 
@@ -35,7 +35,8 @@ def check(facts: OrderFacts) -> Finding | None:
     tsat_high = protocol_fact(knowledge, "lab_thresholds", "tsat_high_percent")
     if ferritin and tsat and ferritin.value >= float(ferritin_high.value) and tsat.value >= float(tsat_high.value):
         findings.append(text.phrase(knowledge, TOPIC, "findings", "overload", ferritin=ferritin.value, tsat=tsat.value))
-        evidence += [Evidence(text=f"Ferritin {ferritin.value:g} ng/mL", date=ferritin.date, reference=ferritin.reference),
+        evidence += [Evidence(text=f"Ferritin {ferritin.value:g} ng/mL", date=ferritin.date,
+                              reference=ferritin.reference),
                      Evidence(text=f"TSAT {tsat.value:g}%", date=tsat.date, reference=tsat.reference)]
         cite.add("High ferritin (protocol)", ferritin_high).add("High TSAT (protocol)", tsat_high)
     hb_high = protocol_fact(knowledge, "lab_thresholds", "hemoglobin_high_g_dl")

@@ -8,10 +8,18 @@ protocol's service code or by our own marker on an order from an earlier card).
 
 from __future__ import annotations
 
+from cds_service.engine import text
+from cds_service.engine.facts import (
+    OrderFacts,
+    ceil_minutes,
+    codings,
+    draft_resources_of_type,
+    iron_administrations,
+    protocol_fact,
+    protocol_node,
+)
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.suggest import has_marker, observation_request
-from cds_service.engine import text
-from cds_service.engine.facts import OrderFacts, ceil_minutes, codings, draft_resources_of_type, iron_administrations, protocol_fact, protocol_node
 
 TOPIC = "observation-period"
 
@@ -39,7 +47,8 @@ def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list
         candidates.append((float(label_fact.value), text.phrase(knowledge, TOPIC, "reasons", "label", label=label.label,
                                                                  minutes=f"{label_fact.value:g}")))
         cite.add("Observation after the dose (label)", label_fact)
-    candidates.append((float(default.value), text.phrase(knowledge, TOPIC, "reasons", "protocol", minutes=f"{default.value:g}")))
+    candidates.append((float(default.value), text.phrase(knowledge, TOPIC, "reasons", "protocol",
+                                                         minutes=f"{default.value:g}")))
     cite.add("Observation after every dose (protocol)", default)
     evidence: list[Evidence] = []
 
@@ -49,12 +58,14 @@ def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list
             first = protocol_fact(knowledge, "observation", "first_dextran_dose_minutes")
             unknown = "ironAdministrations" in facts.history_missing
             key = "dextran_history_unknown" if unknown else "first_dextran"
-            candidates.append((float(first.value), text.phrase(knowledge, TOPIC, "reasons", key, minutes=f"{first.value:g}")))
+            candidates.append((float(first.value), text.phrase(knowledge, TOPIC, "reasons", key,
+                                                               minutes=f"{first.value:g}")))
             cite.add("Observation after a first iron-dextran dose (protocol)", first)
 
     if facts.patient.reactions:
         after = protocol_fact(knowledge, "observation", "after_reaction_minutes")
-        candidates.append((float(after.value), text.phrase(knowledge, TOPIC, "reasons", "after_reaction", minutes=f"{after.value:g}")))
+        candidates.append((float(after.value), text.phrase(knowledge, TOPIC, "reasons", "after_reaction",
+                                                           minutes=f"{after.value:g}")))
         cite.add("Observation after an earlier reaction (protocol)", after)
         for reaction in facts.patient.reactions:
             evidence.extend(reaction.evidence)

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import re
 
-from cds_service.knowledge.model import MedicationSpec
-from cds_service.engine.model import Evidence, Finding, SuggestionSpec
-from cds_service.engine.suggest import RXNORM, has_marker, premedication_request
-from cds_service.engine.rules import hypersensitivity
 from cds_service.engine import text
-from cds_service.engine.facts import OrderFacts, codings, concept_text, draft_resources_of_type, protocol_node, protocol_value
+from cds_service.engine.facts import (
+    OrderFacts,
+    codings,
+    concept_text,
+    draft_resources_of_type,
+    protocol_node,
+    protocol_value,
+)
+from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.rules import hypersensitivity
+from cds_service.engine.suggest import RXNORM, has_marker, premedication_request
+from cds_service.knowledge.model import MedicationSpec
 
 TOPIC = "premedication"
 
@@ -60,7 +67,8 @@ def drafted_antihistamines(facts: OrderFacts) -> list[tuple[dict, str]]:
 def _already_drafted(facts: OrderFacts, spec: MedicationSpec) -> bool:
     ingredient = spec.rxnorm_display.split()[0] if spec.rxnorm_display else spec.display.split()[0]
     for request in draft_resources_of_type(facts, "MedicationRequest"):
-        if has_marker(request, TOPIC) and any(spec.key in str(i.get("value", "")) for i in request.get("identifier") or ()
+        if has_marker(request,
+                      TOPIC) and any(spec.key in str(i.get("value", "")) for i in request.get("identifier") or ()
                                               if isinstance(i, dict)):
             return True
         codes, names = _medication_words(request)
@@ -74,7 +82,8 @@ def needed(facts: OrderFacts) -> tuple[list[tuple[str, str]], list[Evidence]]:
     knowledge, patient = facts.knowledge, facts.patient
     wanted: list[tuple[str, str]] = []
     evidence: list[Evidence] = []
-    pain = [r for r in patient.reactions if r.kind == "infusion-pain" or (r.kind == "hypersensitivity" and r.severity == "mild")]
+    pain = [r for r in patient.reactions
+            if r.kind == "infusion-pain" or (r.kind == "hypersensitivity" and r.severity == "mild")]
     moderate = [r for r in patient.reactions if r.kind == "hypersensitivity" and r.severity == "moderate"]
     if pain:
         reason = text.phrase(knowledge, TOPIC, "reasons", "infusion_pain")
@@ -88,7 +97,8 @@ def needed(facts: OrderFacts) -> tuple[list[tuple[str, str]], list[Evidence]]:
     factors = list(dict.fromkeys(r.code for r in patient.risk_factors))
     if len(factors) >= minimum:
         names = ", ".join(dict.fromkeys(r.label for r in patient.risk_factors))
-        reason = text.phrase(knowledge, TOPIC, "reasons", "multiple_risk_factors", count=len(factors), minimum=minimum, factors=names)
+        reason = text.phrase(knowledge, TOPIC, "reasons", "multiple_risk_factors", count=len(factors), minimum=minimum,
+                             factors=names)
         wanted += [(key, reason) for key in protocol_node(knowledge, "premedication_regimens", "multiple_risk_factors")]
         evidence += [e for r in patient.risk_factors for e in r.evidence]
     merged: dict[str, list[str]] = {}
@@ -122,7 +132,8 @@ def check(facts: OrderFacts) -> Finding | None:
             note = text.phrase(knowledge, TOPIC, "order_note", drug=facts.drug, reason=reason)
             label = text.phrase(knowledge, TOPIC, "suggestion_label", medication=spec.display, timing=spec.timing_text)
             suggestions.append(SuggestionSpec(label=label, action="create", description=reason,
-                                              resource=premedication_request(facts.ctx, order, spec, note), is_recommended=True))
+                                              resource=premedication_request(facts.ctx, order, spec, note),
+                                              is_recommended=True))
             names.append(spec.display)
             reasons.append(f"{spec.display}: {reason}")
         if names:

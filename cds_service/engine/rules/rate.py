@@ -20,11 +20,11 @@ an update would overwrite what the prescriber wrote.
 
 from __future__ import annotations
 
-from cds_service.engine.model import Evidence, Finding, SuggestionSpec
-from cds_service.engine.suggest import with_duration
-from cds_service.engine.rules import hypersensitivity
 from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts, ceil_minutes, fmt_mg, fmt_minutes, parse_when, protocol_fact
+from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.rules import hypersensitivity
+from cds_service.engine.suggest import with_duration
 from cds_service.engine.timing import has_rate_information, label_minimum, order_method
 
 TOPIC = "infusion-rate"
@@ -40,8 +40,10 @@ def _reaction_reference_rates(facts: OrderFacts) -> list[tuple[float, Evidence]]
         if when is None or when.date() not in reaction_days or not admin.dose_mg or not admin.minutes:
             continue
         rate = admin.dose_mg / admin.minutes
-        rates.append((rate, Evidence(text=f"Earlier infusion: {fmt_mg(admin.dose_mg)} over {fmt_minutes(admin.minutes)} "
-                                          f"({rate:.1f} mg/min), followed by a reaction", date=admin.date, reference=admin.reference)))
+        rates.append((rate,
+                      Evidence(text=f"Earlier infusion: {fmt_mg(admin.dose_mg)} over {fmt_minutes(admin.minutes)} "
+                                          f"({rate:.1f} mg/min), followed by a reaction", date=admin.date,
+                                          reference=admin.reference)))
     return rates
 
 
@@ -76,7 +78,8 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
         reference = min(references)
         minutes = dose / (float(factor.value) * reference)
         required = max(required, minutes)
-        reasons.append(text.phrase(knowledge, TOPIC, "reasons", "after_reaction", percent=f"{float(factor.value) * 100:g}",
+        reasons.append(text.phrase(knowledge, TOPIC, "reasons", "after_reaction",
+                                   percent=f"{float(factor.value) * 100:g}",
                                    minimum=fmt_minutes(ceil_minutes(minutes))))
         cite.add("Rate after infusion pain or a reaction (protocol)", factor)
         for reaction in facts.patient.reactions:
@@ -88,7 +91,8 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
         minutes = dose / (float(factor.value) * label_rate)
         required = max(required, minutes)
         names = ", ".join(dict.fromkeys(r.label for r in facts.patient.risk_factors))
-        reasons.append(text.phrase(knowledge, TOPIC, "reasons", "risk_factors", percent=f"{float(factor.value) * 100:g}",
+        reasons.append(text.phrase(knowledge, TOPIC, "reasons", "risk_factors",
+                                   percent=f"{float(factor.value) * 100:g}",
                                    minimum=fmt_minutes(ceil_minutes(minutes)), factors=names))
         cite.add("Rate with risk factors (protocol)", factor)
         for risk in facts.patient.risk_factors:
@@ -104,7 +108,8 @@ def check(facts: OrderFacts) -> Finding | None:
     if order.dose_mg is None:
         return Finding(topic=TOPIC, indicator="warning", order=order,
                        summary=text.summary(text.phrase(knowledge, TOPIC, "summary_unknown_no_dose", drug=facts.drug)),
-                       detail=text.compose(text.phrase(knowledge, TOPIC, "detail_unknown_no_dose", drug=facts.drug, problems=problems),
+                       detail=text.compose(text.phrase(knowledge, TOPIC, "detail_unknown_no_dose", drug=facts.drug,
+                                                       problems=problems),
                                            text.phrase(knowledge, TOPIC, "nurse_advice")))
     cite = text.Citations(knowledge)
     required, label_min, reasons, evidence = required_time(facts, cite)
@@ -124,7 +129,8 @@ def check(facts: OrderFacts) -> Finding | None:
     else:
         intro = text.phrase(knowledge, TOPIC, "detail_unknown", drug=facts.drug, required=fmt_minutes(required_whole),
                             label_minimum=fmt_minutes(label_min), problems=problems)
-        summary = text.phrase(knowledge, TOPIC, "summary_unknown", drug=facts.drug, required=fmt_minutes(required_whole))
+        summary = text.phrase(knowledge, TOPIC, "summary_unknown", drug=facts.drug,
+                              required=fmt_minutes(required_whole))
         indicator = "warning" if history_driven else "info"
         label_key = "suggestion_label_set"
         suggest = not has_rate_information(order.resource)

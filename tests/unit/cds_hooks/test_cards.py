@@ -6,6 +6,8 @@ import copy
 import uuid
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.cds_hooks.cards import build_response, fit_summary
 from cds_service.engine.model import Finding, IronOrder, SuggestionSpec
@@ -16,7 +18,8 @@ from support.hook_requests import hook_request, medication_request
 KNOWLEDGE_DATA = {
     "version": "test",
     "sources": {
-        "S-LABEL": {"title": "Example [brand] label", "url": "https://labels.example.org/fcm", "accessed": "2026-11-01"},
+        "S-LABEL": {"title": "Example [brand] label", "url": "https://labels.example.org/fcm",
+                    "accessed": "2026-11-01"},
         "S-GEN": {"title": "Generic label with a boxed warning", "url": "https://labels.example.org/gen"},
         "S-LOCAL": {"title": "Hospital IV iron protocol", "url": None},
     },
@@ -153,7 +156,8 @@ def test_detail_keeps_the_findings_markdown_and_lists_sources(knowledge):
 
 def test_detail_says_when_a_value_is_unconfirmed_or_institutional(knowledge):
     formulation = build_response([finding("formulation", "warning", sources=("S-GEN",))], knowledge)["cards"][0]
-    assert "not verified against the source; the stricter value is used*: kept as boxed (stricter)" in formulation["detail"]
+    assert "not verified against the source; the stricter value is used*: kept as boxed (stricter)" in formulation[
+        "detail"]
     rate = build_response([finding("infusion-rate", "warning", sources=("S-LABEL", "S-LOCAL"))], knowledge)["cards"][0]
     assert "local protocol choice" in rate["detail"]
     assert "not verified" not in rate["detail"]            # the boxed warning is not a rate fact
@@ -320,7 +324,8 @@ BREAKAGES = {
     "create without resource": lambda c, b: c["suggestions"][0]["actions"][0].pop("resource"),
     "delete with resource": lambda c, b: c["suggestions"][2]["actions"][0].update(resource=DRAFT),
     "delete without resourceId": lambda c, b: c["suggestions"][2]["actions"][0].pop("resourceId"),
-    "delete of an unknown order": lambda c, b: c["suggestions"][2]["actions"][0].update(resourceId="MedicationRequest/zz"),
+    "delete of an unknown order": lambda c,
+    b: c["suggestions"][2]["actions"][0].update(resourceId="MedicationRequest/zz"),
     "override reason without display": lambda c, b: c["overrideReasons"][0].pop("display"),
     "duplicate uuid": lambda c, b: c["suggestions"][1].update(uuid="s-1"),
     "card without uuid": lambda c, b: c.pop("uuid"),
@@ -329,16 +334,21 @@ BREAKAGES = {
     "empty string field": lambda c, b: c.update(detail=""),
     "empty overrideReasons": lambda c, b: c.update(overrideReasons=[]),
     "misspelt card key": lambda c, b: c.update(overrideReason=[{"system": "s", "code": "c", "display": "d"}]),
-    "invalid FHIR in resource": lambda c, b: c["suggestions"][0]["actions"][0]["resource"].update(subject="Patient/pat-1"),
+    "invalid FHIR in resource": lambda c,
+    b: c["suggestions"][0]["actions"][0]["resource"].update(subject="Patient/pat-1"),
     "suggestion not draft": lambda c, b: c["suggestions"][0]["actions"][0]["resource"].update(status="active"),
     "bad intent": lambda c, b: c["suggestions"][0]["actions"][0]["resource"].update(intent="wish"),
-    "other patient": lambda c, b: c["suggestions"][0]["actions"][0]["resource"].update(subject={"reference": "Patient/x"}),
-    "other encounter": lambda c, b: c["suggestions"][0]["actions"][0]["resource"].update(encounter={"reference": "Encounter/x"}),
+    "other patient": lambda c,
+    b: c["suggestions"][0]["actions"][0]["resource"].update(subject={"reference": "Patient/x"}),
+    "other encounter": lambda c,
+    b: c["suggestions"][0]["actions"][0]["resource"].update(encounter={"reference": "Encounter/x"}),
     "uncoded service": lambda c, b: c["suggestions"][0]["actions"][0]["resource"].pop("code"),
     "update with a new id": lambda c, b: c["suggestions"][1]["actions"][0]["resource"].update(id="mr-2"),
-    "unexpected resource type": lambda c, b: c["suggestions"][0]["actions"][0]["resource"].update(resourceType="Observation"),
+    "unexpected resource type": lambda c,
+    b: c["suggestions"][0]["actions"][0]["resource"].update(resourceType="Observation"),
     "cards not an array": lambda c, b: b.update(cards={}),
-    "appContext on absolute link": lambda c, b: c.update(links=[{"label": "l", "url": "https://x.example", "type": "absolute",
+    "appContext on absolute link": lambda c,
+    b: c.update(links=[{"label": "l", "url": "https://x.example", "type": "absolute",
                                                                  "appContext": "a"}]),
 }
 
@@ -394,7 +404,6 @@ def test_unusable_suggestions_are_dropped_and_logged(knowledge, caplog, spec):
 
 # --- properties over generated input ------------------------------------------------------------------
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 TOPIC_CODES = ["infusion-rate", "dose-limit", "premedication", "observation-period", "hypersensitivity-history",
                "formulation", "iron-status", "history-unavailable"]

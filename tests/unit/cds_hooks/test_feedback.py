@@ -10,9 +10,8 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from cds_service import LEGACY_SERVICE_ID
-
-from cds_service.ops import metrics
 from cds_service.cli import main
+from cds_service.ops import metrics
 from support.hook_requests import HOOK_URL
 
 FEEDBACK_URL = f"{HOOK_URL}/feedback"

@@ -17,11 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from support.hook_requests import HOOK_URL, hook_request, medication_request
-from support.fuzz import count, degraded, fuzz_report  # noqa: F401  (registers the request-count summary)
-
 from cds_service.app import create_app
 from cds_service.config import Config
+from support.fuzz import count, degraded, fuzz_report  # noqa: F401  (registers the request-count summary)
+from support.hook_requests import HOOK_URL, hook_request, medication_request
 
 # CI runs the same examples every time (a red build must be reproducible); local runs explore new ones.
 FUZZ = settings(max_examples=120, deadline=None, database=None, derandomize=bool(os.environ.get("CI")),
@@ -78,7 +77,8 @@ def post(client, body=None, *, data=None, content_type="application/json"):
     response = client.post(HOOK_URL, data=data, content_type=content_type)
     assert response.status_code < 500, response.get_data(as_text=True)[:500]
     crashes = ["".join(traceback.format_exception(*r.exc_info)[-3:]) for r in client.unexpected if r.exc_info]
-    assert not client.unexpected, "the request crashed the service (answered 400 by the catch-all):\n" + "\n".join(crashes)
+    assert not client.unexpected, "the request crashed the service (answered 400 by the catch-all):\n" + "\n".join(
+        crashes)
     assert response.mimetype == "application/json"
     payload = json.loads(response.get_data())   # always parseable JSON, whatever went in
     assert isinstance(payload, dict)
@@ -141,7 +141,8 @@ deep = st.sampled_from([10, 63, 200, 5000]).map(lambda depth: f"{DEEP_MARK}{dept
 replacement = st.one_of(scalars, json_values, huge_text, deep)
 
 
-def valid_requests(with_prefetch=st.booleans()):
+def valid_requests(with_prefetch=None):
+    with_prefetch = st.booleans() if with_prefetch is None else with_prefetch
     return st.builds(
         lambda order, hook, prefetch, minutes: hook_request(
             medication_request(code=order["code"], display=order["display"], minutes=minutes),

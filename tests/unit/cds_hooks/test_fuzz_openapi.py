@@ -24,10 +24,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from support.fuzz import count, fuzz_report  # noqa: F401  (registers the request-count summary)
-
 from cds_service.app import create_app
 from cds_service.config import Config
+from support.fuzz import count, fuzz_report  # noqa: F401  (registers the request-count summary)
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

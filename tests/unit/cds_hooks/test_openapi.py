@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from cds_service import LEGACY_SERVICE_ID
 from openapi_spec_validator import validate
 
+from cds_service import LEGACY_SERVICE_ID
 from support.hook_requests import HOOK_URL, hook_request
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}   # added by Flask / answered by CORS for every route

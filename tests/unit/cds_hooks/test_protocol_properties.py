@@ -8,9 +8,9 @@ import copy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.config import Config
 from cds_service.cds_hooks.errors import ApiError
 from cds_service.cds_hooks.schemas import load_feedback, load_hook_request
+from cds_service.config import Config
 from support.hook_requests import hook_request, medication_request
 
 CONFIG = Config()
@@ -25,7 +25,8 @@ VALID_HOOK = hook_request(medication_request("mr-1"), medication_request("mr-2")
                                              "scope": "patient/*.read", "subject": "iron-cds"},
                           prefetch={"patient": {"resourceType": "Patient", "id": "pat-1"}, "weight": None})
 VALID_FEEDBACK = {"feedback": [
-    {"card": "c1", "outcome": "accepted", "acceptedSuggestions": [{"id": "s1"}], "outcomeTimestamp": "2026-01-05T10:00:00Z"},
+    {"card": "c1", "outcome": "accepted", "acceptedSuggestions": [{"id": "s1"}],
+     "outcomeTimestamp": "2026-01-05T10:00:00Z"},
     {"card": "c2", "outcome": "overridden", "outcomeTimestamp": "2026-01-05T10:00:00+02:00",
      "overrideReason": {"reason": {"system": "urn:x", "code": "other", "display": "Other"}, "userComment": "c"}},
 ]}

@@ -10,6 +10,7 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from cds_service.ehr.bundle_search import UnsupportedSearch, search_bundle
 from cds_service.ehr.card_text import describe_resource, render_response
 from cds_service.ehr.client_jwt import SigningKeyError, load_signing_key, public_jwks, sign, thumbprint
 from cds_service.ehr.fire import FireError, FireOptions, _for_patient, build_request, load_orders
@@ -22,14 +23,14 @@ from cds_service.ehr.prefetch import (
     resolve_prefetch,
     token_values,
 )
-from cds_service.ehr.bundle_search import UnsupportedSearch, search_bundle
 from support.hook_requests import medication_request
 
 LOINC = "http://loinc.org"
 
 
 def _obs(rid, code, when, patient="p1", **extra):
-    resource = {"resourceType": "Observation", "id": rid, "status": "final", "subject": {"reference": f"Patient/{patient}"},
+    resource = {"resourceType": "Observation", "id": rid, "status": "final",
+                "subject": {"reference": f"Patient/{patient}"},
                 "code": {"coding": [{"system": LOINC, "code": code}]}, **extra}
     if isinstance(when, dict):
         resource["effectivePeriod"] = when
@@ -50,12 +51,15 @@ RESOURCES = [
     {"resourceType": "Observation", "id": "no-system", "subject": {"reference": "Patient/p1"},
      "code": {"coding": [{"code": "2276-4"}]}, "effectiveDateTime": "2025-05-02"},
     {"resourceType": "Condition", "id": "c-active", "subject": {"reference": "Patient/p1"},
-     "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}},
+     "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                    "code": "active"}]}},
     {"resourceType": "Condition", "id": "c-resolved", "subject": {"reference": "Patient/p1"},
-     "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]}},
+     "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                    "code": "resolved"}]}},
     {"resourceType": "AllergyIntolerance", "id": "a1", "patient": {"reference": "Patient/p1"}},
     {"resourceType": "MedicationAdministration", "id": "ma1", "subject": {"reference": "Patient/p1"},
-     "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1435169"}]},
+     "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                               "code": "1435169"}]},
      "effectivePeriod": {"start": "2025-02-01T10:00:00Z", "end": "2025-02-01T10:15:00Z"}},
     {"resourceType": "AdverseEvent", "id": "ae1", "subject": {"reference": "Patient/p1"}},
 ]
@@ -82,7 +86,8 @@ def test_only_cds_hooks_2_tokens_are_filled_and_values_are_encoded():
 def test_unfillable_template_is_left_out_not_sent_half_resolved():
     source = BundleSource({"resourceType": "Bundle", "entry": [{"resource": r} for r in RESOURCES]})
     result = resolve_prefetch(
-        {"patient": "Patient/{{context.patientId}}", "odd": "Observation?patient={{context.patientId}}&x={{context.foo}}"},
+        {"patient": "Patient/{{context.patientId}}",
+         "odd": "Observation?patient={{context.patientId}}&x={{context.foo}}"},
         token_values("p1"), source,
     )
     assert result.prefetch == {"patient": {"resourceType": "Patient", "id": "p1"}}
@@ -105,7 +110,8 @@ def test_code_lists_match_any_code_and_respect_the_system():
     assert _ids(both) == ["ferritin"]                       # the coding without a system does not match LOINC|
     any_system = search_bundle(RESOURCES, "Observation", [("patient", "p1"), ("code", "2276-4")])
     assert sorted(_ids(any_system)) == ["ferritin", "no-system"]
-    wrong_system = search_bundle(RESOURCES, "Observation", [("patient", "p1"), ("code", "http://snomed.info/sct|2276-4")])
+    wrong_system = search_bundle(RESOURCES, "Observation", [("patient", "p1"),
+                                                            ("code", "http://snomed.info/sct|2276-4")])
     assert wrong_system["total"] == 0
     iron = search_bundle(RESOURCES, "MedicationAdministration",
                          [("patient", "p1"), ("code", "http://www.nlm.nih.gov/research/umls/rxnorm|1435169")])
@@ -113,13 +119,16 @@ def test_code_lists_match_any_code_and_respect_the_system():
 
 
 def test_clinical_status_filter():
-    assert _ids(search_bundle(RESOURCES, "Condition", [("patient", "p1"), ("clinical-status", "active")])) == ["c-active"]
+    assert _ids(search_bundle(RESOURCES, "Condition", [("patient", "p1"),
+                                                       ("clinical-status", "active")])) == ["c-active"]
 
 
 def test_sort_by_date_newest_first_undated_last_and_count_limits_the_page():
-    newest = search_bundle(RESOURCES, "Observation", [("patient", "p1"), ("code", f"{LOINC}|29463-7"), ("_sort", "-date")])
+    newest = search_bundle(RESOURCES, "Observation", [("patient", "p1"), ("code", f"{LOINC}|29463-7"),
+                                                      ("_sort", "-date")])
     assert _ids(newest) == ["w-new", "w-period", "w-old", "w-undated"]
-    oldest = search_bundle(RESOURCES, "Observation", [("patient", "p1"), ("code", f"{LOINC}|29463-7"), ("_sort", "date")])
+    oldest = search_bundle(RESOURCES, "Observation", [("patient", "p1"), ("code", f"{LOINC}|29463-7"),
+                                                      ("_sort", "date")])
     assert _ids(oldest) == ["w-old", "w-period", "w-new", "w-undated"]
     one = search_bundle(RESOURCES, "Observation",
                         [("patient", "p1"), ("code", f"{LOINC}|29463-7"), ("_sort", "-date"), ("_count", "1")])
@@ -145,7 +154,8 @@ def test_rfc7638_thumbprint_known_answer():
     rfc_key = {
         "kty": "RSA",
         "e": "AQAB",
-        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknj"
+        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZ"
+             "CiFV4n3oknj"
              "hMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQv"
              "RL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
         "alg": "RS256",
@@ -155,7 +165,8 @@ def test_rfc7638_thumbprint_known_answer():
 
 
 def _pem(private_key) -> bytes:
-    return private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
 
 
 @pytest.mark.parametrize("make_key, alg", [
@@ -176,7 +187,8 @@ def test_signed_token_verifies_with_the_published_jwks(tmp_path, make_key, alg):
     claims = jwt.decode(token, public, algorithms=[alg], audience="http://127.0.0.1:9/cds-services/x")
     assert claims["iss"] == claims["sub"] == "https://ehr.example"
     assert claims["exp"] - claims["iat"] == 300
-    assert claims["jti"] != jwt.decode(sign(key, "https://ehr.example", "a"), public, algorithms=[alg], audience="a")["jti"]
+    assert claims["jti"] != jwt.decode(sign(key, "https://ehr.example", "a"), public, algorithms=[alg],
+                                       audience="a")["jti"]
 
 
 def test_jwk_file_keeps_its_own_kid(tmp_path):
@@ -220,7 +232,8 @@ def test_order_file_forms(tmp_path):
     ('{"resourceType": "Patient", "id": "x"}', "found 'Patient'"),
     ('{"resourceType": "MedicationRequest"}', "has no id"),
     ('{"resourceType": "Bundle", "entry": []}', "holds no orders"),
-    ('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "ServiceRequest", "id": "s"}}]}', "no MedicationRequest"),
+    ('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "ServiceRequest", "id": "s"}}]}',
+     "no MedicationRequest"),
 ])
 def test_bad_order_files_give_one_clear_line(tmp_path, content, message):
     path = tmp_path / "order.json"
@@ -269,7 +282,8 @@ def test_cards_print_indicator_summary_detail_and_what_each_suggestion_changes()
          "source": {"label": "iron-cds", "topic": {"code": "infusion-rate"}}, "selectionBehavior": "at-most-one",
          "suggestions": [{"label": "Slow the infusion", "isRecommended": True, "actions": [
              {"type": "update", "description": "Longer duration", "resource": slower}]},
-             {"label": "Cancel", "actions": [{"type": "delete", "description": "Cancel the order", "resourceId": "MedicationRequest/mr-1"}]}],
+             {"label": "Cancel", "actions": [{"type": "delete", "description": "Cancel the order",
+                                              "resourceId": "MedicationRequest/mr-1"}]}],
          "overrideReasons": [{"code": "x", "system": "s", "display": "Patient tolerated faster rate"}]},
     ]}
     text = render_response(response)
@@ -308,7 +322,8 @@ BASE = "https://fhir.example.test/r4"
 
 
 def _page(ids, next_url=None):
-    page = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "AllergyIntolerance", "id": i}} for i in ids]}
+    page = {"resourceType": "Bundle", "type": "searchset",
+            "entry": [{"resource": {"resourceType": "AllergyIntolerance", "id": i}} for i in ids]}
     if next_url:
         page["link"] = [{"relation": "next", "url": next_url}]
     return page
@@ -355,5 +370,6 @@ def test_refused_or_odd_patient_reads_are_clear_errors():
 
 
 def test_orders_are_drafted_for_the_patient_in_context():
-    orders = _for_patient([medication_request("mr-1", patient="someone-else"), medication_request("mr-2", patient="p1")], "p1")
+    orders = _for_patient([medication_request("mr-1", patient="someone-else"),
+                           medication_request("mr-2", patient="p1")], "p1")
     assert [o["subject"]["reference"] for o in orders] == ["Patient/p1", "Patient/p1"]

@@ -73,8 +73,10 @@ def test_one_affirmed_mention_is_enough(knowledge):
 
 
 # ---------------------------------------------------------------- guards against wrong negation
-@pytest.mark.parametrize("text", ["anaphylaxis not ruled out", "anaphylaxis cannot be excluded", "anaphylaxis not excluded",
-                                  "no further doses after anaphylaxis", "not given epinephrine until hypotension despite fluids",
+@pytest.mark.parametrize("text", ["anaphylaxis not ruled out", "anaphylaxis cannot be excluded",
+                                  "anaphylaxis not excluded",
+                                  "no further doses after anaphylaxis",
+                                  "not given epinephrine until hypotension despite fluids",
                                   "hypotension, ECG negative", "infusion stopped due to hypotension"])
 def test_pseudo_negations_terminators_and_distant_post_cues_do_not_negate(knowledge, text):
     assert "severe" in classes(knowledge, text), text
@@ -189,7 +191,8 @@ def test_risk_factors_respect_negation(knowledge, text, factor):
     ({"text": "Pregnant"}, True),
     ({"text": "Not pregnant"}, False),
     ({"coding": [{"system": SNOMED, "code": "60001007", "display": "Not pregnant"}]}, False),
-    ({"coding": [{"system": SNOMED, "code": "77386006", "display": "Not pregnant (wrong display)"}]}, True),   # the code wins
+    ({"coding": [{"system": SNOMED, "code": "77386006", "display": "Not pregnant (wrong display)"}]},
+     True),   # the code wins
 ])
 def test_pregnancy_status_answer_respects_negation(knowledge, answer, pregnant):
     status = {"resourceType": "Observation", "id": "preg-1", "status": "final",

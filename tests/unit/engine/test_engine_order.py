@@ -435,14 +435,16 @@ def test_ml_dose_of_an_unidentified_product_is_not_converted(knowledge):
 # ---------------------------------------------------------------- administration time
 @pytest.mark.parametrize("duration,unit,minutes", [(15, "min", 15), (1.5, "h", 90), (900, "s", 15), (2, "h", 120)])
 def test_time_from_duration(knowledge, duration, unit, minutes):
-    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), timing={"duration": duration, "durationUnit": unit}))
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750),
+                                          timing={"duration": duration, "durationUnit": unit}))
     assert order.minutes == pytest.approx(minutes)
     assert order.rate_mg_per_min == pytest.approx(750 / minutes)
     assert "duration" in order.minutes_source
 
 
 def test_duration_with_an_unknown_unit_is_a_problem(knowledge):
-    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), timing={"duration": 15, "durationUnit": "fortnight"}))
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750),
+                                          timing={"duration": 15, "durationUnit": "fortnight"}))
     assert order.minutes is None and any("'fortnight'" in p for p in order.problems)
 
 
@@ -468,7 +470,8 @@ def test_time_from_ml_per_hour_with_the_volume_from_an_ml_dose(knowledge):
 def test_time_from_ml_per_hour_with_the_volume_in_a_second_dose_entry(knowledge):
     order = only_order(knowledge, request(concept("1435169"), dose=mg(750),
                                           extra_doses=[{"doseQuantity": qty(100, "mL")}],
-                                          rates=[{"rateQuantity": {"value": 400, "unit": "mL/hr", "system": UCUM, "code": "mL/h"}}]))
+                                          rates=[{"rateQuantity": {"value": 400, "unit": "mL/hr", "system": UCUM,
+                                                                   "code": "mL/h"}}]))
     assert order.dose_mg == 750 and order.volume_ml == 100
     assert order.minutes == pytest.approx(15)
 
@@ -514,7 +517,8 @@ def test_no_duration_or_rate_is_unknown_time_with_a_problem(knowledge):
 
 
 def test_duration_and_faster_rate_use_the_shorter_time(knowledge):
-    order = only_order(knowledge, request(concept("1435169"), dose=mg(750), timing={"duration": 30, "durationUnit": "min"},
+    order = only_order(knowledge, request(concept("1435169"), dose=mg(750),
+                                          timing={"duration": 30, "durationUnit": "min"},
                                           rates=[{"rateQuantity": qty(100, "mg/min")}]))
     assert order.minutes == pytest.approx(7.5)
     assert any("disagree" in p for p in order.problems)
@@ -537,14 +541,17 @@ def test_the_draft_is_never_mutated(knowledge):
     assert req == before and order.resource is req
 
 
-@pytest.mark.parametrize("draft", [None, {}, {"entry": None}, {"entry": [None, 3, {"resource": "x"}, {"resource": {}}]}])
+@pytest.mark.parametrize("draft", [None, {}, {"entry": None},
+                                   {"entry": [None, 3, {"resource": "x"}, {"resource": {}}]}])
 def test_malformed_bundles_read_as_empty(knowledge, draft):
     assert read_orders(draft, PatientRecord(), knowledge) == ([], [])
 
 
 def test_malformed_medication_request_parts_do_not_raise(knowledge):
-    req = {"resourceType": "MedicationRequest", "id": "x", "medicationCodeableConcept": {"coding": "nope", "text": "Venofer"},
-           "dosageInstruction": [None, {"route": "IV", "doseAndRate": [{"doseQuantity": {"value": "100", "unit": "mg"}}],
+    req = {"resourceType": "MedicationRequest", "id": "x",
+           "medicationCodeableConcept": {"coding": "nope", "text": "Venofer"},
+           "dosageInstruction": [None, {"route": "IV",
+                                        "doseAndRate": [{"doseQuantity": {"value": "100", "unit": "mg"}}],
                                         "timing": {"repeat": {"duration": True, "durationUnit": "min"}}}]}
     order = only_order(knowledge, req)
     assert order.dose_mg is None and order.minutes is None and order.problems
@@ -558,7 +565,8 @@ def test_coded_im_sc_and_other_non_iv_routes_give_no_order(knowledge, code):
     assert orders == [] and len(others) == 1
 
 
-@pytest.mark.parametrize("text", ["IM", "i.m.", "Intramuscular injection", "SC", "s.c.", "subq", "Subcutaneously", "topical"])
+@pytest.mark.parametrize("text", ["IM", "i.m.", "Intramuscular injection", "SC", "s.c.", "subq", "Subcutaneously",
+                                  "topical"])
 def test_im_and_sc_route_words_give_no_order(knowledge, text):
     assert read(knowledge, request(concept(text="INFeD 100 mg"), route={"text": text}, dose=mg(100)))[0] == []
 

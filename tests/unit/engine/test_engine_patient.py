@@ -70,7 +70,8 @@ def admin(rid="a1", med="Venofer", start=START, end=END, status="completed", dos
 
 def allergy(code=None, text=None, manifestations=(), severity=None, criticality=None, rid=None,
             clinical="active", verification="confirmed", category=("medication",), substance=None):
-    resource = {"resourceType": "AllergyIntolerance", "id": rid or f"al{next(_ids)}", "patient": {"reference": "Patient/pat-1"},
+    resource = {"resourceType": "AllergyIntolerance", "id": rid or f"al{next(_ids)}",
+                "patient": {"reference": "Patient/pat-1"},
                 "category": list(category), "code": {}}
     if code:
         resource["code"]["coding"] = [{"system": RXNORM, "code": code}]
@@ -118,7 +119,8 @@ def kinds(p):
 
 
 # ---------------------------------------------------------------- weight and age
-@pytest.mark.parametrize("value,unit,kg", [(70, "kg", 70), (154.3, "[lb_av]", 69.99), (70000, "g", 70), (154.3, "lb", 69.99)])
+@pytest.mark.parametrize("value,unit,kg", [(70, "kg", 70), (154.3, "[lb_av]", 69.99), (70000, "g", 70),
+                                           (154.3, "lb", 69.99)])
 def test_weight_in_kg_from_common_units(knowledge, value, unit, kg):
     p = picture(knowledge, obs("29463-7", value, unit, when=NOW - timedelta(days=3)))
     assert p.weight_kg == pytest.approx(kg, abs=0.01)
@@ -126,7 +128,8 @@ def test_weight_in_kg_from_common_units(knowledge, value, unit, kg):
 
 
 def test_latest_weight_wins(knowledge):
-    p = picture(knowledge, obs("29463-7", 80, "kg", when=NOW - timedelta(days=30)), obs("29463-7", 72, "kg", when=NOW - timedelta(days=2)))
+    p = picture(knowledge, obs("29463-7", 80, "kg", when=NOW - timedelta(days=30)),
+                obs("29463-7", 72, "kg", when=NOW - timedelta(days=2)))
     assert p.weight_kg == 72
 
 
@@ -167,7 +170,8 @@ def test_age_from_birth_date(knowledge, birth, age):
 ])
 def test_labs_are_normalised(knowledge, code, value, unit, expected, expected_unit):
     lab = picture(knowledge, obs(code, value, unit)).labs[code]
-    assert lab.value == pytest.approx(expected) and lab.unit == expected_unit and lab.reference.startswith("Observation/")
+    assert lab.value == pytest.approx(
+        expected) and lab.unit == expected_unit and lab.reference.startswith("Observation/")
 
 
 def test_latest_lab_wins_and_cancelled_is_skipped(knowledge):
@@ -246,12 +250,14 @@ def test_pain_score_during_is_linked_to_the_product_with_evidence(knowledge):
     p = picture(knowledge, admin(), pain(6, START + timedelta(minutes=20)))
     (r,) = p.reactions
     assert r.product_key == "iron_sucrose"
-    assert r.evidence[0].reference.startswith("Observation/") and "6/10" in r.evidence[0].text and "during" in r.evidence[0].text
+    assert r.evidence[
+        0].reference.startswith("Observation/") and "6/10" in r.evidence[0].text and "during" in r.evidence[0].text
     assert r.evidence[1].reference == "MedicationAdministration/a1"
 
 
 def test_pain_score_linked_by_part_of_counts_outside_the_window(knowledge):
-    p = picture(knowledge, admin(), pain(5, END + timedelta(hours=5), partOf=[{"reference": "MedicationAdministration/a1"}]))
+    p = picture(knowledge, admin(), pain(5, END + timedelta(hours=5),
+                                         partOf=[{"reference": "MedicationAdministration/a1"}]))
     assert kinds(p) == [("infusion-pain", "mild")]
 
 
@@ -272,8 +278,10 @@ def sbp(value, when, panel=False):
     if panel:
         return {"resourceType": "Observation", "id": f"bp{next(_ids)}", "status": "final",
                 "code": {"coding": [{"system": LOINC, "code": "85354-9"}]}, "effectiveDateTime": iso(when),
-                "component": [{"code": {"coding": [{"system": LOINC, "code": "8480-6"}]}, "valueQuantity": {"value": value, "unit": "mm[Hg]"}},
-                              {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]}, "valueQuantity": {"value": 50, "unit": "mm[Hg]"}}]}
+                "component": [{"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                               "valueQuantity": {"value": value, "unit": "mm[Hg]"}},
+                              {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                               "valueQuantity": {"value": 50, "unit": "mm[Hg]"}}]}
     return obs("8480-6", value, "mm[Hg]", when=when)
 
 
@@ -301,7 +309,8 @@ def test_low_systolic_outside_the_window_does_not_count(knowledge):
 # ---------------------------------------------------------------- allergy records
 @pytest.mark.parametrize("manifestations,severity,criticality,expected", [
     (["anaphylaxis"], None, None, ("hypersensitivity", "severe")),
-    ([{"coding": [{"system": SNOMED, "code": "39579001", "display": "Anaphylaxis"}]}], None, None, ("hypersensitivity", "severe")),
+    ([{"coding": [{"system": SNOMED, "code": "39579001", "display": "Anaphylaxis"}]}], None, None,
+     ("hypersensitivity", "severe")),
     (["angioedema"], "mild", None, ("hypersensitivity", "severe")),
     (["stridor"], None, None, ("hypersensitivity", "severe")),
     (["bronchospasm"], None, None, ("hypersensitivity", "severe")),
@@ -312,12 +321,14 @@ def test_low_systolic_outside_the_window_does_not_count(knowledge):
     (["fever"], "mild", None, ("hypersensitivity", "mild")),
     ([], None, None, ("hypersensitivity", "mild")),
     (["back pain"], None, None, ("infusion-pain", "mild")),
-    ([{"coding": [{"system": SNOMED, "code": "247355005", "display": "Pain in flank"}]}], "moderate", None, ("infusion-pain", "mild")),
+    ([{"coding": [{"system": SNOMED, "code": "247355005", "display": "Pain in flank"}]}], "moderate", None,
+     ("infusion-pain", "mild")),
     (["flushing", "chest tightness"], None, None, ("infusion-pain", "mild")),
     (["flushing", "urticaria"], None, None, ("hypersensitivity", "moderate")),
 ])
 def test_allergy_to_an_iron_product_is_graded(knowledge, manifestations, severity, criticality, expected):
-    p = picture(knowledge, allergy(code="1435169", manifestations=manifestations, severity=severity, criticality=criticality))
+    p = picture(knowledge, allergy(code="1435169", manifestations=manifestations, severity=severity,
+                                   criticality=criticality))
     (r,) = p.reactions
     assert (r.kind, r.severity) == expected
     assert r.product_key == "ferric_carboxymaltose" and r.evidence[0].reference.startswith("AllergyIntolerance/")
@@ -341,7 +352,8 @@ def test_allergy_not_to_iv_iron_is_not_a_reaction(knowledge, kwargs):
     ("active", "refuted"), ("active", "entered-in-error"), ("inactive", "confirmed"), ("resolved", "confirmed"),
 ])
 def test_refuted_inactive_or_resolved_allergies_do_not_count(knowledge, clinical, verification):
-    p = picture(knowledge, allergy(code="1435169", manifestations=["anaphylaxis"], clinical=clinical, verification=verification))
+    p = picture(knowledge, allergy(code="1435169", manifestations=["anaphylaxis"], clinical=clinical,
+                                   verification=verification))
     assert p.reactions == ()
 
 
@@ -356,7 +368,8 @@ def adverse_event(event_text, suspect, severity=None, actuality="actual"):
                 "subject": {"reference": "Patient/pat-1"}, "event": {"text": event_text}, "date": "2025-03-01",
                 "suspectEntity": [{"instance": suspect}]}
     if severity:
-        resource["severity"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-severity", "code": severity}]}
+        resource["severity"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-severity",
+                                            "code": severity}]}
     return resource
 
 
@@ -372,7 +385,8 @@ def test_adverse_event_linked_by_medication_display(knowledge):
 
 def test_adverse_event_not_linked_to_iron_or_potential_is_ignored(knowledge):
     assert picture(knowledge, adverse_event("Anaphylaxis", {"display": "Amoxicillin"})).reactions == ()
-    assert picture(knowledge, adverse_event("Anaphylaxis", {"display": "Venofer"}, actuality="potential")).reactions == ()
+    assert picture(knowledge, adverse_event("Anaphylaxis", {"display": "Venofer"},
+                                            actuality="potential")).reactions == ()
 
 
 def test_condition_of_chest_pain_linked_to_iron(knowledge):
@@ -381,7 +395,8 @@ def test_condition_of_chest_pain_linked_to_iron(knowledge):
 
 
 def test_condition_linked_by_evidence_detail(knowledge):
-    c = condition(snomed="161891005", text="Backache", evidence=[{"detail": [{"reference": "MedicationAdministration/a1"}]}])
+    c = condition(snomed="161891005", text="Backache",
+                  evidence=[{"detail": [{"reference": "MedicationAdministration/a1"}]}])
     p = picture(knowledge, admin(), c)
     assert kinds(p) == [("infusion-pain", "mild")] and p.reactions[0].product_key == "iron_sucrose"
 
@@ -442,18 +457,23 @@ def test_risk_factor_from_condition(knowledge, kwargs, code):
 @pytest.mark.parametrize("clinical,verification", [("resolved", None), ("inactive", None), ("active", "refuted"),
                                                     ("active", "entered-in-error"), ("remission", None)])
 def test_risk_factor_records_not_current_do_not_count(knowledge, clinical, verification):
-    assert picture(knowledge, condition(snomed="195967001", clinical=clinical, verification=verification)).risk_factors == ()
+    assert picture(knowledge, condition(snomed="195967001", clinical=clinical,
+                                        verification=verification)).risk_factors == ()
 
 
-@pytest.mark.parametrize("answer,days,pregnant", [("77386006", 10, True), ("60467007", 10, False), ("77386006", 400, False)])
+@pytest.mark.parametrize("answer,days,pregnant", [("77386006", 10, True), ("60467007", 10, False),
+                                                  ("77386006", 400, False)])
 def test_pregnancy_status_observation(knowledge, answer, days, pregnant):
-    o = obs("82810-3", when=NOW - timedelta(days=days), valueCodeableConcept={"coding": [{"system": SNOMED, "code": answer}]})
+    o = obs("82810-3", when=NOW - timedelta(days=days),
+            valueCodeableConcept={"coding": [{"system": SNOMED, "code": answer}]})
     assert (codes(picture(knowledge, o)) == ["pregnancy"]) is pregnant
 
 
 def test_latest_pregnancy_status_wins(knowledge):
-    was = obs("82810-3", when=NOW - timedelta(days=60), valueCodeableConcept={"coding": [{"system": SNOMED, "code": "77386006"}]})
-    now = obs("82810-3", when=NOW - timedelta(days=2), valueCodeableConcept={"coding": [{"system": SNOMED, "code": "60467007"}]})
+    was = obs("82810-3", when=NOW - timedelta(days=60),
+              valueCodeableConcept={"coding": [{"system": SNOMED, "code": "77386006"}]})
+    now = obs("82810-3", when=NOW - timedelta(days=2),
+              valueCodeableConcept={"coding": [{"system": SNOMED, "code": "60467007"}]})
     assert picture(knowledge, was, now).risk_factors == ()
 
 
@@ -496,7 +516,8 @@ def test_messy_resources_do_not_raise(knowledge):
         {"resourceType": "Observation", "id": "x2", "code": {"coding": [{"system": LOINC, "code": "718-7"}]},
          "effectiveDateTime": "not a date", "valueQuantity": {"value": "ten"}},
         {"resourceType": "AllergyIntolerance", "id": "x3", "code": "Venofer", "reaction": "bad"},
-        {"resourceType": "AllergyIntolerance", "id": "x4", "code": {"text": "Venofer"}, "reaction": [None, {"manifestation": "x"}]},
+        {"resourceType": "AllergyIntolerance", "id": "x4", "code": {"text": "Venofer"},
+         "reaction": [None, {"manifestation": "x"}]},
         {"resourceType": "Condition", "id": "x5", "code": None, "evidence": [None, {"detail": "x"}]},
         {"resourceType": "AdverseEvent", "id": "x6", "suspectEntity": [None, {"instance": "x"}]},
         {"resourceType": "MedicationAdministration", "id": "x7", "medicationCodeableConcept": {"text": "Venofer"},
@@ -509,7 +530,8 @@ def test_messy_resources_do_not_raise(knowledge):
 def test_reads_a_large_record_quickly(knowledge, capsys):
     resources = [obs("8867-4", 70 + i % 20, "/min", when=NOW - timedelta(hours=i)) for i in range(300)]
     resources += [pain(i % 10, START + timedelta(minutes=i)) for i in range(50)]
-    resources += [admin(rid=f"a{i}", start=START - timedelta(days=7 * i), end=END - timedelta(days=7 * i)) for i in range(6)]
+    resources += [admin(rid=f"a{i}", start=START - timedelta(days=7 * i),
+                        end=END - timedelta(days=7 * i)) for i in range(6)]
     resources += [allergy(text=n) for n in ("Penicillin", "Codeine", "Venofer")]
     rec = record(*json.loads(json.dumps(resources)))
     read_patient(rec, knowledge, ctx())
@@ -559,14 +581,16 @@ def test_systolic_fall_follows_the_knowledge(knowledge):
 
 @pytest.mark.parametrize("hours_before,severe", [(23, True), (25, False)])
 def test_baseline_is_taken_only_within_the_window_before_the_infusion(knowledge, hours_before, severe):
-    p = picture(knowledge, admin(), sbp(150, START - timedelta(hours=hours_before)), sbp(115, END + timedelta(minutes=30)))
+    p = picture(knowledge, admin(), sbp(150, START - timedelta(hours=hours_before)),
+                sbp(115, END + timedelta(minutes=30)))
     assert (("hypersensitivity", "severe") in kinds(p)) is severe
 
 
 @pytest.mark.parametrize("days,pregnant", [(299, True), (301, False)])
 def test_pregnancy_status_recency_from_the_knowledge(knowledge, days, pregnant):
     assert knowledge.protocol["data_recency_days"]["pregnancy"]["value"] == 300
-    o = obs("82810-3", when=NOW - timedelta(days=days), valueCodeableConcept={"coding": [{"system": SNOMED, "code": "77386006"}]})
+    o = obs("82810-3", when=NOW - timedelta(days=days),
+            valueCodeableConcept={"coding": [{"system": SNOMED, "code": "77386006"}]})
     assert (codes(picture(knowledge, o)) == ["pregnancy"]) is pregnant
     longer = with_protocol(knowledge, ("data_recency_days", "pregnancy"), 400)
     assert codes(picture(longer, o)) == ["pregnancy"]

@@ -85,11 +85,13 @@ def test_weekly_maximum_counts_doses_in_the_window():
     # EU ferric carboxymaltose: at most 1,000 mg a week
     assert knowledge().products["ferric_carboxymaltose"].labels["EU"].max_weekly_mg.value == 1000
     recent = weighing(80)
-    recent = patient(weight_kg=80, weight_date=days_before(1)[:10], administrations=(administration(days=WEEK - 1, dose_mg=500),))
+    recent = patient(weight_kg=80, weight_date=days_before(1)[:10],
+                     administrations=(administration(days=WEEK - 1, dose_mg=500),))
     assert dose.check(facts(fcm(500), recent, jurisdiction="EU")) is None
     finding = dose.check(facts(fcm(501), recent, jurisdiction="EU"))
     assert allowed_of(finding) == 500 and "500 mg given" in flat(finding.detail)
-    older = patient(weight_kg=80, weight_date=days_before(1)[:10], administrations=(administration(days=WEEK + 1, dose_mg=500),))
+    older = patient(weight_kg=80, weight_date=days_before(1)[:10],
+                    administrations=(administration(days=WEEK + 1, dose_mg=500),))
     assert dose.check(facts(fcm(1000), older, jurisdiction="EU")) is None
 
 

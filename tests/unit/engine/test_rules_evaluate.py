@@ -52,7 +52,8 @@ def test_a_non_iv_order_of_an_iron_product_gets_nothing(readers):
 
 
 def test_each_iron_order_is_checked_and_named(readers):
-    readers["orders"] = [order("mr-1", dose_mg=750), order("mr-2", dose_mg=500, resource=draft_resource("mr-2", dose_mg=500))]
+    readers["orders"] = [order("mr-1", dose_mg=750), order("mr-2", dose_mg=500,
+                                                           resource=draft_resource("mr-2", dose_mg=500))]
     findings = run()
     observed = [f for f in findings if f.topic == "observation-period"]
     assert [f.order.request_id for f in observed] == ["mr-1", "mr-2"]
@@ -65,7 +66,8 @@ def test_order_select_gives_findings_only_for_the_selected_orders(readers):
     findings = run(selections=["MedicationRequest/mr-2"], hook="order-select")
     assert {f.order.request_id for f in findings if f.order} == {"mr-2"}
     assert run(selections=[], hook="order-select") == []
-    assert {f.order.request_id for f in run(selections=["MedicationRequest/mr-1"], hook="order-sign")} >= {"mr-1", "mr-2"}
+    assert {f.order.request_id for f in run(selections=["MedicationRequest/mr-1"],
+                                            hook="order-sign")} >= {"mr-1", "mr-2"}
 
 
 def test_a_failing_rule_becomes_a_visible_warning_and_is_logged_without_data(readers, caplog):

@@ -8,7 +8,18 @@ import pytest
 
 from cds_service.engine import run_rules
 from cds_service.engine.rules import RULES
-from support.rules import administration, days_before, draft_resource, facts, knowledge, lab, order, patient, reaction, risk
+from support.rules import (
+    administration,
+    days_before,
+    draft_resource,
+    facts,
+    knowledge,
+    lab,
+    order,
+    patient,
+    reaction,
+    risk,
+)
 
 K = knowledge()
 HISTORIES = {

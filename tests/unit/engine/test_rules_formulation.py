@@ -15,12 +15,14 @@ INFED = K.products["iron_dextran"].labels["US"]
 
 
 def dextran(dose=100):
-    return order(product="iron_dextran", dose_mg=dose, minutes=2, resource=draft_resource(dose_mg=dose, minutes=2, product_code="311144",
-                                                                                          display="2 ML iron-dextran complex 50 MG/ML Injection"))
+    return order(product="iron_dextran", dose_mg=dose, minutes=2,
+                 resource=draft_resource(dose_mg=dose, minutes=2, product_code="311144",
+                                         display="2 ML iron-dextran complex 50 MG/ML Injection"))
 
 
 def creates(finding, resource_type):
-    return [s.resource for s in finding.suggestions if s.action == "create" and s.resource["resourceType"] == resource_type]
+    return [
+        s.resource for s in finding.suggestions if s.action == "create" and s.resource["resourceType"] == resource_type]
 
 
 def test_first_us_iron_dextran_dose_needs_a_test_dose_suggested_from_the_label():
@@ -47,7 +49,8 @@ def test_no_test_dose_in_the_eu():
 
 
 def test_the_test_dose_order_itself_and_a_drafted_test_dose_are_recognised():
-    assert formulation.check(facts(dextran(25))) is None or "test dose" not in formulation.check(facts(dextran(25))).summary
+    assert formulation.check(
+        facts(dextran(25))) is None or "test dose" not in formulation.check(facts(dextran(25))).summary
     main, test = dextran(100), dextran(25)
     finding = formulation.check(facts(main, orders=(main, test)))
     assert not creates(finding, "MedicationRequest") and "already among the draft orders" in finding.detail
@@ -60,7 +63,8 @@ def test_fcm_redose_within_the_window_asks_for_phosphate():
     assert finding.indicator == "warning" and "phosphate" in finding.summary
     (lab_order,) = creates(finding, "ServiceRequest")
     ServiceRequest.model_validate(lab_order)
-    assert lab_order["code"]["coding"][0] == {"system": "http://loinc.org", "code": "2777-1", "display": K.codes["labs"]["phosphate"]["display"]}
+    assert lab_order["code"]["coding"][0] == {"system": "http://loinc.org", "code": "2777-1",
+                                              "display": K.codes["labs"]["phosphate"]["display"]}
     later = patient(administrations=(administration(days=REDOSE_DAYS + 1),))
     # nothing else to say: the unconfirmed boxed warning alone makes no card (noise)
     assert formulation.check(facts(the_patient=later)) is None

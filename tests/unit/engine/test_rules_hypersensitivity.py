@@ -16,13 +16,15 @@ def test_no_card_without_hypersensitivity_history():
 
 
 def test_severe_earlier_reaction_is_critical_with_a_cancel_suggestion_and_safer_paths():
-    severe = patient(reactions=(reaction("hypersensitivity", "severe", text="Anaphylaxis after iron sucrose", product="iron_sucrose"),))
+    severe = patient(reactions=(reaction("hypersensitivity", "severe", text="Anaphylaxis after iron sucrose",
+                                         product="iron_sucrose"),))
     finding = hypersensitivity.check(facts(the_patient=severe))
     assert finding.indicator == "critical" and "ferric carboxymaltose" in finding.summary
     (cancel,) = finding.suggestions
     assert cancel.action == "delete" and cancel.resource_id == "MedicationRequest/mr-1" and cancel.resource is None
     detail = flat(finding.detail)
-    for words in ("allergy specialist", "supervised setting", "resuscitation", "another product", "anaphylaxis after iron sucrose"):
+    for words in ("allergy specialist", "supervised setting", "resuscitation", "another product",
+                  "anaphylaxis after iron sucrose"):
         assert words in detail
     assert finding.sources
 

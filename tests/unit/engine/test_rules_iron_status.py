@@ -25,7 +25,8 @@ def test_high_ferritin_with_high_tsat_warns_at_the_thresholds():
 def test_either_just_below_its_threshold_gives_no_card():
     assert iron_status.check(facts(the_patient=labs(ferritin=FERRITIN - 1, tsat=TSAT))) is None
     assert iron_status.check(facts(the_patient=labs(ferritin=FERRITIN, tsat=TSAT - 0.1))) is None
-    assert iron_status.check(facts(the_patient=labs(ferritin=FERRITIN * 3))) is None  # high ferritin alone (inflammation)
+    assert iron_status.check(
+        facts(the_patient=labs(ferritin=FERRITIN * 3))) is None  # high ferritin alone (inflammation)
 
 
 def test_high_hemoglobin_warns():

@@ -95,5 +95,6 @@ def test_earlier_reaction_lengthens_the_observation_and_shows_the_data_point():
 def test_unidentified_iv_iron_still_gets_the_protocol_observation():
     unknown = order(product=None, medication_text="IV iron infusion")
     finding = observation.check(facts(unknown))
-    assert finding.suggestions[0].resource["occurrenceTiming"]["repeat"]["duration"] == PROTOCOL["default_minutes"]["value"]
+    assert finding.suggestions[
+        0].resource["occurrenceTiming"]["repeat"]["duration"] == PROTOCOL["default_minutes"]["value"]
     assert "IV iron infusion" in finding.summary

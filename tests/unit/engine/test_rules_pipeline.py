@@ -36,30 +36,36 @@ def topics(findings):
 
 
 def test_a_compliant_order_gets_the_observation_card_only():
-    findings = evaluate(bundle(medication_request(dose_mg=750, minutes=15)), None, record(weight(70)), knowledge(), ctx(), FEEDS)
+    findings = evaluate(bundle(medication_request(dose_mg=750, minutes=15)), None, record(weight(70)), knowledge(),
+                        ctx(), FEEDS)
     assert topics(findings) == ["observation-period"]
 
 
 def test_too_much_too_fast_gets_dose_and_rate_updates_of_the_same_draft():
-    findings = evaluate(bundle(medication_request(dose_mg=1200, minutes=5)), None, record(weight(60)), knowledge(), ctx(), FEEDS)
+    findings = evaluate(bundle(medication_request(dose_mg=1200, minutes=5)), None, record(weight(60)), knowledge(),
+                        ctx(), FEEDS)
     by_topic = {f.topic: f for f in findings}
     assert {"dose-limit", "infusion-rate"} <= set(by_topic)
     for topic in ("dose-limit", "infusion-rate"):
         (update,) = by_topic[topic].suggestions
         MedicationRequest.model_validate(update.resource)
         assert update.resource["id"] == "mr-1"
-    assert by_topic["dose-limit"].suggestions[0].resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 900
+    assert by_topic[
+        "dose-limit"].suggestions[0].resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 900
 
 
 def test_oral_iron_and_other_drugs_get_nothing():
     oral = medication_request(code="310325", display="ferrous sulfate 325 MG Oral Tablet", route="oral")
-    oral["dosageInstruction"][0]["route"] = {"coding": [{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral route"}]}
+    oral["dosageInstruction"][0]["route"] = {"coding": [{"system": "http://snomed.info/sct", "code": "26643006",
+                                                         "display": "Oral route"}]}
     other = medication_request("mr-2", code="11124", display="vancomycin")
-    assert evaluate(bundle(oral, other), None, record(unavailable={"weight": "timeout"}), knowledge(), ctx(), FEEDS) == []
+    assert evaluate(bundle(oral, other), None, record(unavailable={"weight": "timeout"}), knowledge(), ctx(),
+                    FEEDS) == []
 
 
 def test_history_unavailable_with_an_iron_order():
-    findings = evaluate(bundle(medication_request()), None, record(unavailable={"weight": "HTTP 500"}), knowledge(), ctx(), FEEDS)
+    findings = evaluate(bundle(medication_request()), None, record(unavailable={"weight": "HTTP 500"}), knowledge(),
+                        ctx(), FEEDS)
     assert "history-unavailable" in topics(findings) and "dose-limit" in topics(findings)
 
 

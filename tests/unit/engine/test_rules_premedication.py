@@ -18,7 +18,8 @@ def created(finding):
     for resource in resources:
         MedicationRequest.model_validate(resource)
         assert resource["status"] == "draft" and resource["intent"] == "order"
-        assert resource["subject"] == {"reference": "Patient/pat-1"} and resource["encounter"] == {"reference": "Encounter/enc-1"}
+        assert resource[
+            "subject"] == {"reference": "Patient/pat-1"} and resource["encounter"] == {"reference": "Encounter/enc-1"}
         assert resource["supportingInformation"] == [{"reference": "MedicationRequest/mr-1"}]
         name = resource["medicationCodeableConcept"]["text"].lower()
         assert not any(word in name for word in AVOID["names"])  # never an H1 antihistamine
@@ -35,7 +36,8 @@ def diphenhydramine(by="name"):
     if by == "name":
         resource["medicationCodeableConcept"] = {"text": "Diphenhydramine 50 mg IV before iron"}
     else:
-        resource["medicationCodeableConcept"] = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "3498"}]}
+        resource["medicationCodeableConcept"] = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                             "code": "3498"}]}
     return resource
 
 
@@ -74,10 +76,12 @@ def test_corticosteroid_from_the_protocols_number_of_risk_factors():
 def test_a_premedication_already_drafted_is_not_suggested_again():
     spec = K.premedications[REGIMENS["infusion_pain"][0]]
     drafted = {"resourceType": "MedicationRequest", "id": "pre-1", "status": "draft", "intent": "order",
-               "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": spec.rxnorm}]}}
+               "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                         "code": spec.rxnorm}]}}
     assert premedication.check(facts(the_patient=patient(reactions=(reaction(),)), drafts=[drafted])) is None
     first = premedication.check(facts(the_patient=patient(reactions=(reaction(),))))
-    assert premedication.check(facts(the_patient=patient(reactions=(reaction(),)), drafts=[first.suggestions[0].resource])) is None
+    assert premedication.check(facts(the_patient=patient(reactions=(reaction(),)),
+                                     drafts=[first.suggestions[0].resource])) is None
 
 
 def test_drafted_diphenhydramine_is_flagged_and_removal_suggested_by_name_and_by_code():

@@ -97,7 +97,8 @@ def test_risk_factors_slow_the_rate_with_reasons():
 
 def test_the_detail_tells_the_nurse_what_to_do_and_the_warning_signs():
     detail = flat(rate.check(facts(fcm(5))).detail)
-    for words in ("slow or pause", "position", "warmth", "analgesic", "wheeze", "stridor", "stop the infusion", "call for help"):
+    for words in ("slow or pause", "position", "warmth", "analgesic", "wheeze", "stridor", "stop the infusion",
+                  "call for help"):
         assert words in detail
     assert "s-inj-us" in detail
 

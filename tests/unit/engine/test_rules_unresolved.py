@@ -8,7 +8,8 @@ from cds_service.fhir.record import PatientRecord
 from cds_service.knowledge.loader import load_knowledge
 from support.hook_requests import medication_request
 
-CTX = EvaluationContext("pat-1", "enc-1", "Practitioner/prac-1", "order-sign", datetime(2026, 11, 25, tzinfo=timezone.utc))
+CTX = EvaluationContext("pat-1", "enc-1", "Practitioner/prac-1", "order-sign",
+                        datetime(2026, 11, 25, tzinfo=timezone.utc))
 
 
 def _referenced_order(rid="mr-ref"):
@@ -41,7 +42,8 @@ def test_readable_medication_reference_is_checked_as_iron():
 def test_unreadable_medication_beside_an_iron_order_is_listed_in_the_same_card():
     record = PatientRecord()
     record.unavailable["medication:med-9"] = "HTTP 404"
-    findings = evaluate(_bundle(medication_request("mr-iron"), _referenced_order()), None, record, load_knowledge(), CTX, {})
+    findings = evaluate(_bundle(medication_request("mr-iron"), _referenced_order()), None, record, load_knowledge(),
+                        CTX, {})
     unavailable = [f for f in findings if f.topic == "history-unavailable"]
     assert len(unavailable) == 1 and "mr-ref" in unavailable[0].detail
     assert {f.order.request_id for f in findings if f.order is not None} == {"mr-iron"}

@@ -1,4 +1,5 @@
-"""Suggestion builders: valid R4 (checked with fhir.resources R4B), drafts, same id on update, dose or time unchanged."""
+"""Suggestion builders: valid R4 (checked with fhir.resources R4B), drafts, same id on update,
+dose or time unchanged."""
 
 from __future__ import annotations
 
@@ -28,13 +29,16 @@ def test_with_duration_rounds_a_mass_rate_down_and_drops_what_it_cannot_recomput
     dropped = suggest.with_duration(order(minutes=10, volume_ml=None, resource=unknown_volume), 15)
     assert "rateQuantity" not in dropped["dosageInstruction"][0]["doseAndRate"][0]
     ratio = draft_resource(minutes=None)
-    ratio["dosageInstruction"][0]["doseAndRate"][0]["rateRatio"] = {"numerator": {"value": 1}, "denominator": {"value": 1}}
-    assert "rateRatio" not in suggest.with_duration(order(minutes=None, resource=ratio), 15)["dosageInstruction"][0]["doseAndRate"][0]
+    ratio["dosageInstruction"][0]["doseAndRate"][0]["rateRatio"] = {"numerator": {"value": 1},
+                                                                     "denominator": {"value": 1}}
+    assert "rateRatio" not in suggest.with_duration(order(minutes=None, resource=ratio),
+                                                    15)["dosageInstruction"][0]["doseAndRate"][0]
 
 
 def test_with_dose_sets_mg_and_keeps_the_time():
     resource = draft_resource(dose_mg=1200, minutes=30, rate=(40, "mg/min"))
-    resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] = {"value": 24, "unit": "mL", "system": "http://unitsofmeasure.org", "code": "mL"}
+    resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] = {"value": 24, "unit": "mL", "code": "mL",
+                                                                          "system": "http://unitsofmeasure.org"}
     updated = suggest.with_dose(order(dose_mg=1200, minutes=30, resource=resource), 900)
     MedicationRequest.model_validate(updated)
     entry = updated["dosageInstruction"][0]["doseAndRate"][0]
@@ -50,7 +54,8 @@ def test_observation_and_lab_requests_are_valid_drafts_tied_to_patient_encounter
     for resource in (observation, lab):
         ServiceRequest.model_validate(resource)
         assert resource["status"] == "draft" and resource["intent"] == "order"
-        assert resource["subject"] == {"reference": "Patient/pat-1"} and resource["encounter"] == {"reference": "Encounter/enc-1"}
+        assert resource[
+            "subject"] == {"reference": "Patient/pat-1"} and resource["encounter"] == {"reference": "Encounter/enc-1"}
         assert resource["requester"] == {"reference": "Practitioner/prac-1"}
         assert resource["supportingInfo"] == [{"reference": "MedicationRequest/mr-1"}]
     assert observation["id"] != suggest.observation_request(ctx(), order(), code, 30, "x")["id"]  # fresh ids
@@ -78,7 +83,8 @@ def test_test_dose_copies_a_contained_medication():
     resource["contained"] = [{"resourceType": "Medication", "id": "med", "code": {"text": "INFeD"}}]
     resource["medicationReference"] = {"reference": "#med"}
     route = {"system": "http://snomed.info/sct", "code": "47625008", "display": "Intravenous route"}
-    built = suggest.test_dose_request(ctx(), order(product="iron_dextran", resource=resource), 25, route, "25 mg", "note")
+    built = suggest.test_dose_request(ctx(), order(product="iron_dextran", resource=resource), 25, route, "25 mg",
+                                      "note")
     MedicationRequest.model_validate(built)
     assert built["contained"][0]["id"] == "med" and built["medicationReference"] == {"reference": "#med"}
     assert built["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 25

@@ -12,10 +12,10 @@ import pytest
 import requests
 import responses
 
-from cds_service.ops import metrics
-from cds_service.config import Config
 from cds_service.cds_hooks.discovery import PrefetchKey
+from cds_service.config import Config
 from cds_service.fhir.access import gather_record
+from cds_service.ops import metrics
 from cds_service.ops.logs import JsonFormatter
 from support.hook_requests import HOOK_URL, hook_request, medication_request
 
@@ -114,7 +114,8 @@ def test_no_prefetch_at_all_reads_every_key(fhir):
 @pytest.mark.parametrize("bad", [
     OUTCOME,
     {"resourceType": "Bundle", "entry": [{"resource": OUTCOME, "search": {"mode": "outcome"}}]},
-    {"resourceType": "Bundle", "entry": [{"resource": {**OUTCOME, "issue": [{"severity": "warning", "code": "too-costly"}]}}]},
+    {"resourceType": "Bundle", "entry": [{"resource": {**OUTCOME,
+                                                       "issue": [{"severity": "warning", "code": "too-costly"}]}}]},
     {"resourceType": "Bundle", "entry": [{"resource": OBS}, {"resource": OUTCOME}]},
     "a string", ["a", "list"], {"id": "no-resource-type"}, {"resourceType": 7},
 ], ids=["outcome", "bundle-error-outcome", "bundle-only-outcomes", "bundle-with-error", "string", "list",
@@ -138,7 +139,8 @@ def test_failed_prefetch_and_failed_read_give_both_reasons(fhir):
 def test_prefetch_bundle_entries_are_added_leniently(fhir, caplog):
     bundle = {"resourceType": "Bundle", "entry": [
         {"resource": OBS}, "junk", {"resource": {"id": "x"}},
-        {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]},
+        {"resource": {"resourceType": "OperationOutcome",
+                      "issue": [{"severity": "information", "code": "informational"}]},
          "search": {"mode": "outcome"}},
     ]}
     with caplog.at_level(logging.WARNING, logger="iron_cds.fhir"):

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
-from cds_service.ops import metrics
-from cds_service.config import Config
 from cds_service.cds_hooks.discovery import PrefetchKey
+from cds_service.config import Config
 from cds_service.fhir.access import gather_record
+from cds_service.ops import metrics
 
 TOKEN = "local-token-abc"
 KEYS = tuple(PrefetchKey(name, f"Observation?patient={{{{context.patientId}}}}&k={name}", name)
@@ -98,7 +98,8 @@ def test_reads_run_in_parallel():
         try:
             barrier.wait()
         except threading.BrokenBarrierError:
-            send_json(handler, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]},
+            send_json(handler, {"resourceType": "OperationOutcome",
+                                "issue": [{"severity": "error", "code": "timeout"}]},
                       status=500)
             return
         if "/Medication/" in handler.path:

@@ -29,7 +29,8 @@ def test_user_tokens_come_from_user_id(user_id, token, expected):
 
 
 def test_user_token_of_another_type_is_unresolved():
-    resolved = resolve("PractitionerRole?practitioner={{userPractitionerId}}", {**CONTEXT, "userId": "PractitionerRole/r"})
+    resolved = resolve("PractitionerRole?practitioner={{userPractitionerId}}",
+                       {**CONTEXT, "userId": "PractitionerRole/r"})
     assert resolved.url is None
     assert resolved.missing == ("{{userPractitionerId}}",)
 

@@ -12,7 +12,8 @@ from cds_service.knowledge import check
 from cds_service.knowledge.loader import KnowledgeError, load_knowledge, validate
 from cds_service.paths import cards_dir
 
-PRODUCTS = ("iron_sucrose", "ferric_carboxymaltose", "ferric_derisomaltose", "ferumoxytol", "sodium_ferric_gluconate", "iron_dextran")
+PRODUCTS = ("iron_sucrose", "ferric_carboxymaltose", "ferric_derisomaltose", "ferumoxytol", "sodium_ferric_gluconate",
+            "iron_dextran")
 
 
 @pytest.fixture
@@ -110,10 +111,11 @@ def test_load_knowledge_is_cached_per_directory():
 # --- broken copies ---------------------------------------------------------------------------
 
 def test_zero_minimum_time_is_reported_with_file_and_field(cards):
-    edit(cards, "products.yaml", lambda d: d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"][0].update(min_minutes=0))
+    edit(cards, "products.yaml",
+         lambda d: d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"][0].update(min_minutes=0))
     lines = problems(cards)
-    assert any(line.endswith("products.yaml: products.iron_sucrose.labels.US.time_bands[0].min_minutes: Must be greater than 0.")
-               for line in lines), lines
+    expected = "products.yaml: products.iron_sucrose.labels.US.time_bands[0].min_minutes: Must be greater than 0."
+    assert any(line.endswith(expected) for line in lines), lines
     with pytest.raises(KnowledgeError) as err:
         load_knowledge(directory=cards)
     assert "time_bands[0].min_minutes" in str(err.value)
@@ -122,7 +124,8 @@ def test_zero_minimum_time_is_reported_with_file_and_field(cards):
 def test_unknown_source_id_is_reported(cards):
     edit(cards, "protocol.yaml", lambda d: d["protocol"]["observation"]["default_minutes"].update(source="S-MISSING"))
     lines = problems(cards)
-    assert any("protocol.yaml: protocol.observation.default_minutes.source: Unknown source id 'S-MISSING'" in line for line in lines), lines
+    expected = "protocol.yaml: protocol.observation.default_minutes.source: Unknown source id 'S-MISSING'"
+    assert any(expected in line for line in lines), lines
 
 
 def test_every_problem_is_collected_not_just_the_first(cards):
@@ -133,7 +136,8 @@ def test_every_problem_is_collected_not_just_the_first(cards):
     edit(cards, "sources.yaml", lambda d: d["sources"]["S-EMA"].update(accessed="25/11/2026"))
     lines = problems(cards)
     assert len(lines) == 3, lines
-    assert any("products.ferumoxytol.labels.US.max_single_dose.value: Must be greater than 0." in line for line in lines)
+    assert any(
+        "products.ferumoxytol.labels.US.max_single_dose.value: Must be greater than 0." in line for line in lines)
     assert any("products.iron_dextran.labels.EU.observation_minutes.status: Must be one of" in line for line in lines)
     assert any("sources.yaml: sources.S-EMA.accessed: Use an ISO date" in line for line in lines)
 
@@ -150,7 +154,8 @@ def test_missing_file_is_reported(cards):
 
 
 def test_misspelt_key_is_refused(cards):
-    edit(cards, "products.yaml", lambda d: d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"][0].update(min_minute=5))
+    edit(cards, "products.yaml",
+         lambda d: d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"][0].update(min_minute=5))
     assert any("time_bands[0].min_minute: Unknown field." in line for line in problems(cards))
 
 
@@ -160,7 +165,8 @@ def test_product_without_eu_label_is_refused(cards):
 
 
 def test_regimen_naming_an_unknown_premedication_is_refused(cards):
-    edit(cards, "protocol.yaml", lambda d: d["protocol"]["premedication_regimens"].update(infusion_pain=["paracetamol_po"]))
+    edit(cards, "protocol.yaml",
+         lambda d: d["protocol"]["premedication_regimens"].update(infusion_pain=["paracetamol_po"]))
     assert any("protocol.premedication_regimens.infusion_pain[0]: Unknown premedication 'paracetamol_po'" in line
                for line in problems(cards))
 
@@ -170,19 +176,22 @@ def test_time_bands_out_of_order_are_refused(cards):
         bands = d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"]
         bands[2], bands[3] = bands[3], bands[2]  # infusion 300 mg band before the 200 mg band
     edit(cards, "products.yaml", swap)
-    assert any("products.iron_sucrose.labels.US.time_bands[3].up_to_mg: Must be greater than the previous infusion band" in line
-               for line in problems(cards))
+    expected = "products.iron_sucrose.labels.US.time_bands[3].up_to_mg: Must be greater than the previous infusion band"
+    assert any(expected in line for line in problems(cards))
 
 
 def test_larger_dose_needing_less_time_is_refused(cards):
-    edit(cards, "products.yaml", lambda d: d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"][3].update(min_minutes=10))
+    edit(cards, "products.yaml",
+         lambda d: d["products"]["iron_sucrose"]["labels"]["US"]["time_bands"][3].update(min_minutes=10))
     assert any("time_bands[3].min_minutes: A larger dose cannot need less time" in line for line in problems(cards))
 
 
 def test_dose_band_weight_range_must_be_sane(cards):
     edit(cards, "products.yaml",
-         lambda d: d["products"]["iron_dextran"]["labels"]["US"]["dose_bands"][1].update(min_weight_kg=10, max_weight_kg=5))
-    assert any("products.iron_dextran.labels.US.dose_bands[1].max_weight_kg: Must be greater than min_weight_kg." in line
+         lambda d: d[
+             "products"]["iron_dextran"]["labels"]["US"]["dose_bands"][1].update(min_weight_kg=10, max_weight_kg=5))
+    assert any(
+        "products.iron_dextran.labels.US.dose_bands[1].max_weight_kg: Must be greater than min_weight_kg." in line
                for line in problems(cards))
 
 
@@ -206,7 +215,8 @@ def test_wording_template_with_a_stray_brace_is_refused(cards):
 
 def test_keywords_must_be_lower_case(cards):
     edit(cards, "codes.yaml", lambda d: d["risk_factors"]["asthma"]["keywords"].append("Asthma"))
-    assert any("codes.yaml: risk_factors.asthma.keywords[2]: Keywords are matched in lower case" in line for line in problems(cards))
+    expected = "codes.yaml: risk_factors.asthma.keywords[2]: Keywords are matched in lower case"
+    assert any(expected in line for line in problems(cards))
 
 
 @pytest.mark.parametrize("minutes, ok", [(30, True), (29, False)])
@@ -252,9 +262,11 @@ def _drop(path):
 
 
 @pytest.mark.parametrize("name,path,message", [
-    ("protocol.yaml", ("protocol", "hypotension", "fall_mmhg"), "protocol.hypotension.fall_mmhg: Missing data for required field."),
+    ("protocol.yaml", ("protocol", "hypotension", "fall_mmhg"),
+     "protocol.hypotension.fall_mmhg: Missing data for required field."),
     ("protocol.yaml", ("protocol", "hypotension"), "protocol.hypotension: Missing data for required field."),
-    ("protocol.yaml", ("protocol", "data_recency_days", "pregnancy"), "protocol.data_recency_days.pregnancy: Missing data"),
+    ("protocol.yaml", ("protocol", "data_recency_days", "pregnancy"),
+     "protocol.data_recency_days.pregnancy: Missing data"),
     ("codes.yaml", ("negation",), "codes.yaml: negation: Missing data for required field."),
     ("codes.yaml", ("iv_iron_class_names",), "codes.yaml: iv_iron_class_names: Missing data for required field."),
     ("codes.yaml", ("routes", "intramuscular"), "codes.yaml: routes: Missing: intramuscular."),
@@ -268,7 +280,8 @@ def test_moved_values_are_required(cards, name, path, message):
 
 @pytest.mark.parametrize("key,value,ok", [
     ("systolic_max_mmhg", 90, True), ("systolic_max_mmhg", 120, True), ("systolic_max_mmhg", 900, False),
-    ("systolic_max_mmhg", 59, False), ("fall_mmhg", 30, True), ("fall_mmhg", 3, False), ("baseline_window_hours", 24, True),
+    ("systolic_max_mmhg", 59, False), ("fall_mmhg", 30, True), ("fall_mmhg", 3, False),
+    ("baseline_window_hours", 24, True),
     ("baseline_window_hours", 0, False), ("baseline_window_hours", 73, False),
 ])
 def test_hypotension_values_must_be_plausible(cards, key, value, ok):
@@ -281,7 +294,8 @@ def test_hypotension_values_must_be_plausible(cards, key, value, ok):
 
 def test_hypotension_fact_needs_a_known_source(cards):
     edit(cards, "protocol.yaml", lambda d: d["protocol"]["hypotension"]["systolic_max_mmhg"].update(source="S-ASH"))
-    assert any("protocol.hypotension.systolic_max_mmhg.source: Unknown source id 'S-ASH'" in line for line in problems(cards))
+    assert any(
+        "protocol.hypotension.systolic_max_mmhg.source: Unknown source id 'S-ASH'" in line for line in problems(cards))
 
 
 @pytest.mark.parametrize("window,ok", [(1, True), (8, True), (0, False), (9, False), ("4", False)])
@@ -293,7 +307,8 @@ def test_negation_window_is_short(cards, window, ok):
 
 def test_negation_pseudo_phrase_must_hold_a_cue(cards):
     edit(cards, "codes.yaml", lambda d: d["negation"]["pseudo"].append("cannot exclude"))
-    assert any("codes.yaml: negation.pseudo[" in line and "must contain a pre or post cue" in line for line in problems(cards))
+    assert any(
+        "codes.yaml: negation.pseudo[" in line and "must contain a pre or post cue" in line for line in problems(cards))
 
 
 def test_negation_cues_are_lower_case_and_pre_cues_not_empty(cards):

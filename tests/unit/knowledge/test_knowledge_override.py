@@ -44,7 +44,8 @@ def test_override_changes_a_protocol_value_and_is_named(override):
 
 
 def test_invalid_override_is_refused_naming_the_override_file(override):
-    path = override("protocol:\n  observation:\n    default_minutes: {value: 15, unit: min, source: S-EMA, status: institutional}\n")
+    path = override("protocol:\n  observation:\n"
+                    "    default_minutes: {value: 15, unit: min, source: S-EMA, status: institutional}\n")
     with pytest.raises(KnowledgeError) as err:
         load_knowledge(path)
     assert err.value.messages == [
@@ -55,7 +56,8 @@ def test_invalid_override_is_refused_naming_the_override_file(override):
 
 def test_override_citing_an_unknown_source_is_refused(override):
     path = override("protocol:\n  weekly_window_days: {value: 7, unit: d, source: S-OUR-SOP, status: institutional}\n")
-    with pytest.raises(KnowledgeError, match=r"override of protocol.yaml\): protocol.weekly_window_days.source: Unknown source id 'S-OUR-SOP'"):
+    with pytest.raises(KnowledgeError, match=r"override of protocol.yaml\): "
+                                             r"protocol.weekly_window_days.source: Unknown source id 'S-OUR-SOP'"):
         load_knowledge(path)
 
 
@@ -92,13 +94,15 @@ def test_check_knowledge_fails_on_a_broken_copy_with_the_message(tmp_path, monke
     shutil.copytree(cards_dir(), copy)
     path = copy / "products.yaml"
     text = path.read_text(encoding="utf-8")
-    broken = text.replace('observation_minutes: {value: 30, unit: min, source: S-FER-US', 'observation_minutes: {value: 30, unit: min, source: S-FER-USA', 1)
+    broken = text.replace('observation_minutes: {value: 30, unit: min, source: S-FER-US',
+                          'observation_minutes: {value: 30, unit: min, source: S-FER-USA', 1)
     assert broken != text
     path.write_text(broken, encoding="utf-8")
     result = CliRunner().invoke(main, ["check-knowledge", "--dir", str(copy)])
     assert result.exit_code == 1
     assert "knowledge check FAILED (1 problem)" in result.output
-    assert "products.yaml: products.ferumoxytol.labels.US.observation_minutes.source: Unknown source id 'S-FER-USA'" in result.output
+    expected = "products.yaml: products.ferumoxytol.labels.US.observation_minutes.source: Unknown source id 'S-FER-USA'"
+    assert expected in result.output
 
 
 def test_check_knowledge_reads_the_override_from_the_environment(override, monkeypatch):
@@ -139,7 +143,8 @@ def test_check_knowledge_validates_the_hypotension_and_negation_data(tmp_path, m
 
 
 def test_override_can_lengthen_the_baseline_window(override):
-    path = override("protocol:\n  hypotension:\n    baseline_window_hours: {value: 48, unit: h, source: S-ISSUE-PROTOCOL, status: institutional}\n")
+    path = override("protocol:\n  hypotension:\n    baseline_window_hours: "
+                    "{value: 48, unit: h, source: S-ISSUE-PROTOCOL, status: institutional}\n")
     knowledge = load_knowledge(path)
     assert knowledge.protocol["hypotension"]["baseline_window_hours"]["value"] == 48
     assert knowledge.protocol["hypotension"]["systolic_max_mmhg"]["value"] == 90   # merged, not replaced

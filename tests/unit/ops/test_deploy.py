@@ -1,11 +1,10 @@
 """The deployment files say what operators rely on (read, since docker cannot run here)."""
 
 import runpy
-from pathlib import Path
 
 import yaml
-from support.paths import ROOT
 
+from support.paths import ROOT
 
 
 def _docs(path):
@@ -25,7 +24,8 @@ def test_dockerfile_runs_gunicorn_as_non_root_with_a_discovery_healthcheck():
     text = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11-slim" in text
     assert "\nUSER iron" in text
-    healthcheck = next(line for line in text.splitlines() if line.startswith("HEALTHCHECK")) + text.split("HEALTHCHECK", 1)[1]
+    healthcheck = next(
+        line for line in text.splitlines() if line.startswith("HEALTHCHECK")) + text.split("HEALTHCHECK", 1)[1]
     assert "/cds-services" in healthcheck
     assert 'CMD ["gunicorn", "--config", "python:cds_service.ops.gunicorn_conf"' in text
 

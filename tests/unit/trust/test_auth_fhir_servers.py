@@ -8,10 +8,9 @@ from urllib.parse import urlsplit
 import pytest
 import responses
 
+from cds_service.trust.auth import normalise_url
 from support.hook_requests import hook_request, medication_request
 from support.jwt_keys import EPIC_ISS, EPIC_JWKS, FHIR_BASE, HOOK_PATH, Signer, bearer, claims, epic_issuer, jwks
-
-from cds_service.trust.auth import normalise_url
 
 SIGNER = Signer("RS384")
 AUTHZ = {"access_token": "fhir-access-token-value", "token_type": "Bearer", "expires_in": 300,

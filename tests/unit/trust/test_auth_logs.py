@@ -91,7 +91,8 @@ def test_no_token_jwt_or_patient_id_in_any_log_output(make_app, fhir_faults, cap
     statuses.append(client.post(HOOK_PATH, json=_body(), headers=bearer(token(aud="https://x.example/"))).status_code)
     statuses.append(client.post(HOOK_PATH, json=_body(), headers=bearer(token(exp=1, iat=0))).status_code)
     statuses.append(client.post(HOOK_PATH, json=_body(), headers=bearer(token(iss="https://evil.example"))).status_code)
-    statuses.append(client.post(HOOK_PATH, json=_body(), headers={"Authorization": f"Bearer {ACCESS_TOKEN}"}).status_code)
+    statuses.append(client.post(HOOK_PATH, json=_body(),
+                                headers={"Authorization": f"Bearer {ACCESS_TOKEN}"}).status_code)
     # malformed input after a valid token
     bad = _body(context={"patientId": PATIENT_ID, "draftOrders": f"Patient/{PATIENT_ID}"})
     statuses.append(client.post(HOOK_PATH, json=bad, headers=bearer(token())).status_code)

@@ -8,10 +8,9 @@ import pytest
 import requests
 import responses
 
-from support.jwt_keys import EPIC_ISS, EPIC_JWKS, Signer, epic_issuer, jwks
-
 from cds_service.config import ConfigError, TrustedIssuer
 from cds_service.trust.jwks import IssuerKeys, KeyRegistry, parse_jwks
+from support.jwt_keys import EPIC_ISS, EPIC_JWKS, Signer, epic_issuer, jwks
 
 OLD, NEW = Signer("ES384", slot="old", kid="old"), Signer("ES384", slot="new", kid="new")
 

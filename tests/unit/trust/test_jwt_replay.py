@@ -9,12 +9,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import responses
 
-from support.hook_requests import hook_request
-from support.jwt_keys import EPIC_ISS, EPIC_JWKS, HOOK_PATH, Signer, bearer, claims, epic_issuer, jwks
-
 from cds_service.app import create_app
 from cds_service.config import Config
 from cds_service.store import Store
+from support.hook_requests import hook_request
+from support.jwt_keys import EPIC_ISS, EPIC_JWKS, HOOK_PATH, Signer, bearer, claims, epic_issuer, jwks
 
 SIGNER = Signer("RS384")
 POSTGRES_URL = os.environ.get("IRON_CDS_TEST_POSTGRES_URL")

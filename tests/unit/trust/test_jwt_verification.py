@@ -10,6 +10,7 @@ import jwt
 import pytest
 import responses
 
+from cds_service.config import TrustedIssuer
 from support.hook_requests import hook_request
 from support.jwt_keys import (
     BASE,
@@ -26,8 +27,6 @@ from support.jwt_keys import (
     epic_issuer,
     jwks,
 )
-
-from cds_service.config import TrustedIssuer
 
 ES384 = Signer("ES384")
 RS384 = Signer("RS384")
