@@ -177,4 +177,11 @@ _add("iron-replete", "ferritin 820 ng/mL and TSAT 48 %: iron replete",
 _add("high-ferritin-only", "ferritin 820 ng/mL but TSAT 18 % (inflammation pattern)",
      baseline("high-ferritin-only", ferritin_ng_ml=820, tsat_percent=18))
 
+_add("haemodialysis", "end-stage kidney disease on haemodialysis, otherwise like clean",
+     baseline("haemodialysis") + [condition(f"{pid('haemodialysis')}-esrd", pid("haemodialysis"), "46177005",
+                                            "End-stage renal disease", "N18.6", "2019-03-01")])
+_add("peritoneal-dialysis", "end-stage kidney disease on peritoneal dialysis, otherwise like clean",
+     baseline("peritoneal-dialysis") + [condition(f"{pid('peritoneal-dialysis')}-esrd", pid("peritoneal-dialysis"),
+                                                  "46177005", "End-stage renal disease", "N18.6", "2021-09-01")])
+
 assert all(r["id"].startswith("icds-") for resources in PATIENTS.values() for r in resources)

@@ -213,15 +213,19 @@ def adverse_event(eid: str, pid: str, snomed: str, display: str, when: str, susp
 
 
 def iron_order(rid: str, pid: str, product: str, dose_mg: float, minutes: float | None, *,
-               encounter: str = "icds-encounter", by_name: str | None = None) -> dict:
-    """A draft IV-iron MedicationRequest; ``by_name`` sends only free text (no code)."""
+               encounter: str = "icds-encounter", by_name: str | None = None, text: str | None = None,
+               method: dict | None = None) -> dict:
+    """A draft IV-iron MedicationRequest; ``by_name`` sends only free text (no code); ``text`` replaces the
+    dosage text ("100 mg into the venous line over 2 min, undiluted"); ``method`` is Dosage.method."""
     code, display = PRODUCTS[product]
     medication = {"text": by_name} if by_name else concept(RXNORM, code, display, display)
     dosage = {
-        "text": f"{dose_mg:g} mg IV" + (f" over {minutes:g} minutes" if minutes else ""),
+        "text": text or (f"{dose_mg:g} mg IV" + (f" over {minutes:g} minutes" if minutes else "")),
         "route": IV_ROUTE,
         "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}}],
     }
+    if method is not None:
+        dosage["method"] = method
     if minutes is not None:
         dosage["timing"] = {"repeat": {"count": 1, "duration": minutes, "durationUnit": "min"}}
     return {

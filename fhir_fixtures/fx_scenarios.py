@@ -12,6 +12,8 @@ from fx_patients import pid
 from fx_resources import (
     IV_ROUTE,
     ORAL_ROUTE,
+    SNOMED,
+    concept,
     drug_order,
     iron_order,
     observation_order,
@@ -119,6 +121,28 @@ scenario("pain-below-threshold", "pain-below-threshold",
          "pain 3/10 is below the 4/10 threshold: no rate or premedication card")
 scenario("pain-after-window", "pain-after-window", [fcm("pain-after-window", "pain-after-window", 750, 15)],
          [OBSERVE], "pain 7/10 four hours after the infusion is outside the 2-hour window")
+
+# --- how the order is given: push, dialysis, infusion bag (issue 13 item 1) -------------------------
+scenario("dialysis-push-undiluted", "haemodialysis",
+         [iron_order(mr("dialysis-push-undiluted"), pid("haemodialysis"), "iron_sucrose", 100, 2,
+                     text="100 mg into the venous line over 2 min, undiluted")],
+         [OBSERVE], "haemodialysis: iron sucrose 100 mg undiluted into the venous line over 2 min is the label's "
+         "slow injection (2-5 min): no rate card at every session")
+scenario("dialysis-push-coded", "haemodialysis",
+         [iron_order(mr("dialysis-push-coded"), pid("haemodialysis"), "iron_sucrose", 100, 5, text="100 mg IV over 5 min",
+                     method=concept(SNOMED, "422145002", "Inject - dosing instruction imperative (qualifier value)"))],
+         [OBSERVE], "the SNOMED method code 'Inject' marks a slow injection: 100 mg over 5 min is within the label")
+scenario("peritoneal-dialysis-300-in-250", "peritoneal-dialysis",
+         [iron_order(mr("peritoneal-dialysis-300-in-250"), pid("peritoneal-dialysis"), "iron_sucrose", 300, 90,
+                     text="300 mg in 250 mL sodium chloride 0.9% over 90 minutes")],
+         [OBSERVE], "peritoneal dialysis: iron sucrose 300 mg in 250 mL over 1.5 h is exactly the label (no 150-minute "
+         "demand)")
+scenario("slow-push-1-min", "haemodialysis",
+         [iron_order(mr("slow-push-1-min"), pid("haemodialysis"), "iron_sucrose", 100, 1,
+                     text="100 mg slow IV push over 1 min")],
+         [card("infusion-rate", "warning", "update"), OBSERVE],
+         "iron sucrose 100 mg by slow IV push over 1 min is faster than the label's 2-5 min: the update keeps it a "
+         "push over 2 min (accepting it settles: no further card)")
 
 # --- dose limit -----------------------------------------------------------------------------------------
 scenario("dose-over-absolute", "clean", [fcm("dose-over-absolute", "clean", 1500, 30)],

@@ -15,7 +15,9 @@ import copy
 import math
 import uuid
 
+from cds_service.engine import suggest_text
 from cds_service.engine.fhir_values import items
+from cds_service.engine.method import bag_volume_ml
 from cds_service.engine.model import EvaluationContext, IronOrder
 from cds_service.knowledge.model import MedicationSpec
 
@@ -97,9 +99,11 @@ def with_duration(order: IronOrder, minutes: float) -> dict:
     """The draft with ``timing.repeat.duration`` = ``minutes`` (dose unchanged).
 
     A ``rateQuantity`` in mg or mL per minute/hour is recomputed for the new time
-    (rounded down: slower); any rate we cannot recompute consistently (unknown
+    (rounded down: slower); an mL rate fits the bag the order names ("in 100 mL"),
+    else the ordered volume. Any rate we cannot recompute consistently (unknown
     volume, ratio, range) is removed so the order never states two different
-    speeds.
+    speeds. The free text keeps its method, diluent and other words; only the time
+    and rate in it are restated.
     """
     resource = copy.deepcopy(order.resource)
     dosage = _first_dosage(resource)
@@ -112,7 +116,9 @@ def with_duration(order: IronOrder, minutes: float) -> dict:
     repeat["duration"] = _number(minutes)
     repeat["durationUnit"] = "min"
     repeat.pop("durationMax", None)
-    _restate_text(dosage, order.dose_mg, minutes)
+    volume = bag_volume_ml(dosage) or order.volume_ml
+    new_rates = {"mg": order.dose_mg / minutes if order.dose_mg else None,
+                 "ml": volume / minutes if volume else None}   # per minute
     for entry in items(dosage.get("doseAndRate")):
         if not isinstance(entry, dict):
             continue
@@ -123,25 +129,29 @@ def with_duration(order: IronOrder, minutes: float) -> dict:
             entry.pop("rateQuantity", None)
             continue
         key = _rate_key(quantity)
-        amount = None
-        if key:
-            per, unit_minutes = _RATE_UNITS[key]
-            amount = order.dose_mg if per == "mg" else order.volume_ml
-        if key and amount:
-            quantity["value"] = _number(_floor1(amount / minutes * unit_minutes))
+        per_minute = new_rates.get(_RATE_UNITS[key][0]) if key else None
+        if per_minute:
+            quantity["value"] = _number(_floor1(per_minute * _RATE_UNITS[key][1]))
         else:
             entry.pop("rateQuantity")
+    if isinstance(dosage.get("text"), str):
+        text = suggest_text.with_time(dosage["text"], minutes)
+        for kind, per_minute in new_rates.items():
+            text = _restate_rates(text, kind, per_minute)
+        dosage["text"] = text
     return resource
 
 
-def _restate_text(dosage: dict, dose_mg: float | None, minutes: float | None) -> None:
-    """Nurses read the free-text dosage: once we change the coded dose or time, the draft's old
-    text (e.g. "750 mg IV over 5 minutes") would contradict it, so it is restated from the new values."""
-    if "text" not in dosage:
-        return
-    parts = [f"{_number(dose_mg)} mg" if dose_mg is not None else None, "intravenously",
-             f"over {_number(minutes)} minutes" if minutes is not None else None]
-    dosage["text"] = " ".join(p for p in parts if p)
+def _restate_rates(text: str, kind: str, per_minute: float | None) -> str:
+    """Each rate of ``kind`` (mg or mL) the text states, at the new speed in its own time unit; removed if unknown."""
+    for _, unit in suggest_text.stated_rates(text):
+        key = unit.lower().replace(" ", "").replace("per", "/").replace("//", "/")
+        key = {"ml/hour": "ml/h", "mg/hour": "mg/h", "ml/minute": "ml/min", "mg/minute": "mg/min"}.get(key, key)
+        if not key.startswith(kind):
+            continue
+        value = _floor1(per_minute * _RATE_UNITS[key][1]) if per_minute and key in _RATE_UNITS else None
+        text = suggest_text.with_rate(text, kind, value)
+    return text
 
 
 def with_dose(order: IronOrder, dose_mg: float) -> dict:
@@ -149,7 +159,7 @@ def with_dose(order: IronOrder, dose_mg: float) -> dict:
 
     A rate in mg per time is recomputed so the ordered time stays the same; a rate
     in mL per time is left as ordered (it follows the diluent volume, which we do
-    not change).
+    not change). The free text keeps every word but the dose (and an mg rate).
     """
     resource = copy.deepcopy(order.resource)
     dosage = _first_dosage(resource)
@@ -163,12 +173,14 @@ def with_dose(order: IronOrder, dose_mg: float) -> dict:
             entries[0] = target
     target.pop("doseRange", None)
     target["doseQuantity"] = _mg(dose_mg)
-    _restate_text(dosage, dose_mg, order.minutes)
     for entry in entries:
         quantity = entry.get("rateQuantity") if isinstance(entry, dict) else None
         if isinstance(quantity, dict) and _rate_key(quantity) in ("mg/min", "mg/h", "mg/hr") and order.minutes:
             per_minutes = _RATE_UNITS[_rate_key(quantity)][1]
             quantity["value"] = _number(_floor1(dose_mg / order.minutes * per_minutes))
+    if isinstance(dosage.get("text"), str):
+        text = suggest_text.with_dose(dosage["text"], order.dose_mg, dose_mg)
+        dosage["text"] = _restate_rates(text, "mg", dose_mg / order.minutes if order.minutes else None)
     return resource
 
 

@@ -1,29 +1,9 @@
-"""The label's minimum administration time for one dose, and how the order says it is given."""
+"""The label's minimum administration time for one dose, per way of giving it (push, infusion)."""
 
 from __future__ import annotations
 
-import re
-
-from cds_service.engine.facts import MissingKnowledge, concept_text
-from cds_service.engine.model import IronOrder
+from cds_service.engine.facts import MissingKnowledge
 from cds_service.knowledge.model import Fact, LabelLimits, TimeBand
-
-_PUSH = re.compile(r"\b(push|bolus|slow (iv )?injection|iv injection)\b")
-_INFUSION = re.compile(r"\b(infusion|infuse|drip)\b")
-
-
-def order_method(order: IronOrder) -> str | None:
-    """"push", "infusion" or None (not stated) from the dosage's method and route wording."""
-    dosages = order.resource.get("dosageInstruction") if isinstance(order.resource, dict) else None
-    dosage = dosages[0] if isinstance(dosages, list) and dosages and isinstance(dosages[0], dict) else {}
-    words = " ".join([concept_text(dosage.get("method")), concept_text(dosage.get("route")),
-                      (getattr(order, "route_text", None) or "").lower(),
-                      str(dosage.get("text") or "").lower()])
-    if _PUSH.search(words):
-        return "push"
-    if _INFUSION.search(words):
-        return "infusion"
-    return None
 
 
 def _first_band(bands: tuple[TimeBand, ...], method: str, dose_mg: float) -> TimeBand | None:
@@ -35,30 +15,52 @@ def _first_band(bands: tuple[TimeBand, ...], method: str, dose_mg: float) -> Tim
     return None
 
 
-def label_minimum(label: LabelLimits, dose_mg: float, method: str | None) -> tuple[float, list[tuple[str, object]]]:
-    """(minimum minutes, [(kind, band-or-fact)]) for this dose.
+def label_methods(label: LabelLimits) -> list[str]:
+    """The ways of giving the dose the label's time bands name ("any" when none is named)."""
+    return sorted({b.method for b in label.time_bands if b.method not in ("any", None)}) or ["any"]
 
-    For a known method the first band (file order) of that method covering the
-    dose applies; when the order does not say push or infusion, the strictest of
-    the methods' bands applies. The label's maximum rate (mg/min) adds a floor
-    of dose / rate whatever the method.
+
+def method_minimum(label: LabelLimits, dose_mg: float, method: str) -> tuple[float, list[tuple[str, object]]] | None:
+    """(minimum minutes, [(kind, band-or-fact)]) for this dose given by ``method``; None when no band covers it.
+
+    The first band (file order) of that method covering the dose applies; the
+    label's maximum rate (mg/min) adds a floor of dose / rate.
     """
-    if method:
-        methods = [method]
-    else:
-        methods = sorted({b.method for b in label.time_bands if b.method not in ("any", None)}) or ["any"]
-    bands = [band for m in methods if (band := _first_band(label.time_bands, m, dose_mg)) is not None]
     candidates: list[tuple[float, str, object]] = []
-    if bands:
-        band = max(bands, key=lambda b: b.min_minutes)
+    band = _first_band(label.time_bands, method, dose_mg)
+    if band is not None:
         candidates.append((float(band.min_minutes), "band", band))
     rate: Fact | None = label.max_rate_mg_per_min
     if rate is not None and rate.value:
         candidates.append((dose_mg / float(rate.value), "push_rate", rate))
     if not candidates:
-        raise MissingKnowledge(f"the {label.label} data has no administration time for {dose_mg:g} mg")
+        return None
     minimum = max(value for value, _, _ in candidates)
     return minimum, [(kind, item) for value, kind, item in candidates if value >= minimum - 1e-9]
+
+
+def label_minimum(label: LabelLimits, dose_mg: float, method: str | None) -> tuple[float, list[tuple[str, object]]]:
+    """(minimum minutes, [(kind, band-or-fact)]) for this dose.
+
+    For a known method, that method's minimum. When the order does not say push or
+    infusion, the strictest method's: a time set from it is within the label
+    however the dose is given (see ``any_method_minimum`` for whether an order fits).
+    """
+    results = [r for m in ([method] if method else label_methods(label)) if (r := method_minimum(label, dose_mg, m))]
+    if not results:
+        raise MissingKnowledge(f"the {label.label} data has no administration time for {dose_mg:g} mg")
+    return max(results, key=lambda r: r[0])
+
+
+def any_method_minimum(label: LabelLimits, dose_mg: float) -> tuple[float, str] | None:
+    """(minutes, method) of the label method that allows this dose the shortest time.
+
+    An order that does not say how it is given and whose time reaches this is within
+    the label: it fits at least one way of giving it (e.g. 100 mg iron sucrose over
+    2 minutes is the labelled slow injection at dialysis).
+    """
+    found = [(r[0], m) for m in label_methods(label) if (r := method_minimum(label, dose_mg, m))]
+    return min(found) if found else None
 
 
 def has_rate_information(resource: dict) -> bool:

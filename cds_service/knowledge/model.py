@@ -68,6 +68,8 @@ class TimeBand:
     source: str
     status: str
     note: str | None = None
+    section: str | None = None       # label section, e.g. "2.4 (PDD-CKD)"
+    setting: str | None = None       # who the band is written for ("haemodialysis", "peritoneal dialysis")
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,8 @@ class TimeBand(Cited):
     up_to_mg = fields.Float(required=True, allow_none=True, validate=POSITIVE)
     min_minutes = fields.Float(required=True, validate=POSITIVE)
     method = fields.String(required=True, validate=validate.OneOf(TIME_METHODS))
+    section = optional_text()        # where in the label, e.g. "2.4 (PDD-CKD)"
+    setting = optional_text()        # who the band is written for, e.g. "peritoneal dialysis"
 
 
 class TestDose(Cited):

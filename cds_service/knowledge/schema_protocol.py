@@ -128,6 +128,7 @@ class CodesFile(Strict):
     vitals = fields.Nested(Vitals, required=True)
     vitals_source = fields.Nested(Cited, load_default=None, allow_none=True)
     routes = open_keys(CodeSet, ROUTE_GROUPS)
+    administration_methods = required_keys(CodeSet, ("push", "infusion"))
     manifestations = required_keys(CodeSet, ("infusion_pain", "moderate", "severe"))
     risk_factors = required_keys(RiskFactor, RISK_FACTORS)
     first_generation_h1_antihistamines = fields.Nested(NamedDrugs, load_default=None, allow_none=True)

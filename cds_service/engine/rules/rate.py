@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts, ceil_minutes, fmt_mg, fmt_minutes, parse_when, protocol_fact
+from cds_service.engine.method import order_method
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import with_duration
-from cds_service.engine.timing import has_rate_information, label_minimum, order_method
+from cds_service.engine.timing import any_method_minimum, has_rate_information, label_minimum
 
 TOPIC = "infusion-rate"
 
@@ -51,7 +52,7 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
     """(required minutes, label minimum, reasons, evidence) for this order's dose."""
     knowledge, label, order = facts.knowledge, facts.label, facts.order
     dose = order.dose_mg
-    label_min, parts = label_minimum(label, dose, order_method(order))
+    label_min, parts = label_minimum(label, dose, order_method(order, knowledge))
     reasons: list[str] = []
     for kind, item in parts:
         if kind == "band":
@@ -100,6 +101,19 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
     return required, label_min, reasons, evidence
 
 
+def fits_another_method(facts: OrderFacts) -> bool:
+    """True when the order does not say push or infusion and its time fits a method the label allows.
+
+    Noise is harm: 100 mg iron sucrose "into the venous line over 2 min" at dialysis is
+    the label's slow injection; warning it to run over 15 minutes would fire at every session.
+    """
+    order = facts.order
+    if order_method(order, facts.knowledge) is not None or order.dose_mg is None or order.minutes is None:
+        return False
+    fastest = any_method_minimum(facts.label, order.dose_mg)
+    return fastest is not None and order.minutes >= fastest[0] - 1e-9
+
+
 def check(facts: OrderFacts) -> Finding | None:
     knowledge, order = facts.knowledge, facts.order
     if not facts.identified:
@@ -117,6 +131,8 @@ def check(facts: OrderFacts) -> Finding | None:
     history_driven = required_whole > ceil_minutes(label_min)
 
     if order.minutes is not None and order.minutes >= required - 1e-9:
+        return None
+    if order.minutes is not None and not history_driven and fits_another_method(facts):
         return None
     if order.minutes is not None:
         intro = text.phrase(knowledge, TOPIC, "detail_too_fast", drug=facts.drug, ordered=fmt_minutes(order.minutes),

@@ -58,7 +58,7 @@ def test_critical_order_gets_no_premedication_nor_history_slowing_but_keeps_the_
     severe = patient(reactions=(reaction("hypersensitivity", "severe"), reaction("infusion-pain")))
     assert premedication.check(facts(the_patient=severe)) is None
     assert rate.check(facts(order(minutes=15), severe)) is None  # label minimum met: no "slower" path offered
-    too_fast = rate.check(facts(order(minutes=10), severe))
+    too_fast = rate.check(facts(order(minutes=5), severe))  # too fast for a push (7.5 min) and an infusion
     assert too_fast.suggestions[0].resource["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 15
     mild = patient(reactions=(reaction("hypersensitivity", "mild", product="iron_sucrose"),))
     assert rate.check(facts(ferumoxytol(), mild)) is None  # contraindicated: critical, same rule

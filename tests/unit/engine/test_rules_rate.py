@@ -27,9 +27,15 @@ def test_the_data_says_ferric_carboxymaltose_infuses_over_at_least_15_minutes():
     assert FCM_US.time_bands[0].min_minutes == 15 and FCM_US.time_bands[0].method == "infusion"
 
 
+def infused(minutes, dose=750, product_code="1435169", **kw):
+    resource = draft_resource(dose_mg=dose, minutes=minutes, product_code=product_code)
+    resource["dosageInstruction"][0]["text"] = f"{dose} mg in 100 mL sodium chloride 0.9% over {minutes} minutes"
+    return order(dose_mg=dose, minutes=minutes, resource=resource, **kw)
+
+
 def test_15_minutes_for_750_mg_is_allowed_14_is_too_fast():
-    assert rate.check(facts(fcm(15))) is None
-    finding = rate.check(facts(fcm(14)))
+    assert rate.check(facts(infused(15))) is None
+    finding = rate.check(facts(infused(14)))
     assert finding.topic == "infusion-rate" and finding.indicator == "warning"
     assert duration_of(finding) == 15
     assert "ferric carboxymaltose" in finding.summary and "14 min" in finding.summary and len(finding.summary) < 140
@@ -41,6 +47,13 @@ def test_the_update_keeps_the_id_and_the_dose():
     assert resource["id"] == "mr-1"
     assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 750
     assert finding.order.resource["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 5  # draft untouched
+
+
+def test_an_order_that_does_not_say_how_fits_any_method_the_label_allows():
+    # 750 mg over 8 min: the label's slow push (about 100 mg/min) allows it, its infusion (15 min) does not
+    assert rate.check(facts(fcm(8))) is None
+    finding = rate.check(facts(fcm(7)))
+    assert duration_of(finding) == 15, "too fast for every method: the time that fits however it is given"
 
 
 def test_a_push_is_held_to_the_push_band():

@@ -88,3 +88,34 @@ def test_test_dose_copies_a_contained_medication():
     MedicationRequest.model_validate(built)
     assert built["contained"][0]["id"] == "med" and built["medicationReference"] == {"reference": "#med"}
     assert built["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 25
+
+
+def _with_text(text, **kw):
+    resource = draft_resource(**{k: v for k, v in kw.items() if k in ("dose_mg", "minutes", "rate")})
+    resource["dosageInstruction"][0]["text"] = text
+    return resource
+
+
+def test_with_duration_keeps_the_method_and_diluent_words_and_restates_only_the_time():
+    resource = _with_text("100 mg slow IV push over 1 min", dose_mg=100, minutes=1)
+    updated = suggest.with_duration(order(dose_mg=100, minutes=1, resource=resource), 2)
+    assert updated["dosageInstruction"][0]["text"] == "100 mg slow IV push over 2 min"
+    resource = _with_text("750 mg in 100 mL sodium chloride 0.9% over 5 minutes", minutes=5)
+    updated = suggest.with_duration(order(minutes=5, resource=resource), 15)
+    assert updated["dosageInstruction"][0]["text"] == "750 mg in 100 mL sodium chloride 0.9% over 15 minutes"
+    assert updated["dosageInstruction"][0]["route"] == resource["dosageInstruction"][0]["route"]
+
+
+def test_with_duration_fits_an_ml_per_hour_rate_to_the_bag_the_order_names():
+    resource = _with_text("750 mg in 100 mL sodium chloride 0.9% at 600 mL/h", minutes=None, rate=(600, "mL/h"))
+    updated = suggest.with_duration(order(minutes=10, volume_ml=None, resource=resource), 15)
+    dosage = updated["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["rateQuantity"]["value"] == 400      # 100 mL over 15 min
+    assert dosage["text"] == "750 mg in 100 mL sodium chloride 0.9% at 400 mL/h over 15 minutes"
+    MedicationRequest.model_validate(updated)
+
+
+def test_with_dose_keeps_every_word_but_the_dose():
+    resource = _with_text("1,500 mg in 250 mL sodium chloride 0.9% over 30 minutes", dose_mg=1500, minutes=30)
+    updated = suggest.with_dose(order(dose_mg=1500, minutes=30, resource=resource), 1000)
+    assert updated["dosageInstruction"][0]["text"] == "1000 mg in 250 mL sodium chloride 0.9% over 30 minutes"

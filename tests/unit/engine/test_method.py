@@ -1,0 +1,87 @@
+"""How an IV-iron order is given (push / infusion / not said) and the label bands that follow from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.engine.method import bag_volume_ml, method_matcher_for
+from cds_service.engine.rules import rate
+from support.rules import draft_resource, facts, knowledge, order, patient, reaction
+
+MATCHER = method_matcher_for(knowledge())
+SNOMED = "http://snomed.info/sct"
+SUCROSE = "1741267"   # SCD 5 ML iron sucrose 20 MG/ML Injection
+
+
+@pytest.mark.parametrize("text", ["100 mg into the venous line over 2 min, undiluted", "slow IV push over 1 min",
+                                  "slow IV over 5 minutes", "100 mg slow injection", "IV bolus", "100 mg undiluted"])
+def test_push_and_dialysis_wording_is_a_push(text):
+    assert MATCHER.classify({"text": text}) == "push"
+
+
+@pytest.mark.parametrize("text", ["300 mg in 250 mL sodium chloride 0.9% over 90 minutes", "IV infusion over 15 min",
+                                  "750 mg diluted in NaCl", "in 100 ml over 30 min"])
+def test_infusion_and_bag_wording_is_an_infusion(text):
+    assert MATCHER.classify({"text": text}) == "infusion"
+
+
+@pytest.mark.parametrize("text", ["200 mg IV over 10 minutes", "slow IV push in 100 mL sodium chloride", "",
+                                  "iron sucrose 20 MG/ML Injection"])
+def test_no_method_or_both_is_not_said(text):
+    assert MATCHER.classify({"text": text}) is None
+
+
+@pytest.mark.parametrize("code, method", [("422145002", "push"), ("129326001", "push"), ("740685003", "push"),
+                                          ("764794000", "infusion")])
+def test_snomed_method_codes(code, method):
+    assert MATCHER.classify({"method": {"coding": [{"system": SNOMED, "code": code}]}, "text": "IV"}) == method
+
+
+def test_a_coded_method_wins_over_words():
+    dosage = {"method": {"coding": [{"system": SNOMED, "code": "422145002"}]}, "text": "100 mg in 10 mL"}
+    assert MATCHER.classify(dosage) == "push"
+
+
+def test_bag_volume_is_read_from_the_text():
+    assert bag_volume_ml({"text": "750 mg in 100 mL sodium chloride 0.9%"}) == 100
+    assert bag_volume_ml({"text": "750 mg IV"}) is None
+    assert bag_volume_ml({"text": "in 100 mL then in 250 mL"}) is None
+
+
+def sucrose(dose, minutes, text):
+    resource = draft_resource(dose_mg=dose, minutes=minutes, product_code=SUCROSE,
+                              display="5 ML iron sucrose 20 MG/ML Injection")
+    resource["dosageInstruction"][0]["text"] = text
+    return order(product="iron_sucrose", dose_mg=dose, minutes=minutes, resource=resource)
+
+
+@pytest.mark.parametrize("dose, minutes, text", [
+    (100, 2, "100 mg into the venous line over 2 min, undiluted"),      # haemodialysis slow injection
+    (200, 2, "200 mg slow IV injection over 2 minutes"),                # non-dialysis slow injection
+    (100, 2, "100 mg IV over 2 min"),                                   # method not said: fits the slow injection
+    (100, 15, "100 mg in 100 mL sodium chloride 0.9% over 15 min"),     # haemodialysis infusion
+    (300, 90, "300 mg in 250 mL sodium chloride 0.9% over 90 minutes"),  # peritoneal dialysis
+    (400, 150, "400 mg in 250 mL sodium chloride 0.9% over 2.5 hours"),  # peritoneal dialysis
+])
+def test_iron_sucrose_orders_the_label_allows_get_no_rate_card(dose, minutes, text):
+    assert rate.check(facts(sucrose(dose, minutes, text))) is None
+
+
+@pytest.mark.parametrize("dose, minutes, text, required", [
+    (100, 1, "100 mg slow IV push over 1 min", 2),                      # faster than the 2-5 min injection
+    (100, 14, "100 mg in 100 mL sodium chloride 0.9% over 14 min", 15),  # an infusion is held to 15 min
+    (300, 89, "300 mg in 250 mL sodium chloride 0.9% over 89 minutes", 90),
+    (400, 149, "400 mg in 250 mL over 149 minutes", 150),
+    (100, 1, "100 mg IV over 1 min", 15),                               # too fast whatever the method: safe time
+])
+def test_iron_sucrose_orders_faster_than_their_method_get_the_methods_time(dose, minutes, text, required):
+    finding = rate.check(facts(sucrose(dose, minutes, text)))
+    assert finding is not None and finding.indicator == "warning"
+    dosage = finding.suggestions[0].resource["dosageInstruction"][0]
+    assert dosage["timing"]["repeat"]["duration"] == required
+
+
+def test_history_still_slows_a_method_that_is_not_said():
+    # pain before: the history reference is the strictest method's rate, as before
+    finding = rate.check(facts(sucrose(100, 2, "100 mg IV over 2 min"), patient(reactions=(reaction(product="iron_sucrose"),))))
+    assert finding is not None and finding.suggestions[0].resource["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 30
