@@ -129,7 +129,8 @@ scenario("dialysis-push-undiluted", "haemodialysis",
          [OBSERVE], "haemodialysis: iron sucrose 100 mg undiluted into the venous line over 2 min is the label's "
          "slow injection (2-5 min): no rate card at every session")
 scenario("dialysis-push-coded", "haemodialysis",
-         [iron_order(mr("dialysis-push-coded"), pid("haemodialysis"), "iron_sucrose", 100, 5, text="100 mg IV over 5 min",
+         [iron_order(mr("dialysis-push-coded"), pid("haemodialysis"), "iron_sucrose", 100, 5,
+                     text="100 mg IV over 5 min",
                      method=concept(SNOMED, "422145002", "Inject - dosing instruction imperative (qualifier value)"))],
          [OBSERVE], "the SNOMED method code 'Inject' marks a slow injection: 100 mg over 5 min is within the label")
 scenario("peritoneal-dialysis-300-in-250", "peritoneal-dialysis",

@@ -15,8 +15,8 @@ import re
 
 _NUM = r"\d[\d,]*(?:\.\d+)?"
 # "over 5 min", "over 1.5 hours", "5-10 minutes", "2 to 5 mins": a time span of the administration.
-_TIME = re.compile(rf"(?<![\w/.,])(?P<num>{_NUM}(?:\s*(?:-|–|to)\s*{_NUM})?)\s*(?P<unit>minutes?|mins?|hours?|hrs?|h)\b",
-                   re.IGNORECASE)
+_TIME = re.compile(rf"(?<![\w/.,])(?P<num>{_NUM}(?:\s*(?:-|–|to)\s*{_NUM})?)\s*"
+                   r"(?P<unit>minutes?|mins?|hours?|hrs?|h)\b", re.IGNORECASE)
 # "600 mL/h", "100 ml/hr", "50 mL per hour", "10 mg/min": a stated rate.
 _RATE = re.compile(rf"(?<![\w/.,])(?P<num>{_NUM})\s*(?P<unit>(?:ml|mg)\s*(?:/|per)\s*(?:h|hr|hour|min|minute))\b",
                    re.IGNORECASE)

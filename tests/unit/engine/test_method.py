@@ -83,5 +83,7 @@ def test_iron_sucrose_orders_faster_than_their_method_get_the_methods_time(dose,
 
 def test_history_still_slows_a_method_that_is_not_said():
     # pain before: the history reference is the strictest method's rate, as before
-    finding = rate.check(facts(sucrose(100, 2, "100 mg IV over 2 min"), patient(reactions=(reaction(product="iron_sucrose"),))))
-    assert finding is not None and finding.suggestions[0].resource["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 30
+    pain = patient(reactions=(reaction(product="iron_sucrose"),))
+    finding = rate.check(facts(sucrose(100, 2, "100 mg IV over 2 min"), pain))
+    assert finding is not None
+    assert finding.suggestions[0].resource["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 30
