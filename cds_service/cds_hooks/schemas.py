@@ -16,6 +16,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from cds_service.cds_hooks.errors import ApiError
 from cds_service.cds_hooks.request_body import read_json_body  # noqa: F401  (hooks.py and feedback.py import it from here)
+from cds_service.fhir.urls import parse_base
 
 # FHIR R4 id and relative reference rules; ids end up in FHIR search URLs, so nothing else gets in.
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -33,6 +34,12 @@ def _fhir_id(value: str) -> None:
 def _reference(value: str) -> None:
     if not _REFERENCE.fullmatch(value):
         raise ValidationError("must be a reference of the form Type/id")
+
+
+def _fhir_server(value: str) -> None:
+    # The reads parse it the same way: what passes here is what the token will be sent to.
+    if parse_base(value) is None:
+        raise ValidationError("must be a plain http(s) URL (no user info, query, fragment, backslash or dot segment)")
 
 
 def _bearer(value: str) -> None:
@@ -108,7 +115,7 @@ class OrderSelectContextSchema(OrderSignContextSchema):
 class HookRequestSchema(_Lenient):
     hook = fields.String(required=True, validate=validate.Length(min=1, max=100))
     hookInstance = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    fhirServer = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False)
+    fhirServer = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, validate=_fhir_server)
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = fields.Dict(required=True)
     prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True, validate=_object_or_null),

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Iterable
-from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import requests
 
 from cds_service.ehr.bundle_search import UnsupportedSearch, search_bundle
 from cds_service.fhir import templates
+from cds_service.fhir.urls import Refused, log_refusal, parse_base, resolve_link
 
 log = logging.getLogger("iron_cds.fire")
 
@@ -52,14 +53,26 @@ class FhirServerSource:
 
     def __init__(self, base_url: str, bearer_token: str | None = None, timeout: float = 10.0,
                  session: requests.Session | None = None):
-        self.base_url = base_url.rstrip("/")
+        self.base = parse_base(base_url)
+        if self.base is None:
+            raise PrefetchError(f"--fhir-server must be a plain http(s) URL (no user info, query or fragment), "
+                                f"not {base_url!r}")
+        self.base_url = self.base.url
         self.timeout = timeout
         self.session = session or requests.Session()
         self.session.headers["Accept"] = "application/fhir+json"
         if bearer_token:
             self.session.headers["Authorization"] = f"Bearer {bearer_token}"
 
+    def _url(self, relative: str) -> str:
+        try:
+            return self.base.join(relative)
+        except Refused as refused:
+            raise PrefetchError(f"refusing a URL outside FHIR server {self.base_url} ({refused.reason})") from None
+
     def _get(self, url: str) -> requests.Response:
+        if not self.base.owns(url):   # the token goes to the FHIR server and nowhere else
+            raise PrefetchError(f"refusing to send the token outside FHIR server {self.base_url}")
         try:
             return self.session.get(url, timeout=self.timeout)
         except requests.Timeout:
@@ -68,7 +81,7 @@ class FhirServerSource:
             raise PrefetchError(f"cannot reach FHIR server {self.base_url}: {_short(exc)}") from None
 
     def check_patient(self, patient_id: str) -> dict:
-        response = self._get(f"{self.base_url}/Patient/{quote(patient_id, safe='')}")
+        response = self._get(self._url(f"Patient/{quote(patient_id, safe='')}"))
         if response.status_code in (404, 410):
             raise PatientNotFound(
                 f"patient {patient_id!r} not found on FHIR server {self.base_url} (HTTP {response.status_code})")
@@ -83,8 +96,7 @@ class FhirServerSource:
 
     def fetch(self, relative_url: str) -> dict | None:
         """The result for one filled template: a resource, a Bundle, None (read found nothing)."""
-        url = f"{self.base_url}/{relative_url.lstrip('/')}"
-        response = self._get(url)
+        response = self._get(self._url(relative_url))
         is_read = "?" not in relative_url
         if is_read and response.status_code in (404, 410):
             return None
@@ -99,22 +111,23 @@ class FhirServerSource:
         # _count is the page size the service asked for (e.g. "latest weight only"): return that page.
         # Without _count, a server's default page may cut the list short: follow `next` (bounded).
         if "_count" not in dict(parse_qsl(urlsplit(relative_url).query)):
-            body = self._follow_next(body)
+            body = self._follow_next(body, response.url)
         return body
 
-    def _follow_next(self, bundle: dict) -> dict:
+    def _follow_next(self, bundle: dict, page_url: str) -> dict:
         entries = list(bundle.get("entry") or [])
         page = bundle
         for _ in range(_MAX_PAGES - 1):
-            next_url = next((link.get("url") for link in page.get("link") or [] if link.get("relation") == "next"),
-                            None)
-            if not next_url:
+            link = next((link.get("url") for link in page.get("link") or []
+                         if isinstance(link, dict) and link.get("relation") == "next"), None)
+            if not link:
                 break
-            next_url = urljoin(self.base_url + "/", next_url)
-            if urlsplit(next_url).netloc != urlsplit(self.base_url).netloc:
-                log.warning("not following a next link to another host")  # the token must stay on this server
+            try:   # the same check as the service's own reads: the token must stay on this server
+                page_url = resolve_link(link, self.base, page_url=page_url)
+            except Refused as refused:
+                log_refusal(refused, "fire-next-page")
                 break
-            page = _json_or_none(self._get(next_url))
+            page = _json_or_none(self._get(page_url))
             if not isinstance(page, dict) or page.get("resourceType") != "Bundle":
                 break
             entries.extend(page.get("entry") or [])

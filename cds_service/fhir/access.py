@@ -23,17 +23,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from cds_service.fhir.ids import is_fhir_id
 from cds_service.fhir.payload import Failure, Obtained, interpret
-from cds_service.fhir.reader import ReadLimits, ReadResult, origin, read_paged, same_origin, shared_session
+from cds_service.fhir.reader import ReadLimits, ReadResult, read_paged, shared_session
 from cds_service.fhir.record import PatientRecord
 from cds_service.fhir.templates import resolve
+from cds_service.fhir.urls import Base, Refused, log_refusal, parse_base, resolve_link
 from cds_service.ops import metrics
 
 log = logging.getLogger("iron_cds.fhir")
 
 MAX_PARALLEL_READS = 16
 MAX_MEDICATION_READS = 20
-_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")   # visible ASCII: anything else cannot go in a header
 
 
@@ -97,7 +98,13 @@ def _gather(hook_request: dict, prefetch_keys, state) -> PatientRecord:
         if base is None:
             _fail(record, key, _join(prior, server_problem), "no-fhir-server", hook_instance)
             continue
-        reads.append(_Read(key, f"{base}/{resolved.url}", max_pages, prior))
+        try:
+            url = base.join(resolved.url)
+        except Refused as refused:   # an id such as ".." would climb out of fhirServer's path
+            log_refusal(refused, "prefetch-template", key=key, hookInstance=hook_instance)
+            _fail(record, key, _join(prior, "read refused: URL outside fhirServer"), "error", hook_instance)
+            continue
+        reads.append(_Read(key, url, max_pages, prior))
 
     reads.extend(_medication_reads(context, base, server_problem, record, hook_instance))
 
@@ -165,14 +172,19 @@ def _apply(record: PatientRecord, read: _Read, result: ReadResult, timeout: floa
                                                 "reason": result.incomplete, "hookInstance": hook_instance})
 
 
-def _continuation(key: str, next_url: str, base, max_pages: int, record: PatientRecord, hook_instance) -> _Read | None:
+def _continuation(key: str, next_url: str, base: Base | None, max_pages: int, record: PatientRecord,
+                  hook_instance) -> _Read | None:
     """The EHR paged its prefetch: read the rest from fhirServer, if that is where the link points."""
     reason = None
     if base is None:
         reason = "more prefetch pages, but no fhirServer to read them"
-    elif not same_origin(next_url, base):
-        reason = "next prefetch page is on another host, not followed"
-    elif max_pages <= 1:
+    else:
+        try:
+            next_url = resolve_link(next_url, base)
+        except Refused as refused:
+            log_refusal(refused, "prefetch-next-page", key=key, hookInstance=hook_instance)
+            reason = f"next prefetch page not followed: {refused.reason}"
+    if reason is None and max_pages <= 1:
         reason = "stopped after 1 page"
     if reason is not None:
         record.incomplete[key] = reason
@@ -206,7 +218,7 @@ def _medication_reads(context: dict, base, server_problem, record: PatientRecord
         if base is None:
             _fail(record, key, server_problem, "no-fhir-server", hook_instance)
         else:
-            reads.append(_Read(key, f"{base}/Medication/{med_id}", 1))
+            reads.append(_Read(key, base.join(f"Medication/{med_id}"), 1))   # med_id passed the id pattern
     return reads
 
 
@@ -216,22 +228,23 @@ def _medication_id(reference, base) -> str | None:
     if not isinstance(ref, str):
         return None
     ref = ref.strip()
-    if base and ref.startswith(base + "/"):
-        ref = ref[len(base) + 1:]
+    if base and ref.startswith(base.url + "/"):
+        ref = ref[len(base.url) + 1:]
     parts = ref.split("/")
     if len(parts) == 4 and parts[2] == "_history":
         parts = parts[:2]
-    if len(parts) == 2 and parts[0] == "Medication" and _FHIR_ID.match(parts[1]):
+    if len(parts) == 2 and parts[0] == "Medication" and is_fhir_id(parts[1]):
         return parts[1]
     return None
 
 
-def _fhir_base(server) -> tuple[str | None, str]:
+def _fhir_base(server) -> tuple[Base | None, str]:
     if server is None or (isinstance(server, str) and not server.strip()):
         return None, "no fhirServer given"
-    if not isinstance(server, str) or origin(server.strip()) is None:
-        return None, "fhirServer is not an http(s) URL"
-    return server.strip().rstrip("/"), ""
+    base = parse_base(server)
+    if base is None:
+        return None, "fhirServer is not a plain http(s) URL"
+    return base, ""
 
 
 def _access_token(authorization) -> str | None | bool:

@@ -1,8 +1,8 @@
-"""Fallback FHIR reads over HTTP: one pooled session per process, bounded in time, same origin only.
+"""Fallback FHIR reads over HTTP: one pooled session per process, bounded in time, on fhirServer only.
 
-The EHR's access token goes to ``fhirServer``'s origin and nowhere else: every
-URL (the first one and each Bundle ``next`` link) is checked against that
-origin before a request is made, redirects are not followed, and no cookie is
+The EHR's access token goes to ``fhirServer`` and nowhere else: every URL (the
+first one and each Bundle ``next`` link) is checked by ``fhir.urls`` against the
+base before a request is made, redirects are not followed, and no cookie is
 kept between calls (one session serves many users and patients).
 """
 
@@ -13,7 +13,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
 
 import orjson
 import requests
@@ -22,11 +21,11 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
 from cds_service.fhir.payload import Failure, Obtained, interpret
+from cds_service.fhir.urls import Base, Refused, log_refusal, resolve_link
 
 ACCEPT = "application/fhir+json, application/json;q=0.9"
 MAX_BODY_BYTES = 20 * 1024 * 1024   # far above a narrow search's answer; stops a runaway response
 _CHUNK = 64 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _session_lock = threading.Lock()
 
 
@@ -62,25 +61,6 @@ def _keep_headers(request):
     return request
 
 
-def origin(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an absolute http(s) URL, else None."""
-    try:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        host = (parts.hostname or "").lower()
-        port = parts.port or _DEFAULT_PORTS.get(scheme)
-    except ValueError:
-        return None
-    if scheme not in _DEFAULT_PORTS or not host:
-        return None
-    return scheme, host, port
-
-
-def same_origin(url: str, base: str) -> bool:
-    here = origin(url)
-    return here is not None and here == origin(base)
-
-
 @dataclass
 class ReadResult:
     resources: list[dict] = field(default_factory=list)
@@ -97,8 +77,8 @@ class ReadLimits:
     max_pages: int
 
 
-def read_paged(session: requests.Session, url: str, base: str, token: str | None, limits: ReadLimits) -> ReadResult:
-    """Read ``url`` and follow ``next`` links on ``base``'s origin, up to ``limits.max_pages`` pages."""
+def read_paged(session: requests.Session, url: str, base: Base, token: str | None, limits: ReadLimits) -> ReadResult:
+    """Read ``url`` and follow ``next`` links that stay on ``base``, up to ``limits.max_pages`` pages."""
     started = time.monotonic()
     result = ReadResult()
     seen = {url}
@@ -115,9 +95,11 @@ def read_paged(session: requests.Session, url: str, base: str, token: str | None
         result.skipped += page.skipped
         if not page.next_url:
             break
-        next_url = urljoin(url, page.next_url)
-        if not same_origin(next_url, base):
-            result.incomplete = "next page is on another host, not followed"
+        try:
+            next_url = resolve_link(page.next_url, base, page_url=url)
+        except Refused as refused:
+            log_refusal(refused, "next-page")
+            result.incomplete = f"next page not followed: {refused.reason}"
             break
         if next_url in seen:
             break   # a server that links a page to itself: nothing more to read
@@ -130,9 +112,9 @@ def read_paged(session: requests.Session, url: str, base: str, token: str | None
     return result
 
 
-def _read_page(session, url: str, base: str, token: str | None, limits: ReadLimits) -> Obtained | Failure:
-    if not same_origin(url, base):
-        # Defence in depth: callers check too. The token never leaves fhirServer's origin.
+def _read_page(session, url: str, base: Base, token: str | None, limits: ReadLimits) -> Obtained | Failure:
+    if not base.owns(url):
+        # Defence in depth: callers check too. The token never leaves fhirServer.
         return Failure("error", "URL outside fhirServer refused")
     now = time.monotonic()
     budget = min(limits.timeout, limits.deadline - now)

@@ -9,11 +9,11 @@ token failed helps an attacker more than an integrator, who has our log instead.
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
 
 from cds_service.cds_hooks.errors import ApiError
+from cds_service.fhir.urls import parse_base
 from cds_service.ops import metrics
 from cds_service.trust.jwks import KeyRegistry
 from cds_service.trust.jwt_verify import TokenRejected, bearer_token, verify_token
@@ -96,25 +96,13 @@ def expected_audience(config) -> str:
 
 
 def normalise_url(url: str) -> str | None:
-    """``scheme://host[:port]/path`` without a trailing slash; None for what is not a plain http(s) URL."""
-    if not isinstance(url, str) or any(ch.isspace() or ch == "\\" for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        return None
-    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
-        return None
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    if port is not None and port != {"http": 80, "https": 443}[scheme]:
-        host = f"{host}:{port}"
-    return f"{scheme}://{host}{parts.path.rstrip('/')}"
+    """``scheme://host[:port]/path`` without a trailing slash; None for what is not a plain http(s) URL.
+
+    Parsed by ``fhir.urls`` (the parser of the library that connects), so the allow-list
+    compares what the reads will really reach.
+    """
+    base = parse_base(url)
+    return base.url if base is not None else None
 
 
 def check_fhir_server(claims: dict | None, fhir_server: str | None) -> None:
@@ -135,7 +123,11 @@ def check_fhir_server(claims: dict | None, fhir_server: str | None) -> None:
     if named is None or named not in allowed:
         log.warning(
             "fhirServer not allowed for this issuer",
-            extra={"event": "fhir-server-refused", "iss": issuer.issuer,
-                   "host": urlsplit(named).netloc if named else None},
+            extra={"event": "fhir-server-refused", "iss": issuer.issuer, "host": _host(named)},
         )
         raise ApiError(400, "fhirServer is not one this CDS client may name", field="fhirServer")
+
+
+def _host(url: str | None) -> str | None:
+    base = parse_base(url) if url else None
+    return f"{base.host}:{base.port}" if base else None

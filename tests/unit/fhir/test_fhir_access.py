@@ -304,7 +304,7 @@ def test_next_link_to_another_origin_is_not_followed_and_gets_no_token(fhir, for
     assert len(fhir.calls) == 1 and fhir.calls[0].request.url.startswith(BASE)
     assert record.of_type("Observation") == [OBS]
     assert record.sources["labs"] == "fhir"
-    assert record.incomplete["labs"] == "next page is on another host, not followed"
+    assert record.incomplete["labs"] == "next page not followed: another host"
 
 
 def test_a_failing_later_page_keeps_earlier_resources_but_marks_the_key(fhir):
