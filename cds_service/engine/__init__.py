@@ -15,6 +15,7 @@ from cds_service.engine import text as _text
 from cds_service.engine import unavailable as unavailable_history  # aliased: engine submodules must not shadow it
 from cds_service.engine.facts import OrderFacts, order_name
 from cds_service.engine.model import Finding, IronOrder, PatientPicture
+from cds_service.engine.order_notes import annotate
 from cds_service.engine.rules import RULES
 
 log = logging.getLogger("iron_cds.engine")
@@ -31,10 +32,7 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
     from cds_service.engine.patient import read_patient
 
     orders, other_drafts = read_orders(draft_orders, record, knowledge)
-    orders = [o for o in orders if o.route != "non-iv"]
-    if ctx.hook == "order-select" and selections is not None:
-        selected = set(selections)
-        orders = [o for o in orders if f"MedicationRequest/{o.request_id}" in selected]
+    orders = _selected(orders, selections, ctx)
     # An IV order whose Medication could not be read may or may not be iron: no clinical card
     # (an observation order for what may be vancomycin would be noise), but one visible
     # history-unavailable card saying it could not be checked.
@@ -52,17 +50,30 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
         patient = PatientPicture(unavailable=keys)
         for key in keys:
             unavailable.setdefault(key, "could not be read")
+    if any(o.dose_per_kg is not None for o in orders):
+        # a dose ordered per kg needs the weight on record: read the orders again with it
+        orders = [o for o in _selected(read_orders(draft_orders, record, knowledge, patient)[0], selections, ctx)
+                  if o.matched_by != "unresolved"]
 
     findings: list[Finding] = []
     names = [order_name(o, tuple(orders), knowledge) for o in orders]
     missing = unavailable_history.check(unavailable, names, knowledge, feeds, unresolved)
     if missing:
         findings.append(missing)
-    for order in orders:
+    for order, name in zip(orders, names, strict=True):
         facts = OrderFacts(order=order, patient=patient, knowledge=knowledge, ctx=ctx,
                            other_drafts=tuple(other_drafts), iron_orders=tuple(orders))
-        findings.extend(run_rules(facts))
+        findings.extend(annotate(run_rules(facts), order, name, knowledge))
     return findings
+
+
+def _selected(orders: list[IronOrder], selections, ctx) -> list[IronOrder]:
+    """order-select: only the selected drafts (``Type/id``: MedicationRequest or DSTU2 MedicationOrder)."""
+    orders = [o for o in orders if o.route != "non-iv"]
+    if ctx.hook == "order-select" and selections is not None:
+        selected = set(selections)
+        orders = [o for o in orders if f"{o.resource.get('resourceType')}/{o.request_id}" in selected]
+    return orders
 
 
 def run_rules(facts: OrderFacts, rules=RULES) -> list[Finding]:

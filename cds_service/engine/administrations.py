@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from cds_service.engine.dosage import read_dose, read_time
+from cds_service.engine.dosage import Entry, read_dose, read_time
 from cds_service.engine.fhir_values import concept_texts, effective_span, notes_text, parse_when, reference_of
 from cds_service.engine.model import Administration
 from cds_service.engine.order import identify_medication, medication_index
@@ -45,7 +45,8 @@ def read_administration(resource: dict, medications: dict[str, dict], knowledge)
     product = knowledge.products.get(identity.product_key) if identity.product_key else None
     concentration = (float(product.concentration_mg_per_ml.value)
                      if product and product.concentration_mg_per_ml else None)
-    dose = read_dose([("dose", dosage["dose"])] if isinstance(dosage.get("dose"), dict) else [], concentration)
+    entries = [Entry("dose", dosage["dose"], None)] if isinstance(dosage.get("dose"), dict) else []
+    dose = read_dose(entries, concentration)
     date_text, start, end = effective_span(resource)
     period = resource.get("effectivePeriod") if isinstance(resource.get("effectivePeriod"), dict) else {}
     end_text = period.get("end") if isinstance(period.get("end"), str) else None
@@ -55,9 +56,11 @@ def read_administration(resource: dict, medications: dict[str, dict], knowledge)
         minutes = (end - start).total_seconds() / 60
         rate = dose.dose_mg / minutes if dose.dose_mg is not None else None
     else:
-        rates = [(k, dosage[k]) for k in ("rateQuantity", "rateRatio", "rateRange") if isinstance(dosage.get(k), dict)]
+        rates = [Entry(k, dosage[k], None) for k in ("rateQuantity", "rateRatio", "rateRange")
+                 if isinstance(dosage.get(k), dict)]
         if rates:
-            timing = read_time(None, rates, dose.dose_mg, dose.volume_ml)
+            volume = (dose.volume_ml, "the administered volume") if dose.volume_ml is not None else None
+            timing = read_time(None, rates, dose.dose_mg, volume)
             minutes, rate = timing.minutes, timing.rate_mg_per_min
     return Administration(
         product_key=identity.product_key,

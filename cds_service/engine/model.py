@@ -47,6 +47,11 @@ class IronOrder:
     medication_text: str | None = None     # the medication as the order names it ("Venofer 200 mg ...")
     route_text: str | None = None          # the route as the order states it ("Intravenous route")
     matched_on: str | None = None          # what identified the product ("RxNorm 1435169 (SCD)", "name 'Venofer'")
+    dose_per_kg: float | None = None       # mg/kg when the dose is ordered per kg (dose_mg then comes from the weight)
+    notes: tuple[str, ...] = ()            # how the order was read where a prescriber should know (text, per kg, route)
+    editable: bool = True                  # False: not an R4 MedicationRequest with a doseAndRate list, so no update
+                                           # suggestion (it would be written in a shape the draft does not use)
+    route_conflict: bool = False           # an injectable product ordered with an oral route (checked as IV)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Read the draft orders: which are IV-iron orders, and what each one asks for.
 
-``read_orders`` walks the ``draftOrders`` Bundle. A MedicationRequest becomes
+``read_orders`` walks the ``draftOrders`` Bundle. A MedicationRequest (R4, or STU3 with its
+Dosage-level dose) or a DSTU2 MedicationOrder becomes
 an ``IronOrder`` when its medication is an IV-iron product (by code, else by
 name) and its route is intravenous or not stated. Oral iron, non-IV routes and
 other drugs are not IV-iron orders; they come back with every other draft
@@ -15,10 +16,20 @@ is told it could not be checked instead of getting silence.
 
 from __future__ import annotations
 
-from cds_service.engine.dosage import read_dose, read_time
-from cds_service.engine.fhir_values import concept_label, items, reference_target
+from cds_service.engine import text as card_text
+from cds_service.engine.dosage import DOSE_ELEMENTS, RATE_ELEMENTS
+from cds_service.engine.fhir_values import (
+    codings,
+    concept_label,
+    concept_texts,
+    items,
+    normalize_text,
+    phrase_key,
+    reference_target,
+)
 from cds_service.engine.identify import Identity, matcher_for
 from cds_service.engine.model import IronOrder
+from cds_service.engine.order_dosage import read_order_dosage
 from cds_service.engine.routes import RouteReading, route_matcher_for
 
 
@@ -28,13 +39,61 @@ def _bundle_resources(draft_orders: object) -> list[dict]:
     entries = draft_orders.get("entry")
     if not isinstance(entries, list):
         return []
-    return [e["resource"] for e in entries
-            if isinstance(e, dict) and isinstance(e.get("resource"),
-                                                  dict) and isinstance(e["resource"].get("resourceType"), str)]
+    return [
+        e["resource"]
+        for e in entries
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and isinstance(e["resource"].get("resourceType"), str)
+    ]
 
 
-def medication_parts(holder: dict,
-                     medications: dict[str, dict]) -> tuple[list[dict], list[str], list[dict], str | None] | None:
+def resolve_medication(holder: dict, medications: dict[str, dict]) -> dict | None:
+    """The Medication a ``medicationReference`` names: contained ("#id") or in ``medications`` (id -> Medication)."""
+    rtype, rid = reference_target(holder.get("medicationReference"))
+    if rtype == "#":
+        return _contained(holder, rid, "Medication")
+    if rtype == "Medication" and rid:
+        return medications.get(rid)
+    return None
+
+
+def _contained(holder: dict, rid: str | None, resource_type: str | None = None) -> dict | None:
+    return next(
+        (
+            c
+            for c in items(holder.get("contained"))
+            if isinstance(c, dict)
+            and c.get("id") == rid
+            and (resource_type is None or c.get("resourceType") == resource_type)
+        ),
+        None,
+    )
+
+
+def ingredient_item(ingredient: dict, holder: dict, medications: dict[str, dict]) -> tuple[list[dict], list[str]]:
+    """(code concepts, names) of one ``Medication.ingredient``: itemCodeableConcept, itemReference or R5 ``item``."""
+    concepts: list[dict] = []
+    names: list[str] = []
+    item = ingredient.get("item") if isinstance(ingredient.get("item"), dict) else {}  # R5 CodeableReference
+    for concept in (ingredient.get("itemCodeableConcept"), item.get("concept")):
+        if isinstance(concept, dict):
+            concepts.append(concept)
+    for reference in (ingredient.get("itemReference"), item.get("reference")):
+        if not isinstance(reference, dict):
+            continue
+        if isinstance(reference.get("display"), str) and reference["display"].strip():
+            names.append(reference["display"])
+        rtype, rid = reference_target(reference)
+        target = _contained(holder, rid) if rtype == "#" else medications.get(rid) if rtype == "Medication" else None
+        if isinstance(target, dict) and isinstance(target.get("code"), dict):
+            concepts.append(target["code"])  # a contained Substance or Medication names the ingredient by its code
+    return concepts, names
+
+
+def medication_parts(
+    holder: dict, medications: dict[str, dict]
+) -> tuple[list[dict], list[str], list[dict], str | None] | None:
     """(code concepts, extra names, dose-form concepts, label) of medication[x] in a request or administration.
 
     ``medicationReference`` is resolved in the holder's ``contained`` resources
@@ -48,20 +107,16 @@ def medication_parts(holder: dict,
     if not isinstance(reference, dict):
         return None
     display = reference.get("display") if isinstance(reference.get("display"), str) else None
-    rtype, rid = reference_target(reference)
-    medication = None
-    if rtype == "#":
-        medication = next((c for c in items(holder.get("contained")) if isinstance(c, dict)
-                           and c.get("resourceType") == "Medication" and c.get("id") == rid), None)
-    elif rtype == "Medication" and rid:
-        medication = medications.get(rid)
+    medication = resolve_medication(holder, medications)
     extra = [display] if display else []
     if medication is None:
         return ([], extra, [], display) if extra else None
     concepts = [medication["code"]] if isinstance(medication.get("code"), dict) else []
     for ingredient in items(medication.get("ingredient")):
-        if isinstance(ingredient, dict) and isinstance(ingredient.get("itemCodeableConcept"), dict):
-            concepts.append(ingredient["itemCodeableConcept"])
+        if isinstance(ingredient, dict):
+            item_concepts, names = ingredient_item(ingredient, holder, medications)
+            concepts += item_concepts
+            extra += names
     forms = [medication["form"]] if isinstance(medication.get("form"), dict) else []
     label = concept_label(medication.get("code")) or display
     return concepts, extra, forms, label
@@ -77,8 +132,9 @@ def identify_medication(holder: dict, medications: dict[str, dict], knowledge) -
 
 
 def medication_index(record, draft_resources: list[dict]) -> dict[str, dict]:
-    index = {
-        m["id"]: m for m in record.of_type("Medication") if isinstance(m.get("id"), str)} if record is not None else {}
+    index = (
+        {m["id"]: m for m in record.of_type("Medication") if isinstance(m.get("id"), str)} if record is not None else {}
+    )
     for resource in draft_resources:
         if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
             index.setdefault(resource["id"], resource)
@@ -91,32 +147,59 @@ def _route(dosages: list[dict], knowledge) -> tuple[RouteReading, dict]:
     readings = [(matcher.classify(d.get("route")), d) for d in dosages]
     for wanted in ("iv", "unknown", "non-iv"):
         for reading, dosage in readings:
-            if reading.route == wanted:   # a non-IV dosage decides only when no dosage is IV or unstated
+            if reading.route == wanted:  # a non-IV dosage decides only when no dosage is IV or unstated
                 return reading, dosage
     return RouteReading("unknown", None, False), {}
 
 
-def _dose_and_time(dosage: dict, concentration: float | None):
-    doses, rates = _dose_entries(dosage)
-    dose = read_dose(doses, concentration)
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), dict) else {}
-    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else None
-    return dose, read_time(repeat, rates, dose.dose_mg, dose.volume_ml)
+def _ceiling(knowledge) -> float | None:
+    """The dose above which a reading is taken as misread (protocol ``implausible_dose_mg``)."""
+    node = knowledge.protocol.get("implausible_dose_mg") if isinstance(knowledge.protocol, dict) else None
+    value = node.get("value") if isinstance(node, dict) else getattr(node, "value", None)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _dose_entries(dosage: dict) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
-    doses: list[tuple[str, dict]] = []
-    rates: list[tuple[str, dict]] = []
-    for dar in items(dosage.get("doseAndRate")):
-        if not isinstance(dar, dict):
-            continue
-        for element in ("doseQuantity", "doseRange"):
-            if isinstance(dar.get(element), dict):
-                doses.append((element, dar[element]))
-        for element in ("rateQuantity", "rateRatio", "rateRange"):
-            if isinstance(dar.get(element), dict):
-                rates.append((element, dar[element]))
-    return doses, rates
+def _iron_ingredient(knowledge):
+    matcher = matcher_for(knowledge)
+
+    def is_iron(ingredient: dict) -> bool:
+        concepts, names = ingredient_item(ingredient, {}, {})
+        return matcher.identify(concepts, names) is not None
+
+    return is_iron
+
+
+def _dose_and_time(
+    request: dict, dosage: dict, medications: dict[str, dict], concentration: float | None, knowledge, patient=None
+):
+    medication = resolve_medication(request, medications)
+    return read_order_dosage(
+        dosage, medication, concentration, _ceiling(knowledge), knowledge, _iron_ingredient(knowledge), patient
+    )
+
+
+def _editable(request: dict, dosages: list[dict]) -> bool:
+    """An update suggestion is written as R4 (a doseAndRate list): only for drafts already in that shape."""
+    if request.get("resourceType") != "MedicationRequest":
+        return False
+    for dosage in dosages:
+        if "doseAndRate" in dosage and not isinstance(dosage["doseAndRate"], list):
+            return False
+        if any(key in dosage for key in DOSE_ELEMENTS + RATE_ELEMENTS):
+            return False
+    return True
+
+
+def _is_oral(route_concept: object, knowledge) -> bool:
+    """The route is the knowledge's oral group (code or keyword): an injectable product ordered by mouth."""
+    oral = (knowledge.codes.get("routes") or {}).get("oral") if isinstance(knowledge.codes, dict) else None
+    if not isinstance(oral, dict):
+        return False
+    codes = {str(c) for c in oral.get("snomed") or {}}
+    if any(c.get("code") in codes for c in codings(route_concept)):
+        return True
+    keys = [phrase_key(k) for k in oral.get("keywords") or () if isinstance(k, str)]
+    return any(k in normalize_text(t) for t in concept_texts(route_concept) for k in keys)
 
 
 UNREADABLE_MEDICATION = "The medication could not be read, so it could not be checked"
@@ -138,8 +221,14 @@ def unread_reference(request: dict, medications: dict[str, dict]) -> str | None:
         return None
     rtype, rid = reference_target(reference)
     if rtype == "#":
-        found = any(isinstance(c, dict) and c.get("resourceType") == "Medication" and c.get("id") == rid
-                    for c in request.get("contained")) if isinstance(request.get("contained"), list) else False
+        found = (
+            any(
+                isinstance(c, dict) and c.get("resourceType") == "Medication" and c.get("id") == rid
+                for c in request.get("contained")
+            )
+            if isinstance(request.get("contained"), list)
+            else False
+        )
     else:
         found = rtype == "Medication" and bool(rid) and rid in medications
     if found:
@@ -148,9 +237,10 @@ def unread_reference(request: dict, medications: dict[str, dict]) -> str | None:
     return address.strip() if isinstance(address, str) and address.strip() else "a reference without an address"
 
 
-def read_order(request: dict, medications: dict[str, dict], knowledge,
-               unavailable: dict[str, str] | None = None) -> IronOrder | None:
-    """One MedicationRequest as an IronOrder, or None when it is not an IV-iron order.
+def read_order(
+    request: dict, medications: dict[str, dict], knowledge, unavailable: dict[str, str] | None = None, patient=None
+) -> IronOrder | None:
+    """One MedicationRequest (R4 / STU3) or DSTU2 MedicationOrder as an IronOrder; None when it is not IV iron.
 
     ``unavailable``: the record's reads that failed ("medication:<id>" -> reason), named in ``matched_on``.
     """
@@ -158,32 +248,47 @@ def read_order(request: dict, medications: dict[str, dict], knowledge,
     unread = unread_reference(request, medications) if found is None else None
     if found is None and unread is None:
         return None
-    dosages = [d for d in items(request.get("dosageInstruction")) if isinstance(d, dict)] \
-        if isinstance(request.get("dosageInstruction"), list) else []
+    dosages = (
+        [d for d in items(request.get("dosageInstruction")) if isinstance(d, dict)]
+        if isinstance(request.get("dosageInstruction"), list)
+        else []
+    )
     route, dosage = _route(dosages, knowledge)
-    if route.route == "non-iv":
+    # An injectable product (by its code) ordered by mouth is a contradiction, not oral iron: it is
+    # checked as IV iron and every card says so, rather than the order getting no card at all.
+    conflict = (
+        found is not None
+        and found[0].injectable_code
+        and route.route == "non-iv"
+        and _is_oral(dosage.get("route"), knowledge)
+    )
+    if route.route == "non-iv" and not conflict:
         return None
     if found is None:
         # Only a stated IV route gives reason to think an unreadable medication may be IV iron.
-        return _unresolved_order(request, unread, route, dosage, unavailable or {}) if route.route == "iv" else None
+        return (
+            _unresolved_order(request, unread, route, dosage, medications, knowledge, unavailable or {})
+            if route.route == "iv"
+            else None
+        )
     identity, label = found
     # Oral iron (ferrous salts, tablets...) never gets a card; an explicit IV route only overrides the
     # oral hint when a code names an injectable product (the ingredient 5992 also sits in a tablet).
-    if identity.oral and not (route.route == "iv" and identity.injectable_code):
+    if identity.oral and not ((route.route == "iv" or conflict) and identity.injectable_code):
         return None
-    problems: list[str] = []
     product = knowledge.products.get(identity.product_key) if identity.product_key else None
-    if product is None:
-        problems.append("The IV-iron product could not be identified (recognised only as IV iron by "
-                        f"{identity.matched_on}), so the product's label limits could not be checked")
-    if route.route == "unknown":
-        problems.append(
-            f"The route '{route.text}' was not recognised as intravenous or not; the order was checked as IV iron"
-                        if route.stated else "The route was not stated in the order; it was checked as IV iron")
+    problems = _identity_problems(identity, product, route)
+    notes: list[str] = []
+    if conflict:
+        notes.append(
+            card_text.common(
+                knowledge, "order_reading", "route_conflict", route=route.text or "oral", product=identity.matched_on
+            )
+        )
     concentration = None
     if product is not None and product.concentration_mg_per_ml is not None:
         concentration = float(product.concentration_mg_per_ml.value)
-    dose, time = _dose_and_time(dosage, concentration)
+    read = _dose_and_time(request, dosage, medications, concentration, knowledge, patient)
     rid = request.get("id")
     return IronOrder(
         request_id=rid if isinstance(rid, str) else "",
@@ -191,25 +296,52 @@ def read_order(request: dict, medications: dict[str, dict], knowledge,
         product_key=identity.product_key,
         matched_by=identity.matched_by,
         route="iv" if route.route == "iv" else "unknown",
-        dose_mg=dose.dose_mg,
-        dose_source=dose.dose_source,
-        minutes=time.minutes,
-        minutes_source=time.minutes_source,
-        volume_ml=dose.volume_ml,
-        problems=tuple(problems + dose.problems + time.problems),
-        rate_mg_per_min=time.rate_mg_per_min,
+        dose_mg=read.dose.dose_mg,
+        dose_source=read.dose.dose_source,
+        minutes=read.time.minutes,
+        minutes_source=read.time.minutes_source,
+        volume_ml=read.volume[0] if read.volume else None,
+        problems=tuple(problems + read.dose.problems + read.time.problems),
+        rate_mg_per_min=read.time.rate_mg_per_min,
         medication_text=label,
         route_text=route.text,
         matched_on=identity.matched_on,
+        dose_per_kg=read.dose.per_kg,
+        notes=tuple(notes + read.notes),
+        editable=_editable(request, dosages),
+        route_conflict=conflict,
     )
 
 
-def _unresolved_order(request: dict, address: str, route: RouteReading, dosage: dict,
-                      unavailable: dict[str, str]) -> IronOrder:
+def _identity_problems(identity: Identity, product, route: RouteReading) -> list[str]:
+    problems: list[str] = []
+    if product is None:
+        problems.append(
+            "The IV-iron product could not be identified (recognised only as IV iron by "
+            f"{identity.matched_on}), so the product's label limits could not be checked"
+        )
+    if route.route == "unknown":
+        problems.append(
+            f"The route '{route.text}' was not recognised as intravenous or not; the order was checked as IV iron"
+            if route.stated
+            else "The route was not stated in the order; it was checked as IV iron"
+        )
+    return problems
+
+
+def _unresolved_order(
+    request: dict,
+    address: str,
+    route: RouteReading,
+    dosage: dict,
+    medications: dict[str, dict],
+    knowledge,
+    unavailable: dict[str, str],
+) -> IronOrder:
     """An IV order of a medication we could not read: class-level, with the problem said."""
     rtype, rid = reference_target(request.get("medicationReference"))
     reason = unavailable.get(f"medication:{rid}") if rtype == "Medication" and rid else None
-    dose, time = _dose_and_time(dosage, None)   # no product, so no concentration: a mL dose stays unknown
+    read = _dose_and_time(request, dosage, medications, None, knowledge)  # no product: a mL dose stays unknown
     rid_request = request.get("id")
     return IronOrder(
         request_id=rid_request if isinstance(rid_request, str) else "",
@@ -217,21 +349,28 @@ def _unresolved_order(request: dict, address: str, route: RouteReading, dosage: 
         product_key=None,
         matched_by="unresolved",
         route="iv",
-        dose_mg=dose.dose_mg,
-        dose_source=dose.dose_source,
-        minutes=time.minutes,
-        minutes_source=time.minutes_source,
-        volume_ml=dose.volume_ml,
-        problems=(UNREADABLE_MEDICATION, *dose.problems, *time.problems),
-        rate_mg_per_min=time.rate_mg_per_min,
+        dose_mg=read.dose.dose_mg,
+        dose_source=read.dose.dose_source,
+        minutes=read.time.minutes,
+        minutes_source=read.time.minutes_source,
+        volume_ml=read.volume[0] if read.volume else None,
+        problems=(UNREADABLE_MEDICATION, *read.dose.problems, *read.time.problems),
+        rate_mg_per_min=read.time.rate_mg_per_min,
         medication_text=None,
         route_text=route.text,
         matched_on=f"unreadable medication reference '{address}'" + (f" ({reason})" if reason else " (not found)"),
+        editable=False,
     )
 
 
-def read_orders(draft_orders: dict, record, knowledge) -> tuple[list[IronOrder], list[dict]]:
-    """(IV-iron orders, every other draft resource) of a draftOrders Bundle."""
+ORDER_TYPES = ("MedicationRequest", "MedicationOrder")  # R4 / STU3, and DSTU2 (the sandbox's default server)
+
+
+def read_orders(draft_orders: dict, record, knowledge, patient=None) -> tuple[list[IronOrder], list[dict]]:
+    """(IV-iron orders, every other draft resource) of a draftOrders Bundle.
+
+    ``patient``: the PatientPicture once read, for doses ordered per kg (read again with it).
+    """
     resources = _bundle_resources(draft_orders)
     medications = medication_index(record, resources)
     unavailable = getattr(record, "unavailable", None)
@@ -239,11 +378,13 @@ def read_orders(draft_orders: dict, record, knowledge) -> tuple[list[IronOrder],
     orders: list[IronOrder] = []
     others: list[dict] = []
     for resource in resources:
-        order = read_order(resource, medications, knowledge, unavailable) \
-            if resource.get("resourceType") == "MedicationRequest" else None
+        order = (
+            read_order(resource, medications, knowledge, unavailable, patient)
+            if resource.get("resourceType") in ORDER_TYPES
+            else None
+        )
         if order is None:
             others.append(resource)
         else:
             orders.append(order)
     return orders, others
-

@@ -127,17 +127,24 @@ class Citations:
         return sources_block(self.knowledge, self.lines)
 
 
-def not_checked(facts, topic: str, reason_key: str, **fields: Any):
-    """A warning card saying this check could not be done for this order (and why), never silence."""
+def not_checked(facts, topic: str, reason_key: str, problems: Iterable[str] = (), **fields: Any):
+    """A warning card saying this check could not be done for this order (and why), never silence.
+
+    ``problems``: what the order reader could not read, listed in the detail.
+    """
     from cds_service.engine.model import Finding  # local: text helpers stay importable without the model
 
     knowledge = facts.knowledge
     display = topic_wording(knowledge, topic).get("display", topic)
     reason = common(knowledge, "not_checked_reasons", reason_key, **fields)
+    detail = common(knowledge, "not_checked_detail", drug=facts.drug, topic=display, reason=reason)
+    problems = "; ".join(p.rstrip(".") for p in problems if p)
+    if problems:
+        detail = compose(detail, common(knowledge, "not_checked_what", problems=problems))
     return Finding(
         topic=topic, indicator="warning", order=facts.order,
         summary=summary(common(knowledge, "not_checked_summary", drug=facts.drug, topic=display, reason=reason)),
-        detail=common(knowledge, "not_checked_detail", drug=facts.drug, topic=display, reason=reason),
+        detail=detail,
     )
 
 

@@ -17,8 +17,11 @@ MASS_TO_MG = {
 }
 VOLUME_TO_ML = {
     "ml": 1.0, "milliliter": 1.0, "millilitre": 1.0, "milliliters": 1.0, "millilitres": 1.0, "cc": 1.0, "cm3": 1.0,
-    "l": 1000.0, "liter": 1000.0, "litre": 1000.0,
-    "dl": 100.0,
+    "l": 1000.0, "liter": 1000.0, "litre": 1000.0, "liters": 1000.0, "litres": 1000.0,
+    "dl": 100.0, "cl": 10.0,
+    # UCUM writes micro as "u"; EHRs also send the micro sign (U+00B5) or Greek mu (U+03BC), and "mcl"
+    "ul": 0.001, "µl": 0.001, "μl": 0.001, "mcl": 0.001, "microliter": 0.001, "microlitre": 0.001,
+    "microliters": 0.001, "microlitres": 0.001,
 }
 TIME_TO_MIN = {
     "s": 1 / 60, "sec": 1 / 60, "second": 1 / 60, "seconds": 1 / 60,
@@ -34,10 +37,24 @@ WEIGHT_TO_KG = {
 
 
 def _norm(unit: object) -> str | None:
+    """Lower case without UCUM annotations: "mg{Fe}" and "mg{elemental iron}" read as "mg"."""
     if not isinstance(unit, str):
         return None
-    unit = unit.strip().lower()
+    unit = _strip_annotations(unit).strip().lower()
     return unit or None
+
+
+def _strip_annotations(unit: str) -> str:
+    # one pass, linear: drop every "{...}"; an unclosed "{" keeps the rest as written
+    out, depth = [], 0
+    for ch in unit:
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(ch)
+    return "".join(out) if depth == 0 else unit
 
 
 def quantity_value(quantity: object) -> float | None:
@@ -109,10 +126,7 @@ def split_rate_unit(unit: str) -> tuple[str, str, float] | None:
     ``kind`` is "mass" or "volume"; the factor turns a value in this unit into
     mg/min or mL/min. UCUM annotations in braces are dropped. Anything else is None.
     """
-    unit = unit.replace(" ", "").lower()
-    while "{" in unit and "}" in unit[unit.index("{"):]:
-        start = unit.index("{")
-        unit = unit[:start] + unit[unit.index("}", start) + 1:]
+    unit = _strip_annotations(unit.replace(" ", "")).lower()
     if "/" not in unit:
         return None
     top, _, bottom = unit.partition("/")
@@ -144,6 +158,18 @@ def rate_per_minute(quantity: object) -> tuple[str, float] | None:
         if split is not None:
             kind, _, factor = split
             return kind, value * factor
+    return None
+
+
+def per_kg_dose(quantity: object) -> float | None:
+    """mg per kg of body weight of a dose written as "mg/kg" (or "g/kg", "ug/kg"); None for any other unit."""
+    value = quantity_value(quantity)
+    if value is None:
+        return None
+    for unit in quantity_units(quantity):  # type: ignore[arg-type]
+        top, slash, bottom = unit.replace(" ", "").partition("/")
+        if slash and bottom.strip("()") in WEIGHT_TO_KG and top in MASS_TO_MG:
+            return value * MASS_TO_MG[top] / WEIGHT_TO_KG[bottom.strip("()")]
     return None
 
 

@@ -230,6 +230,7 @@ class Protocol(Strict):
     multiple_drug_allergies_min = fields.Nested(IntegerFact, required=True)
     older_age_years = fields.Nested(NumberFact, required=True)
     corticosteroid_min_risk_factors = fields.Nested(IntegerFact, required=True)
+    implausible_dose_mg = fields.Nested(NumberFact, load_default=None, allow_none=True)
     data_recency_days = fields.Nested(Recency, required=True)
     hypotension = fields.Nested(Hypotension, required=True)
     observation = fields.Nested(Observation, required=True)

@@ -44,7 +44,7 @@ def check(facts: OrderFacts) -> Finding | None:
     if not facts.identified:
         return text.not_checked(facts, TOPIC, "product_unknown")
     if order.dose_mg is None:
-        return text.not_checked(facts, TOPIC, "dose_unknown")
+        return text.not_checked(facts, TOPIC, "dose_unknown", problems=order.problems)
     label, product = facts.label, facts.product
     dose = float(order.dose_mg)
     weight, weight_date = _weight(facts)

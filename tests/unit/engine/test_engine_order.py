@@ -338,9 +338,18 @@ def test_ingredient_5992_as_injection_is_iron_dextran(knowledge):
     assert knowledge.products[order.product_key].is_dextran
 
 
-def test_oral_route_for_an_iv_product_gives_no_order(knowledge):
+def test_oral_route_for_an_injectable_product_is_checked_as_iv_and_says_so(knowledge):
+    # issue 14: an injectable code (SBD) with an oral route is a contradiction, never silence
     route = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}]}
     orders, others = read(knowledge, request(concept("1741268"), dose=mg(100), route=route))
+    assert len(orders) == 1 and others == []
+    assert orders[0].route_conflict and any("contradicts the product" in n for n in orders[0].notes)
+
+
+def test_oral_route_for_an_ingredient_code_is_oral_iron_and_gives_no_order(knowledge):
+    # the ingredient (IN) also sits in oral products: no contradiction to speak of
+    route = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}]}
+    orders, others = read(knowledge, request(concept("5992"), dose=mg(100), route=route))
     assert orders == [] and len(others) == 1
 
 
@@ -418,7 +427,8 @@ def test_dose_range_uses_the_high_value_and_says_so(knowledge):
 
 def test_missing_dose_is_none_with_a_problem(knowledge):
     order = only_order(knowledge, request(concept("1435169")))
-    assert order.dose_mg is None and any("dose was not stated" in p for p in order.problems)
+    assert order.dose_mg is None
+    assert any("dose was not found in the order's structured fields" in p for p in order.problems)
 
 
 def test_unconvertible_dose_unit_is_none_with_a_problem(knowledge):
@@ -485,7 +495,7 @@ def test_time_from_ml_per_minute(knowledge):
 def test_ml_rate_without_a_volume_leaves_the_time_unknown(knowledge):
     order = only_order(knowledge, request(concept("1435169"), dose=mg(750), rates=[{"rateQuantity": qty(250, "mL/h")}]))
     assert order.minutes is None and order.rate_mg_per_min is None
-    assert any("infusion volume is not stated" in p for p in order.problems)
+    assert any("infusion volume was not found" in p for p in order.problems)
 
 
 def test_mass_rate_without_a_dose_keeps_the_rate(knowledge):
@@ -513,7 +523,8 @@ def test_rate_ratio_without_a_time_denominator_is_a_problem(knowledge):
 def test_no_duration_or_rate_is_unknown_time_with_a_problem(knowledge):
     order = only_order(knowledge, request(concept("1435169"), dose=mg(750)))
     assert order.minutes is None
-    assert "The infusion time could not be determined from the order (no duration or rate)" in order.problems
+    expected = "The administration time was not found in the order's structured fields (no duration or rate)"
+    assert expected in order.problems
 
 
 def test_duration_and_faster_rate_use_the_shorter_time(knowledge):
