@@ -65,7 +65,7 @@ def _build(config: Config) -> Flask:
         max_age=600,
     )
 
-    from cds_service import console
+    from cds_service import console, handouts
     from cds_service.cds_hooks import errors, feedback, hooks, openapi
     from cds_service.cds_hooks.discovery import bp as discovery_bp
     from cds_service.ops import metrics
@@ -78,5 +78,6 @@ def _build(config: Config) -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(openapi.bp)
     console.init_app(app)
+    handouts.init_app(app)
     errors.register(app)
     return app

@@ -17,6 +17,8 @@ import uuid
 from typing import Any, Iterable
 
 from cds_service.engine.model import Finding, SuggestionSpec
+from cds_service.handouts import content as handout_content
+from cds_service.handouts import handout_path
 
 TOPIC_SYSTEM = "urn:iron-cds:card-topic"
 OVERRIDE_SYSTEM = "urn:iron-cds:override-reason"
@@ -41,11 +43,31 @@ _ACTIONS = ("create", "update", "delete")
 log = logging.getLogger("iron_cds.cards")
 
 
-def build_response(findings: Iterable[Finding], knowledge) -> dict:
-    """One card per finding, most urgent first (stable within an indicator)."""
-    cards = [build_card(finding, knowledge) for finding in findings]
+def build_response(findings: Iterable[Finding], knowledge, handout_base: str | None = None) -> dict:
+    """One card per finding, most urgent first (stable within an indicator).
+
+    ``handout_base`` is the service's public base URL: with it, each observation-period card links to the
+    patient handout for the ordered product (unless the knowledge turns the link off).
+    """
+    cards = []
+    for finding in findings:
+        card = build_card(finding, knowledge)
+        link = _handout_link(finding, knowledge, handout_base)
+        if link:
+            card["links"] = [link]
+        cards.append(card)
     cards.sort(key=lambda card: _INDICATOR_RANK[card["indicator"]])
     return {"cards": cards}
+
+
+def _handout_link(finding: Finding, knowledge, base: str | None) -> dict | None:
+    product_key = finding.order.product_key if finding.order else None
+    if (finding.topic != "observation-period" or not base or product_key not in knowledge.products
+            or not knowledge.handouts.get("link_on_card", True)):
+        return None
+    language = handout_content.default_language(knowledge)
+    return {"label": handout_content.link_label(knowledge, language),
+            "url": base.rstrip("/") + handout_path(product_key, language), "type": "absolute"}
 
 
 def build_card(finding: Finding, knowledge) -> dict:

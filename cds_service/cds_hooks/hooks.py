@@ -59,7 +59,7 @@ def call_hook(service_id: str):
     )
     feeds = {key.key: key.feeds for key in state.prefetch}
     findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx, feeds)
-    response = build_response(findings, state.knowledge)
+    response = build_response(findings, state.knowledge, state.config.public_base_url or request.host_url)
 
     state.store.record_issued_later(service_id, hook_request["hook"], response["cards"])
     duration_ms = round((time.perf_counter() - started) * 1000, 1)

@@ -14,6 +14,8 @@ from flask import Blueprint, Flask, Response, current_app, redirect, render_temp
 from sqlalchemy import func, select
 
 from cds_service.console import access, feedback_stats, preview
+from cds_service.handouts import content as handout_content
+from cds_service.handouts import handout_path
 from cds_service.knowledge.loader import KnowledgeError, build, read_raw
 from cds_service.store import Feedback, IssuedCard
 
@@ -143,7 +145,15 @@ def preview_page():
         ran=response is not None,
         error=error,
         to_json=lambda value: json.dumps(value, indent=2),
+        handouts=_handout_links(state.knowledge),
     ), (400 if error else 200)
+
+
+def _handout_links(knowledge) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every product's patient handout in every language, for the committee to review next to the cards."""
+    names = handout_content.languages(knowledge)
+    return [(product.display, [(name, handout_path(key, code)) for code, name in names.items()])
+            for key, product in knowledge.products.items()]
 
 
 @bp.get("/knowledge")

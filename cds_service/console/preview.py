@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from flask import request
 from markdown_it import MarkdownIt
 
 from cds_service.cds_hooks.cards import build_response
@@ -112,7 +113,8 @@ def run(state, patient_bundle: dict, order: dict, hook: str = "order-sign") -> d
     selections = [f"{r['resourceType']}/{r.get('id')}" for r in resources] if hook == "order-select" else None
     feeds = {key.key: key.feeds for key in state.prefetch}
     findings = evaluate(bundle, selections, record, state.knowledge, ctx, feeds)
-    return build_response(findings, state.knowledge)
+    # the handout link is shown in the preview too, so the committee reviews what patients read
+    return build_response(findings, state.knowledge, state.config.public_base_url or request.host_url)
 
 
 def _subject_id(resources: list[dict]) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 from marshmallow import Schema
 
 from cds_service.knowledge.schema import STATUSES, ProductsFile, SourcesFile
+from cds_service.knowledge.schema_handouts import handout_problems
 from cds_service.knowledge.schema_protocol import CodesFile, ProtocolFile, wording_errors
 
 JURISDICTIONS = ("US", "EU")  # every product carries both labels: the engine uses the configured one
@@ -23,6 +24,7 @@ FILES: dict[str, tuple[tuple[str, ...], Any]] = {
     "codes.yaml": (("codes",), CodesFile),
     "protocol.yaml": (("protocol", "premedications"), ProtocolFile),
     "wording.yaml": (("wording",), None),
+    "handouts.yaml": (("handouts",), None),
 }
 SECTION_FILE = {section: name for name, (sections, _) in FILES.items() for section in sections}
 FREE_SECTIONS = ("version",)
@@ -95,6 +97,10 @@ def schema_problems(data: dict) -> list[tuple[Path, str]]:
             if not isinstance(view, dict):
                 problems.append((prefix, "Must be a mapping of code sets."))
                 continue
+        elif name == "handouts.yaml":
+            sources = data.get("sources") if isinstance(data.get("sources"), dict) else {}
+            problems += [(("handouts",) + p, m) for p, m in handout_problems(data.get("handouts"), sources)]
+            continue
         elif name == "wording.yaml":
             problems += [(("wording",) + p, m) for p,
                          m in flatten(wording_errors(data.get("wording", {})), data.get("wording"))]

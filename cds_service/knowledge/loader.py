@@ -20,7 +20,7 @@ from cds_service.knowledge.model import (
 )
 from cds_service.paths import cards_dir
 
-FILES = ("sources.yaml", "products.yaml", "codes.yaml", "protocol.yaml", "wording.yaml")
+FILES = ("sources.yaml", "products.yaml", "codes.yaml", "protocol.yaml", "wording.yaml", "handouts.yaml")
 
 
 class KnowledgeError(ValueError):
@@ -190,6 +190,7 @@ def build(data: dict[str, Any], overridden_by: str | None = None) -> Knowledge:
         premedications={k: MedicationSpec(key=k, **v) for k, v in (data.get("premedications") or {}).items()},
         wording=data.get("wording") or {},
         overridden_by=overridden_by,
+        handouts=data.get("handouts") or {},
     )
 
 
@@ -207,7 +208,25 @@ def validate(override_path: str | None = None, directory: Path | None = None) ->
             data = deep_merge(data, override)
     if errors:  # a file that cannot be read makes every further message misleading
         return data, errors
-    return data, validation_messages(data, directory, override, override_path)
+    messages = validation_messages(data, directory, override, override_path)
+    return data, messages or _handout_render_problems(data)
+
+
+def _handout_render_problems(data: dict[str, Any]) -> list[str]:
+    """Every product's handout renders in every language under both labels (numbers come from the facts)."""
+    from cds_service.handouts.content import HandoutUnavailable, build_handout
+
+    knowledge = build(data)
+    problems = []
+    for product_key, product in knowledge.products.items():
+        for jurisdiction in product.labels:
+            for language in knowledge.handouts.get("languages") or {}:
+                try:
+                    build_handout(knowledge, product_key, language, jurisdiction)
+                except HandoutUnavailable as exc:
+                    where = f"languages.{language}: {product_key} ({jurisdiction} label)"
+                    problems.append(f"cards/handouts.yaml: {where}: {exc}")
+    return problems
 
 
 def load_knowledge(override_path: str | None = None, directory: Path | None = None) -> Knowledge:

@@ -140,4 +140,5 @@ class Knowledge:
     premedications: Mapping[str, MedicationSpec]
     wording: Mapping[str, Any]                  # card wording per topic (cards/wording.yaml)
     overridden_by: str | None = None            # path of the institution's override file, when one was applied
+    handouts: Mapping[str, Any] = field(default_factory=dict)  # patient handout wording (cards/handouts.yaml)
     warnings: tuple[str, ...] = field(default_factory=tuple)  # non-fatal notes from validation

@@ -119,3 +119,13 @@ def test_feedback_date_filter_excludes_other_days_and_rejects_bad_dates(console,
         "/console/feedback?from=2020-01-01&to=2020-01-31", headers=BEARER).get_data(as_text=True)
     bad = console.get("/console/feedback?from=yesterday", headers=BEARER)
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+
+
+def test_preview_lists_every_products_handout_in_every_language(console):
+    from cds_service.knowledge.loader import load_knowledge
+
+    knowledge = load_knowledge()
+    page = console.get("/console/preview", headers=BEARER).get_data(as_text=True)
+    for key in knowledge.products:
+        for language in knowledge.handouts["languages"]:
+            assert f"/handouts/iv-iron?product={key}&amp;lang={language}" in page
