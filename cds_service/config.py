@@ -46,6 +46,7 @@ class Config:
     max_draft_orders: int = 50
     max_prefetch_entries: int = 5000
     fhir_max_pages: int = 5
+    engine_deadline_seconds: float = 2.0   # total engine time per hook call; past it a "could not complete" card
     console_token: str | None = None
     log_level: str = "INFO"
 
@@ -97,6 +98,7 @@ class Config:
                                                2 * 1024 * 1024)),
             console_token=get("IRON_CDS_CONSOLE_TOKEN"),
             fhir_max_pages=int(_positive_float(get("IRON_CDS_FHIR_MAX_PAGES"), "IRON_CDS_FHIR_MAX_PAGES", 5)),
+            engine_deadline_seconds=_positive_float(get("IRON_CDS_ENGINE_DEADLINE"), "IRON_CDS_ENGINE_DEADLINE", 2.0),
             log_level=_log_level(get("IRON_CDS_LOG_LEVEL")),
         )
 

@@ -56,6 +56,7 @@ def call_hook(service_id: str):
         hook=hook_request["hook"],
         now=datetime.now(timezone.utc),
         jurisdiction=state.config.jurisdiction,
+        engine_seconds=state.config.engine_deadline_seconds,
     )
     feeds = {key.key: key.feeds for key in state.prefetch}
     findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx, feeds)

@@ -4,6 +4,10 @@
 every IV-iron order (each rule call isolated: a rule that fails becomes a
 visible "check by hand" card, never a silent skip), and adds a
 history-unavailable finding when part of the record could not be obtained.
+
+The call has a total deadline (``ctx.engine_seconds``, ``budget.py``): past it the
+engine stops and answers with the findings done so far plus a history-unavailable
+card saying the checks could not be completed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import traceback
 
 from cds_service.engine import text as _text
 from cds_service.engine import unavailable as unavailable_history  # aliased: engine submodules must not shadow it
+from cds_service.engine.budget import Budget, DeadlineExceeded, budget_scope, over_deadline
 from cds_service.engine.facts import OrderFacts, order_name
 from cds_service.engine.model import Finding, IronOrder, PatientPicture
 from cds_service.engine.order_notes import annotate
@@ -28,6 +33,22 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
     draft still counts as context (an observation order already drafted, a drafted antihistamine).
     order-sign: every IV-iron order gets findings.
     """
+    with budget_scope(getattr(ctx, "engine_seconds", None)) as budget:
+        findings: list[Finding] = []
+        names: list[str] = []
+        try:
+            _evaluate(draft_orders, selections, record, knowledge, ctx, feeds, budget, findings, names)
+        except DeadlineExceeded:
+            pass   # budget.stopped is set: answered below
+        if budget.stopped:
+            log.warning("engine deadline reached", extra={"event": "engine-deadline", "findings": len(findings)})
+            return unavailable_history.incomplete(findings, names, knowledge)
+        return findings
+
+
+def _evaluate(draft_orders, selections, record, knowledge, ctx, feeds, budget: Budget,
+              findings: list[Finding], names: list[str]) -> None:
+    """``evaluate`` without the deadline: appends to ``findings`` (and the drug ``names``) as it goes."""
     from cds_service.engine.order import read_orders  # the readers land in their own modules
     from cds_service.engine.patient import read_patient
 
@@ -39,11 +60,14 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
     unresolved = [o for o in orders if o.matched_by == "unresolved"]
     orders = [o for o in orders if o.matched_by != "unresolved"]
     if not orders and not unresolved:
-        return []
+        return
+    names.extend(order_name(o, tuple(orders), knowledge) for o in orders)
 
     unavailable = dict(getattr(record, "unavailable", {}) or {})
     try:
         patient = read_patient(record, knowledge, ctx)
+    except DeadlineExceeded:
+        raise
     except Exception as exc:  # the history is unreadable: check the orders alone, and say so
         _log_failure("read_patient", exc)
         keys = tuple(feeds) if feeds else ("history",)
@@ -54,17 +78,15 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
         # a dose ordered per kg needs the weight on record: read the orders again with it
         orders = [o for o in _selected(read_orders(draft_orders, record, knowledge, patient)[0], selections, ctx)
                   if o.matched_by != "unresolved"]
+        names[:] = [order_name(o, tuple(orders), knowledge) for o in orders]
 
-    findings: list[Finding] = []
-    names = [order_name(o, tuple(orders), knowledge) for o in orders]
-    missing = unavailable_history.check(unavailable, names, knowledge, feeds, unresolved)
+    missing = unavailable_history.check(unavailable, names, knowledge, feeds, unresolved, texts_cut=budget.texts_cut)
     if missing:
         findings.append(missing)
     for order, name in zip(orders, names, strict=True):
         facts = OrderFacts(order=order, patient=patient, knowledge=knowledge, ctx=ctx,
                            other_drafts=tuple(other_drafts), iron_orders=tuple(orders))
         findings.extend(annotate(run_rules(facts), order, name, knowledge))
-    return findings
 
 
 def _selected(orders: list[IronOrder], selections, ctx) -> list[IronOrder]:
@@ -80,6 +102,8 @@ def run_rules(facts: OrderFacts, rules=RULES) -> list[Finding]:
     """Every rule for one order; at most one finding per topic, failures made visible."""
     findings: dict[str, Finding] = {}
     for rule in rules:
+        if over_deadline():
+            break   # the rest is left undone; evaluate says so on a card
         try:
             finding = rule.check(facts)
         except Exception as exc:

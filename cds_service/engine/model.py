@@ -155,3 +155,4 @@ class EvaluationContext:
     hook: str
     now: datetime
     jurisdiction: str = "US"
+    engine_seconds: float | None = None   # total time the engine may take for this call (None: no deadline)

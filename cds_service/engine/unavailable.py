@@ -2,7 +2,9 @@
 
 Silence is worse than a partial answer for a prescriber, so when the record is
 incomplete every rule still runs on what we have and this one card lists
-what is missing (the prefetch key's ``feeds`` text) and why.
+what is missing (the prefetch key's ``feeds`` text) and why. It also says when
+free text was longer than the engine reads (``budget.TEXT_CAP``), and, when the
+call's deadline stopped the engine, that the checks could not be completed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from cds_service.engine import text
+from cds_service.engine.budget import TEXT_CAP
 from cds_service.engine.model import Finding, IronOrder
 from cds_service.knowledge.model import Knowledge
 
@@ -17,9 +20,10 @@ TOPIC = "history-unavailable"
 
 
 def check(unavailable: dict[str, str], drugs: list[str], knowledge: Knowledge,
-          feeds: dict[str, str] | None, unresolved: Sequence[IronOrder] = ()) -> Finding | None:
-    """``unresolved``: IV orders whose Medication could not be read (so not known to be iron)."""
-    if not unresolved and (not unavailable or not drugs):
+          feeds: dict[str, str] | None, unresolved: Sequence[IronOrder] = (), texts_cut: int = 0) -> Finding | None:
+    """``unresolved``: IV orders whose Medication could not be read (so not known to be iron);
+    ``texts_cut``: how many free-text fields were read only up to the cap."""
+    if not unresolved and (not (unavailable or texts_cut) or not drugs):
         return None
     feeds = feeds or {}
     items = [text.phrase(knowledge, TOPIC, "unresolved_item", order_id=order.request_id,
@@ -27,6 +31,8 @@ def check(unavailable: dict[str, str], drugs: list[str], knowledge: Knowledge,
              for order in unresolved]
     items += [text.phrase(knowledge, TOPIC, "item", what=feeds.get(key, key), reason=reason)
               for key, reason in sorted(unavailable.items()) if not key.startswith("medication:")]
+    if texts_cut:
+        items.append(text.phrase(knowledge, TOPIC, "text_cut_item", count=texts_cut, cap=TEXT_CAP))
     if drugs:
         names = ", ".join(dict.fromkeys(drugs))
         summary = text.phrase(knowledge, TOPIC, "summary", drugs=names)
@@ -41,3 +47,21 @@ def check(unavailable: dict[str, str], drugs: list[str], knowledge: Knowledge,
         summary=text.summary(summary),
         detail=text.compose(intro, text.bullet_list(items)),
     )
+
+
+def incomplete(findings: list[Finding], drugs: list[str], knowledge: Knowledge) -> list[Finding]:
+    """The findings done before the call's deadline, led by one card saying the checks did not finish.
+
+    A history-unavailable finding made earlier in the call is folded into this card (one card per topic).
+    """
+    names = ", ".join(dict.fromkeys(drugs)) or text.phrase(knowledge, TOPIC, "incomplete_unnamed")
+    earlier = [f for f in findings if f.topic == TOPIC]
+    card = Finding(
+        topic=TOPIC,
+        indicator="warning",
+        order=None,
+        summary=text.summary(text.phrase(knowledge, TOPIC, "incomplete_summary", drugs=names)),
+        detail=text.compose(text.phrase(knowledge, TOPIC, "incomplete_detail", drugs=names),
+                            *(f.detail or "" for f in earlier)),
+    )
+    return [card, *(f for f in findings if f.topic != TOPIC)]
