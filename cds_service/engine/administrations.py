@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from cds_service.engine.dosage import Entry, read_dose, read_time
+from cds_service.engine.dosage import Entry, check_plausible, read_dose, read_time
 from cds_service.engine.fhir_values import concept_texts, effective_span, notes_text, parse_when, reference_of
 from cds_service.engine.model import Administration
 from cds_service.engine.order import identify_medication, medication_index
@@ -47,6 +47,7 @@ def read_administration(resource: dict, medications: dict[str, dict], knowledge)
                      if product and product.concentration_mg_per_ml else None)
     entries = [Entry("dose", dosage["dose"], None)] if isinstance(dosage.get("dose"), dict) else []
     dose = read_dose(entries, concentration)
+    check_plausible(dose, None)   # a negative or zero dose given must not lower the totals
     date_text, start, end = effective_span(resource)
     period = resource.get("effectivePeriod") if isinstance(resource.get("effectivePeriod"), dict) else {}
     end_text = period.get("end") if isinstance(period.get("end"), str) else None

@@ -17,6 +17,7 @@ Whatever cannot be read is left ``None`` with a plain-language problem: a dose o
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -171,14 +172,30 @@ def read_dose(entries: list[Entry], concentration: float | None, concentration_l
     return reading
 
 
+# Not a clinical limit: the smallest number that can be a dose of IV iron at all (every product's doses
+# are tens to hundreds of mg). Below it the order says something else (a sign slip, a placeholder 0, a
+# unit slip) and the dose is said to be unreadable instead of being checked as if it were tiny.
+SMALLEST_READABLE_DOSE_MG = 1.0
+
+
 def check_plausible(reading: DoseReading, ceiling_mg: float | None) -> None:
-    """A dose far above any product's largest dose was misread (e.g. a 1,000 mL bag read as 50,000 mg): unreadable."""
-    if reading.dose_mg is None or ceiling_mg is None or reading.dose_mg <= ceiling_mg:
+    """A dose that cannot be real is unreadable, never checked as read: zero, negative or under 1 mg, or
+    far above any product's largest dose (a misread, e.g. a 1,000 mL bag read as 50,000 mg)."""
+    mg = reading.dose_mg
+    if mg is None:
         return
-    reading.problems.append(
-        f"The dose read from the order ({fmt(reading.dose_mg)} mg, from {reading.dose_source}) is far above "
-        "the largest dose of any IV-iron product, so it was taken as misread: the dose could not be read"
-    )
+    if mg <= 0 or math.isnan(mg):
+        problem = (f"The dose read from the order ({mg:g} mg, from {reading.dose_source}) is zero or negative: "
+                   "the dose could not be read")
+    elif mg < SMALLEST_READABLE_DOSE_MG:
+        problem = (f"The dose read from the order ({mg:g} mg, from {reading.dose_source}) is under "
+                   f"{fmt(SMALLEST_READABLE_DOSE_MG)} mg, so it was taken as misread: the dose could not be read")
+    elif (ceiling_mg is not None and mg > ceiling_mg) or math.isinf(mg):
+        problem = (f"The dose read from the order ({fmt(mg)} mg, from {reading.dose_source}) is far above "
+                   "the largest dose of any IV-iron product, so it was taken as misread: the dose could not be read")
+    else:
+        return
+    reading.problems.append(problem)
     reading.dose_mg = reading.dose_source = None
 
 

@@ -403,7 +403,7 @@ def test_contradictory_route_words_stay_unknown(knowledge):
 # ---------------------------------------------------------------- dose
 @pytest.mark.parametrize("quantity,expected", [
     (qty(750, "mg"), 750), (qty(1, "g"), 1000), (qty(0.5, "g"), 500), (qty(200000, "ug"), 200),
-    ({"value": 510, "unit": "MG"}, 510), ({"value": 100, "unit": "mcg"}, 0.1),
+    ({"value": 510, "unit": "MG"}, 510), ({"value": 1500, "unit": "mcg"}, 1.5),
 ])
 def test_dose_from_mass_units(knowledge, quantity, expected):
     order = only_order(knowledge, request(concept("1435169"), dose={"doseQuantity": quantity}))
