@@ -184,4 +184,53 @@ _add("peritoneal-dialysis", "end-stage kidney disease on peritoneal dialysis, ot
      baseline("peritoneal-dialysis") + [condition(f"{pid('peritoneal-dialysis')}-esrd", pid("peritoneal-dialysis"),
                                                   "46177005", "End-stage renal disease", "N18.6", "2021-09-01")])
 
+# --- issue 12: the clinician's grading is respected; intolerances are not allergies -------------------------
+def _graded(name: str, severity: str, manifestations: list[tuple[str | None, str]],
+            criticality: str = "low") -> list[dict]:
+    """An earlier iron sucrose reaction (2026-05-20), graded by the clinician; no infusion record."""
+    return baseline(name) + [
+        _iron_allergy(name, "iron_sucrose", kind="allergy", criticality=criticality, severity=severity,
+                      manifestations=manifestations, onset="2026-05-20T14:20:00Z"),
+    ]
+
+
+_add("graded-mild", "iron sucrose reaction recorded as mild: flushing only (infusion pain)",
+     _graded("graded-mild", "mild", [(None, "flushing")]))
+_add("graded-moderate", "iron sucrose reaction recorded as moderate: flushing only (the record is not read down)",
+     _graded("graded-moderate", "moderate", [(None, "flushing")]))
+_add("graded-severe", "iron sucrose reaction recorded as severe: rash only (severe because the clinician said so)",
+     _graded("graded-severe", "severe", [(None, "rash")]))
+_add("graded-throat", "iron sucrose reaction recorded as moderate, with throat tightness and rash (airway: severe)",
+     _graded("graded-throat", "moderate", [(None, "throat tightness"), ("271807003", "Eruption of skin")]))
+
+
+def _side_effect(name: str, suffix: str, code: str, display: str, manifestation: tuple[str, str], kind: str) -> dict:
+    return allergy(f"{pid(name)}-allergy-{suffix}", pid(name), (RXNORM, code, display), kind=kind, criticality="low",
+                   severity="mild", manifestations=[manifestation], onset="2019-03-01")
+
+
+_add("intolerances",
+     "codeine intolerance (nausea) and ferrous sulfate 'allergy' with constipation only: no drug allergy",
+     baseline("intolerances") + [
+         _side_effect("intolerances", "codeine", "2670", "codeine", ("422587007", "Nausea"), "intolerance"),
+         _side_effect("intolerances", "ferrous", "310325", "ferrous sulfate 325 MG Oral Tablet",
+                      ("14760008", "Constipation"), "allergy"),
+     ])
+_add("drug-allergies-two", "allergies to penicillin (urticaria) and sulfamethoxazole (rash): one risk factor",
+     baseline("drug-allergies-two") + [
+         drug_allergy(f"{pid('drug-allergies-two')}-allergy-pen", pid("drug-allergies-two"), "7980", "penicillin G",
+                      ("126485001", "Urticaria"), "2011-02-01"),
+         drug_allergy(f"{pid('drug-allergies-two')}-allergy-sulfa", pid("drug-allergies-two"), "10180",
+                      "sulfamethoxazole", ("271807003", "Eruption of skin"), "2015-08-01"),
+     ])
+
+# --- issue 12: slowing from the same product's infusion, never another product's mg/min ----------------------
+_sucrose_pain = earlier_infusion("sucrose-pain", "iron_sucrose", 100, "2026-08-03T09:00:00Z", "2026-08-03T10:00:00Z")
+_add("sucrose-pain", "pain 6/10 during iron sucrose 100 mg over 60 min (2026-08-03): FCM is slowed from its own label",
+     baseline("sucrose-pain") + [
+         _sucrose_pain,
+         pain_score(f"{pid('sucrose-pain')}-pain-1", pid("sucrose-pain"), 6, "2026-08-03T09:40:00Z",
+                    f"MedicationAdministration/{_sucrose_pain['id']}"),
+     ])
+
 assert all(r["id"].startswith("icds-") for resources in PATIENTS.values() for r in resources)

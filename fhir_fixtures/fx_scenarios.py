@@ -175,27 +175,26 @@ scenario("risk-several", "risk-several", [fcm("risk-several", "risk-several", 75
          "asthma + two drug allergies, FCM at the label minimum (15 min): half the label rate (30 min) and "
          "corticosteroid premedication per protocol")
 scenario("risk-one", "risk-one", [fcm("risk-one", "risk-one", 750, 15)],
-         [card("infusion-rate", "warning", "update"), OBSERVE],
-         "asthma alone, FCM over 15 min: half the label rate (30 min), but below the protocol's two risk factors "
-         "for a corticosteroid")
+         [card("infusion-rate", "info", "update"), OBSERVE],
+         "asthma alone, FCM over 15 min: half the label rate (30 min) offered as an info note (a single risk "
+         "factor is not interruptive), and below the protocol's two risk factors for a corticosteroid")
 scenario("risk-one-already-slow", "risk-one", [fcm("risk-one-already-slow", "risk-one", 750, 30)],
          [OBSERVE], "asthma alone, FCM already over 30 min (half the label rate): no rate card")
 
 # --- hypersensitivity history --------------------------------------------------------------------------------
 scenario("severe-reaction", "severe-reaction", [fcm("severe-reaction", "severe-reaction")],
-         [card("hypersensitivity-history", "critical", "delete"), BOXED, OBSERVE],
-         "anaphylaxis with hypotension after FCM: critical, with a suggestion to cancel the draft (no rate or "
-         "premedication advice that would read as permission to go ahead)")
+         [card("hypersensitivity-history", "critical", "delete"), BOXED],
+         "anaphylaxis with hypotension after FCM: critical, with a suggestion to cancel the draft (no rate, "
+         "premedication or observation suggestion that would read as permission to go ahead)")
 scenario("moderate-reaction", "moderate-reaction", [fcm("moderate-reaction", "moderate-reaction")],
-         [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"),
-          card("premedication", "info", "create"), OBSERVE],
-         "moderate reaction (urticaria, dyspnoea) to iron sucrose: "
-         "warning, slower rate and corticosteroid premedication")
+         [card("hypersensitivity-history", "warning"), card("premedication", "info", "create"), OBSERVE],
+         "moderate reaction (urticaria, dyspnoea) to iron sucrose: warning and corticosteroid premedication; FCM over "
+         "30 min is already half its own label rate (iron sucrose's earlier mg/min is never the reference)")
 scenario("mild-allergy-ferumoxytol", "mild-allergy",
          [iron_order(mr("mild-allergy-ferumoxytol"), pid("mild-allergy"), "ferumoxytol", 510, 30)],
-         [card("hypersensitivity-history", "critical", "delete"), BOXED, OBSERVE],
+         [card("hypersensitivity-history", "critical", "delete"), BOXED],
          "ferumoxytol after a mild allergic reaction to iron sucrose: label contraindication, critical (and, as "
-         "after any critical finding, no rate advice)")
+         "after any critical finding, no rate, premedication or observation suggestion)")
 scenario("mild-allergy-iron-sucrose", "mild-allergy",
          [iron_order(mr("mild-allergy-iron-sucrose"), pid("mild-allergy"), "iron_sucrose", 200, 30)],
          [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"),
@@ -241,3 +240,33 @@ scenario("iron-replete", "iron-replete", [fcm("iron-replete", "iron-replete")],
          "ferritin 820 and TSAT 48 %: labs argue against iron now")
 scenario("high-ferritin-only", "high-ferritin-only", [fcm("high-ferritin-only", "high-ferritin-only")], [OBSERVE],
          "ferritin 820 with TSAT 18 %: high ferritin alone does not trigger the iron-status card")
+
+# --- issue 12: graded reactions, intolerances, the right slowing reference ---------------------------------------
+STOP = card("hypersensitivity-history", "critical", "delete")
+scenario("graded-mild", "graded-mild", [fcm("graded-mild", "graded-mild", 750, 30)],
+         [card("premedication", "info", "create"), OBSERVE],
+         "iron sucrose reaction the clinician graded mild (flushing): infusion pain; FCM over 30 min is already half "
+         "its label rate, so only premedication and the longer observation")
+scenario("graded-moderate", "graded-moderate", [fcm("graded-moderate", "graded-moderate", 750, 30)],
+         [card("hypersensitivity-history", "warning"), card("premedication", "info", "create"), OBSERVE],
+         "the same flushing recorded as moderate is a moderate reaction (the record is never read down): warning "
+         "and corticosteroid premedication")
+scenario("graded-severe", "graded-severe", [fcm("graded-severe", "graded-severe", 750, 30)],
+         [STOP],
+         "a reaction the clinician recorded as severe (rash only) stops the order: critical card with a cancel "
+         "suggestion, and no premedication, slower-rate or observation suggestion")
+scenario("graded-throat", "graded-throat", [fcm("graded-throat", "graded-throat", 750, 30)],
+         [STOP],
+         "throat tightness (airway involvement) is severe even when the record says moderate: stop")
+scenario("intolerances", "intolerances", [fcm("intolerances", "intolerances", 750, 15)], [OBSERVE],
+         "a codeine intolerance and a ferrous sulfate record with constipation only are not drug allergies: "
+         "no risk factor, FCM at its label minimum is fine")
+scenario("drug-allergies-two", "drug-allergies-two", [fcm("drug-allergies-two", "drug-allergies-two", 750, 15)],
+         [card("infusion-rate", "info", "update"), OBSERVE],
+         "allergies to two unrelated drugs are one risk factor: a slower rate is offered as an info note, "
+         "not an interruptive warning")
+scenario("sucrose-pain-then-fcm", "sucrose-pain",
+         [fcm("sucrose-pain-then-fcm", "sucrose-pain", 1000, 15)],
+         [card("infusion-rate", "warning", "update"), card("premedication", "info", "create"), OBSERVE],
+         "pain during iron sucrose 100 mg over 60 min, now FCM 1,000 mg: slowed to half the FCM label rate "
+         "(30 min), not from iron sucrose's 1.7 mg/min (which would give 1,200 min)")

@@ -1,12 +1,13 @@
 """Sort reaction manifestations into infusion pain, moderate and severe, and grade a reaction.
 
 Codes and keywords come from ``codes.manifestations`` (infusion_pain, moderate,
-severe). Grading follows the issue and ASH 2023 / Rampton: any severe feature
-(anaphylaxis, hypotension, bronchospasm, stridor, angioedema...) or criticality
-high with a severe reaction is severe; moderate features or a reaction recorded
-as moderate (or severe without severe features) are moderate; pain, flushing
-or myalgia alone is benign infusion pain; anything else is a mild
-hypersensitivity reaction.
+severe). Grading follows ASH 2023 / Rampton and respects the clinician's record: any
+severe feature (anaphylaxis, hypotension, bronchospasm, stridor, throat
+tightness, angioedema, loss of consciousness) or a reaction recorded as severe
+or high-criticality is severe; moderate features (wheeze among them) or a
+reaction recorded as moderate are moderate; pain, flushing or myalgia alone is
+benign infusion pain; anything else is a mild hypersensitivity reaction. A
+record is never graded below what the clinician wrote.
 
 Free-text keywords go through the negation rule (``negation.py``): "no
 anaphylaxis" or "denies flushing" is not a manifestation; codes are never negated.
@@ -103,23 +104,30 @@ def merge(*found: dict[str, list[str]]) -> dict[str, list[str]]:
 
 def grade(found: dict[str, list[str]], severity: str | None = None,
           criticality: str | None = None) -> tuple[str, str, tuple[str, ...]]:
-    """(kind, severity, features) of one reaction."""
+    """(kind, severity, features) of one reaction.
+
+    The record is respected and never read down: a reaction is severe when it shows airway,
+    breathing or circulation involvement (the ``severe`` manifestations), or when the clinician
+    recorded it as severe (``reaction.severity``, an AdverseEvent severity or seriousness) or
+    high-criticality, whatever else it says. Recorded "moderate" or a moderate feature (wheeze,
+    urticaria, dyspnoea...) is at least moderate; pain, flushing or myalgia alone is infusion pain.
+    """
     severity = severity.lower() if isinstance(severity, str) else None
     high = isinstance(criticality, str) and criticality.lower() == "high"
+    others = tuple(found.get("moderate", []) + found.get("other", []) + found.get("pain", []))
     if found.get("severe"):
         return "hypersensitivity", "severe", tuple(found["severe"])
-    if high and severity == "severe":
-        return "hypersensitivity", "severe", ("criticality high with a severe reaction", *sum(found.values(), []))
-    if found.get("pain") and not found.get("moderate") and not found.get("other"):
-        return "infusion-pain", "mild", tuple(found["pain"])
-    features = tuple(found.get("moderate", []) + found.get("other", []) + found.get("pain", []))
-    if found.get("moderate"):
-        return "hypersensitivity", "moderate", features
-    if severity in ("moderate", "severe"):
-        return "hypersensitivity", "moderate", (f"reaction recorded as {severity}", *features)
+    if severity == "severe":
+        return "hypersensitivity", "severe", ("recorded as severe", *others)
     if high:
-        return "hypersensitivity", "moderate", ("criticality high", *features)
-    return "hypersensitivity", "mild", features
+        return "hypersensitivity", "severe", ("criticality high", *others)
+    if found.get("moderate"):
+        return "hypersensitivity", "moderate", others
+    if severity == "moderate":
+        return "hypersensitivity", "moderate", ("recorded as moderate", *others)
+    if found.get("pain") and not found.get("other"):
+        return "infusion-pain", "mild", tuple(found["pain"])
+    return "hypersensitivity", "mild", others
 
 
 def worse(a: tuple[str, str], b: tuple[str, str]) -> bool:

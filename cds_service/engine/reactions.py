@@ -59,6 +59,13 @@ def _severity_word(texts: list[str]) -> str | None:
     return next((w for w in ("severe", "moderate", "mild") if f" {w} " in padded), None)
 
 
+def _serious(concept: object, knowledge) -> bool:
+    """Whether an AdverseEvent.seriousness names a serious event (codes.adverse_event_serious)."""
+    spec = knowledge.codes.get("adverse_event_serious") if isinstance(knowledge.codes, dict) else None
+    serious = {str(c).lower() for c in (spec or {}).get("codes") or ()}
+    return any(isinstance(c.get("code"), str) and c["code"].lower() in serious for c in codings(concept))
+
+
 def _reaction(found, severity, criticality, product_key, text, date, reference) -> Reaction:
     kind, grade_severity, features = grade(found, severity, criticality)
     shown = f": {', '.join(features)}" if features else ""
@@ -131,6 +138,8 @@ def adverse_event_reactions(record, knowledge, admins_by_ref: dict[str, Administ
         severity_codes = [c["code"].lower() for c in codings(event.get("severity")) if isinstance(c.get("code"), str)]
         severity = next((c for c in severity_codes if c in ("mild", "moderate", "severe")), None) \
             or _severity_word(concept_texts(event.get("severity")))
+        if _serious(event.get("seriousness"), knowledge):
+            severity = "severe"   # the reporter called the event serious: never read it down
         date = _first_date(event, "date", "detected", "recordedDate")
         text = f"Adverse event after {_name(knowledge, product_key, None)}" + (f" ({day(date)})" if date else "")
         out.append(_reaction(found, severity, None, product_key, text, date, reference_of(event)))

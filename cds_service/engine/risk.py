@@ -2,8 +2,10 @@
 
 Conditions and allergy records match by SNOMED code, ICD-10 prefix or keyword;
 the pregnancy-status Observation by its coded answer. Multiple drug allergies
-(>= ``protocol.multiple_drug_allergies_min`` distinct current drug-allergy
-records) and older age (>= ``protocol.older_age_years``) *with* cardiac or
+(>= ``protocol.multiple_drug_allergies_min`` current allergy-type records to
+distinct drugs other than IV iron; intolerances and records showing only
+non-immune side effects such as nausea or constipation are not allergies) and
+older age (>= ``protocol.older_age_years``) *with* cardiac or
 respiratory disease are risk factors; cardiac or respiratory disease alone is
 not. Refuted, entered-in-error, inactive or resolved records do not count.
 Keywords in free text go through the negation rule (``negation.py``): "no
@@ -27,6 +29,7 @@ from cds_service.engine.fhir_values import (
     reference_of,
     system_kind,
 )
+from cds_service.engine.identify import matcher_for
 from cds_service.engine.model import EvaluationContext, Evidence, RiskFactor
 from cds_service.engine.negation import KeywordFinder, negation_rules_for
 from cds_service.engine.observations import ObservationIndex
@@ -54,6 +57,19 @@ class RiskMatcher:
                 if isinstance(word, str):
                     keys.append((word, key))
         self.finder: KeywordFinder[str] = KeywordFinder(keys, negation_rules_for(knowledge))
+        side = knowledge.codes.get("non_immune_reactions") if isinstance(knowledge.codes, dict) else None
+        side = side if isinstance(side, dict) else {}
+        self.side_effect_codes = {str(c) for c in side.get("snomed") or {}}
+        words = ((w, w) for w in side.get("keywords") or () if isinstance(w, str))
+        self.side_effects: KeywordFinder[str] = KeywordFinder(words,
+                                                              negation_rules_for(knowledge))
+
+    def non_immune(self, concept: object) -> bool:
+        """Whether a manifestation is a known non-immune side effect (nausea, constipation)."""
+        if any(isinstance(c.get("code"), str) and c["code"] in self.side_effect_codes
+               and system_kind(c.get("system")) in ("snomed", None) for c in codings(concept)):
+            return True
+        return any(self.side_effects.affirmed(t) for t in concept_texts(concept))
 
     def label(self, key: str) -> str:
         spec = self.specs.get(key) or {}
@@ -119,18 +135,48 @@ def _pregnancy_status(index: ObservationIndex, knowledge, matcher: RiskMatcher,
     return Evidence(f"Pregnancy status: {concept_label(answer)} ({day(when)})", when, reference_of(obs))
 
 
-def _drug_allergies(record, knowledge) -> list[Evidence]:
-    """Current medication allergy records, one per distinct substance."""
+def _manifestation_concepts(allergy: dict) -> list[object]:
+    reactions = allergy.get("reaction") if isinstance(allergy.get("reaction"), list) else []
+    out: list[object] = []
+    for reaction in reactions:
+        if isinstance(reaction, dict) and isinstance(reaction.get("manifestation"), list):
+            out.extend(reaction["manifestation"])
+    return out
+
+
+def _is_allergy(allergy: dict, matcher: "RiskMatcher") -> bool:
+    """An allergy-type record: not ``type: intolerance``, and not a record whose every manifestation
+    is a non-immune side effect (codeine nausea, ferrous sulfate constipation). A record that names
+    no manifestation counts (the cautious reading)."""
+    if str(allergy.get("type") or "").lower() == "intolerance":
+        return False
+    manifestations = _manifestation_concepts(allergy)
+    return not manifestations or not all(matcher.non_immune(m) for m in manifestations)
+
+
+def _names_iv_iron(iron, code: object) -> bool:
+    identity = iron.identify([code]) if isinstance(code, dict) else None
+    if identity is not None:
+        return not (identity.oral and not identity.injectable_code)
+    return any(iron.names_in(t) or iron.class_in(t) for t in concept_texts(code))
+
+
+def _drug_allergies(record, knowledge, matcher: "RiskMatcher") -> list[Evidence]:
+    """Current allergy-type medication records, one per distinct substance (distinct drugs).
+
+    Records to IV iron are left out: an earlier reaction to IV iron is graded and carded on its own
+    (hypersensitivity-history), and counting it again here would double it."""
     categories = set(knowledge.codes.get("drug_allergy_categories") or ("medication",))
+    iron = matcher_for(knowledge)
     seen: dict[str, Evidence] = {}
     for allergy in record.of_type("AllergyIntolerance"):
-        if not isinstance(allergy, dict) or not counts_as_current(allergy):
+        if not isinstance(allergy, dict) or not counts_as_current(allergy) or not _is_allergy(allergy, matcher):
             continue
         category = allergy.get("category") if isinstance(allergy.get("category"), list) else []
         code = allergy.get("code")
         is_drug = (bool(categories & set(category))
                    or any(system_kind(c.get("system")) == "rxnorm" for c in codings(code)))
-        if not is_drug:
+        if not is_drug or _names_iv_iron(iron, code):
             continue
         coded = sorted(f"{c.get('system')}|{c.get('code')}" for c in codings(code) if isinstance(c.get("code"), str))
         label = concept_label(code)
@@ -152,7 +198,7 @@ def read_risk_factors(record, knowledge, index: ObservationIndex, age: int | Non
     factors = [RiskFactor(key, matcher.label(key), tuple(evidence))
                for key, evidence in hits.items() if key not in WITH_AGE_ONLY]
     minimum = protocol_value(knowledge, "multiple_drug_allergies_min", default=None)
-    allergies = _drug_allergies(record, knowledge)
+    allergies = _drug_allergies(record, knowledge, matcher)
     if minimum is not None and len(allergies) >= int(minimum):
         factors.append(RiskFactor("multiple_drug_allergies", f"multiple drug allergies ({len(allergies)})",
                                   tuple(allergies)))

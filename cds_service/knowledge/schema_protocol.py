@@ -122,6 +122,12 @@ def _contains(words: list[str], part: list[str]) -> bool:
     return any(words[i:i + len(part)] == part for i in range(len(words) - len(part) + 1))
 
 
+class SeriousCodes(Cited):
+    system = fields.String(required=True,
+                           validate=validate.Regexp(r"^(https?|urn):", error="Must be a code system URI."))
+    codes = fields.List(text(), required=True, validate=validate.Length(min=1))
+
+
 class CodesFile(Strict):
     labs = required_keys(Lab, LAB_NAMES)
     pain_score_loinc = fields.List(fields.String(validate=LOINC), required=True, validate=validate.Length(min=1))
@@ -134,6 +140,8 @@ class CodesFile(Strict):
     first_generation_h1_antihistamines = fields.Nested(NamedDrugs, load_default=None, allow_none=True)
     iv_iron_class_names = fields.Nested(ClassNames, required=True)
     negation = fields.Nested(Negation, required=True)
+    adverse_event_serious = fields.Nested(SeriousCodes, load_default=None, allow_none=True)
+    non_immune_reactions = fields.Nested(CodeSet, load_default=None, allow_none=True)
     drug_allergy_categories = fields.List(
         fields.String(validate=validate.OneOf(("food", "medication", "environment", "biologic"))),
                                           required=True, validate=validate.Length(min=1))
@@ -226,6 +234,7 @@ class Protocol(Strict):
     infusion_pain = fields.Nested(InfusionPain, required=True)
     rate_after_reaction_factor = fields.Nested(FactorFact, required=True)
     rate_with_risk_factors_factor = fields.Nested(FactorFact, required=True)
+    slowed_time_max_minutes = bounded(60, 720, "the longest slowed administration time in minutes")
     weekly_window_days = fields.Nested(IntegerFact, required=True)
     multiple_drug_allergies_min = fields.Nested(IntegerFact, required=True)
     older_age_years = fields.Nested(NumberFact, required=True)

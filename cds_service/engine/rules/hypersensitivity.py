@@ -6,13 +6,13 @@ earlier allergic reaction to IV iron (ferumoxytol: ``prior-iv-iron-allergy``)
 -> critical too. Milder grades -> warning (slower rate, premedication, longer
 observation).
 
-Decision on critical findings: the premedication rule asks ``assess`` and
-suggests no premedication for a critical order (premedication does not prevent
-anaphylaxis, and a one-click premedication could read as a way to proceed); it
-still flags a drafted H1 antihistamine. The rate rule likewise drops its
-history-driven slowing (a slower rate does not prevent anaphylaxis either) but
-still enforces the label minimum; dose and observation cards stay: they are
-label limits that still hold if a specialist-supervised re-challenge goes ahead.
+Decision on critical findings (``stops``): the stop card is the only way
+forward offered. The premedication rule suggests no premedication (premedication
+does not prevent anaphylaxis, and a one-click premedication would read as a way
+to proceed; it still flags a drafted H1 antihistamine for removal); the rate and
+observation rules stay quiet (a slower rate or an observation order would also
+read as "proceed with care"). A specialist-supervised re-challenge is planned
+afresh, not signed from this order. The dose card stays: a label limit.
 """
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ def assess(facts: OrderFacts) -> Assessment | None:
             if item.get("code") == ANY_IV_IRON_ALLERGY:
                 return Assessment("contraindicated", reactions, dict(item))
     return Assessment("warning", reactions)
+
+
+def stops(facts: OrderFacts) -> bool:
+    """Whether this order gets the critical stop card: then no slower-rate, premedication or
+    observation suggestion may come with it (each would read as a way to proceed)."""
+    found = assess(facts)
+    return found is not None and found.critical
 
 
 def check(facts: OrderFacts) -> Finding | None:

@@ -3,7 +3,8 @@
 The time is the longest of the label's observation time, the protocol default,
 and the protocol's longer times for a first iron-dextran dose and after an
 earlier reaction. No card when an observation order is already drafted (by the
-protocol's service code or by our own marker on an order from an earlier card).
+protocol's service code or by our own marker on an order from an earlier card),
+and none for an order that gets the critical stop card (``hypersensitivity.stops``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cds_service.engine.facts import (
     protocol_node,
 )
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import has_marker, observation_request
 
 TOPIC = "observation-period"
@@ -78,6 +80,8 @@ def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list
 
 def check(facts: OrderFacts) -> Finding | None:
     knowledge = facts.knowledge
+    if hypersensitivity.stops(facts):
+        return None   # the order is to be cancelled: an observation order would read as a way to proceed
     service_code = protocol_node(knowledge, "observation", "service_code")
     if already_ordered(facts, service_code):
         return None

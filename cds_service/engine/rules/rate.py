@@ -1,16 +1,22 @@
 """infusion-rate: no faster than the label allows, and slower after a reaction or with risk factors.
 
 The slower time is worked out from a *fixed* reference rate, never from the
-ordered time itself: the earlier infusion's rate when a reaction followed an
-administration we can see, else the label's fastest rate for this dose. So
-after a reaction the time is at least (dose / (factor x reference rate)), never
-under the label minimum. Halving "the ordered rate" instead would double the
-time again at every hook call after the prescriber accepted our suggestion.
+ordered time itself: the rate of an earlier infusion of the *same product* that
+a reaction followed, else the label's fastest rate for this product and dose
+(another product's mg/min is never used). So after a reaction the time is at
+least (dose / (factor x reference rate)), never under the label minimum, and
+capped at the protocol's ``slowed_time_max_minutes`` (the card says when).
+Halving "the ordered rate" instead would double the time again at every hook
+call after the prescriber accepted our suggestion.
+
+A single risk factor other than an earlier reaction (asthma alone) gives at
+most an info card; an order faster than the label, an earlier reaction or
+several risk factors give a warning.
 
 After a critical hypersensitivity finding (severe reaction, or a contraindication
-such as ferumoxytol after any allergic reaction) the history-driven slowing is
-dropped: a slower rate does not prevent anaphylaxis and a one-click "slower"
-update would read as a way to proceed. The label minimum is still enforced.
+such as ferumoxytol after any allergic reaction) there is no rate card at all:
+a slower rate does not prevent anaphylaxis and a one-click "slower" update
+would read as a way to proceed (see ``hypersensitivity.stops``).
 
 Time unknown: when the order states no time or rate at all we suggest setting
 the required time explicitly (that is the label's or protocol's minimum, not an
@@ -32,27 +38,30 @@ TOPIC = "infusion-rate"
 
 
 def _reaction_reference_rates(facts: OrderFacts) -> list[tuple[float, Evidence]]:
-    """mg/min of earlier administrations that a recorded reaction followed (same day)."""
+    """mg/min of earlier administrations of the ordered product that a recorded reaction followed
+    (same day). Another product's mg/min says nothing about this one: 100 mg of iron sucrose
+    over an hour would make 1,000 mg of ferric carboxymaltose run for 20 hours."""
     reaction_days = {parse_when(e.date).date() for r in facts.patient.reactions for e in r.evidence
                      if parse_when(e.date) is not None}
     rates = []
     for admin in facts.patient.administrations:
+        if admin.product_key != facts.order.product_key:
+            continue
         when = parse_when(admin.date)
         if when is None or when.date() not in reaction_days or not admin.dose_mg or not admin.minutes:
             continue
         rate = admin.dose_mg / admin.minutes
         rates.append((rate,
                       Evidence(text=f"Earlier infusion: {fmt_mg(admin.dose_mg)} over {fmt_minutes(admin.minutes)} "
-                                          f"({rate:.1f} mg/min), followed by a reaction", date=admin.date,
-                                          reference=admin.reference)))
+                                    f"({rate:.1f} mg/min), followed by a reaction", date=admin.date,
+                               reference=admin.reference)))
     return rates
 
 
-def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float, list[str], list[Evidence]]:
-    """(required minutes, label minimum, reasons, evidence) for this order's dose."""
-    knowledge, label, order = facts.knowledge, facts.label, facts.order
-    dose = order.dose_mg
-    label_min, parts = label_minimum(label, dose, order_method(order, knowledge))
+def _label_reasons(facts: OrderFacts, cite: text.Citations) -> tuple[float, list[str]]:
+    """(label minimum minutes, reasons) for this order's dose and method."""
+    knowledge, label, dose = facts.knowledge, facts.label, facts.order.dose_mg
+    label_min, parts = label_minimum(label, dose, order_method(facts.order, knowledge))
     reasons: list[str] = []
     for kind, item in parts:
         if kind == "band":
@@ -64,33 +73,39 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
             reasons.append(text.phrase(knowledge, TOPIC, "reasons", "push_rate", max_rate=f"{item.value:g}",
                                        dose=fmt_mg(dose), minimum=fmt_minutes(label_min)))
             cite.add("Maximum rate", item)
-    required = label_min
-    evidence: list[Evidence] = []
-    label_rate = dose / label_min if label_min else None
-    # After a critical hypersensitivity finding a slower rate is no way to proceed (it does not prevent
-    # anaphylaxis): only the label minimum, which holds for any administration, is still checked.
-    assessment = hypersensitivity.assess(facts)
-    history_counts = not (assessment is not None and assessment.critical)
+    return label_min, reasons
 
-    if history_counts and facts.patient.reactions:
+
+def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float, list[str], list[Evidence]]:
+    """(required minutes, label minimum, reasons, evidence) for this order's dose.
+
+    History-driven slowing is capped at the protocol's longest administration time (never below
+    the label minimum), and the card says so when the cap applies."""
+    knowledge, dose = facts.knowledge, facts.order.dose_mg
+    label_min, reasons = _label_reasons(facts, cite)
+    label_rate = dose / label_min if label_min else None
+    slowed: list[float] = []
+    evidence: list[Evidence] = []
+
+    if facts.patient.reactions:
         factor = protocol_fact(knowledge, "rate_after_reaction_factor")
         earlier = _reaction_reference_rates(facts)
         references = [rate for rate, _ in earlier] + ([label_rate] if label_rate else [])
-        reference = min(references)
-        minutes = dose / (float(factor.value) * reference)
-        required = max(required, minutes)
-        reasons.append(text.phrase(knowledge, TOPIC, "reasons", "after_reaction",
-                                   percent=f"{float(factor.value) * 100:g}",
-                                   minimum=fmt_minutes(ceil_minutes(minutes))))
-        cite.add("Rate after infusion pain or a reaction (protocol)", factor)
+        if references:
+            minutes = dose / (float(factor.value) * min(references))
+            slowed.append(minutes)
+            key = "after_reaction_same_product" if earlier else "after_reaction"
+            reasons.append(text.phrase(knowledge, TOPIC, "reasons", key, percent=f"{float(factor.value) * 100:g}",
+                                       minimum=fmt_minutes(ceil_minutes(minutes))))
+            cite.add("Rate after infusion pain or a reaction (protocol)", factor)
         for reaction in facts.patient.reactions:
             evidence.extend(reaction.evidence)
         evidence.extend(e for _, e in earlier)
 
-    if history_counts and facts.patient.risk_factors and label_rate:
+    if facts.patient.risk_factors and label_rate:
         factor = protocol_fact(knowledge, "rate_with_risk_factors_factor")
         minutes = dose / (float(factor.value) * label_rate)
-        required = max(required, minutes)
+        slowed.append(minutes)
         names = ", ".join(dict.fromkeys(r.label for r in facts.patient.risk_factors))
         reasons.append(text.phrase(knowledge, TOPIC, "reasons", "risk_factors",
                                    percent=f"{float(factor.value) * 100:g}",
@@ -98,6 +113,16 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
         cite.add("Rate with risk factors (protocol)", factor)
         for risk in facts.patient.risk_factors:
             evidence.extend(risk.evidence)
+
+    required = max([label_min, *slowed])
+    if slowed:
+        cap = protocol_fact(knowledge, "slowed_time_max_minutes")
+        ceiling = max(float(cap.value), label_min)
+        if required > ceiling:
+            required = ceiling
+            reasons.append(text.phrase(knowledge, TOPIC, "reasons", "capped",
+                                       maximum=fmt_minutes(ceil_minutes(ceiling))))
+            cite.add("Longest suggested administration time (protocol)", cap)
     return required, label_min, reasons, evidence
 
 
@@ -114,8 +139,22 @@ def fits_another_method(facts: OrderFacts) -> bool:
     return fastest is not None and order.minutes >= fastest[0] - 1e-9
 
 
+def _indicator(facts: OrderFacts, label_min: float) -> str:
+    """A single risk factor other than an earlier reaction (asthma alone) is worth a note, not an
+    interruption; an order faster than the label, or after a reaction, or with several risk factors
+    is a warning."""
+    order, patient = facts.order, facts.patient
+    if order.minutes is not None and order.minutes < label_min - 1e-9:
+        return "warning"
+    if patient.reactions or len({r.code for r in patient.risk_factors}) >= 2:
+        return "warning"
+    return "info"
+
+
 def check(facts: OrderFacts) -> Finding | None:
     knowledge, order = facts.knowledge, facts.order
+    if hypersensitivity.stops(facts):
+        return None   # the stop card is the way forward; a slower rate does not prevent anaphylaxis
     if not facts.identified:
         return text.not_checked(facts, TOPIC, "product_unknown")
     problems = "; ".join(order.problems) or "no administration time or rate in the order"
@@ -139,7 +178,7 @@ def check(facts: OrderFacts) -> Finding | None:
                             required=fmt_minutes(required_whole), label_minimum=fmt_minutes(label_min))
         summary = text.phrase(knowledge, TOPIC, "summary_too_fast", drug=facts.drug, ordered=fmt_minutes(order.minutes),
                               required=fmt_minutes(required_whole))
-        indicator = "warning"
+        indicator = _indicator(facts, label_min)
         label_key = "suggestion_label"
         suggest = True
     else:
@@ -147,7 +186,7 @@ def check(facts: OrderFacts) -> Finding | None:
                             label_minimum=fmt_minutes(label_min), problems=problems)
         summary = text.phrase(knowledge, TOPIC, "summary_unknown", drug=facts.drug,
                               required=fmt_minutes(required_whole))
-        indicator = "warning" if history_driven else "info"
+        indicator = _indicator(facts, label_min) if history_driven else "info"
         label_key = "suggestion_label_set"
         suggest = not has_rate_information(order.resource)
 

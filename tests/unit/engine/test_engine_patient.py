@@ -321,10 +321,26 @@ def test_low_systolic_outside_the_window_does_not_count(knowledge):
     (["fever"], "mild", None, ("hypersensitivity", "mild")),
     ([], None, None, ("hypersensitivity", "mild")),
     (["back pain"], None, None, ("infusion-pain", "mild")),
+    # The clinician's grading is never read down (issue 12): recorded moderate pain is a moderate reaction.
     ([{"coding": [{"system": SNOMED, "code": "247355005", "display": "Pain in flank"}]}], "moderate", None,
+     ("hypersensitivity", "moderate")),
+    ([{"coding": [{"system": SNOMED, "code": "247355005", "display": "Pain in flank"}]}], "mild", None,
      ("infusion-pain", "mild")),
     (["flushing", "chest tightness"], None, None, ("infusion-pain", "mild")),
     (["flushing", "urticaria"], None, None, ("hypersensitivity", "moderate")),
+    # Recorded severe, or high criticality, is severe whatever the manifestations say.
+    (["rash"], "severe", None, ("hypersensitivity", "severe")),
+    (["rash"], "mild", "high", ("hypersensitivity", "severe")),
+    (["rash"], "moderate", "low", ("hypersensitivity", "moderate")),
+    (["back pain"], "severe", None, ("hypersensitivity", "severe")),
+    # Airway involvement is severe even when recorded as mild; wheeze is at least moderate.
+    (["throat tightness", "rash"], "moderate", None, ("hypersensitivity", "severe")),
+    (["tightness in the throat"], None, None, ("hypersensitivity", "severe")),
+    (["loss of consciousness"], "mild", None, ("hypersensitivity", "severe")),
+    (["hypotension"], None, None, ("hypersensitivity", "severe")),
+    (["wheeze"], "mild", None, ("hypersensitivity", "moderate")),
+    (["wheezing"], None, None, ("hypersensitivity", "moderate")),
+    (["no throat tightness", "flushing"], None, None, ("infusion-pain", "mild")),
 ])
 def test_allergy_to_an_iron_product_is_graded(knowledge, manifestations, severity, criticality, expected):
     p = picture(knowledge, allergy(code="1435169", manifestations=manifestations, severity=severity,
@@ -381,6 +397,22 @@ def test_adverse_event_linked_to_an_iron_administration(knowledge):
 def test_adverse_event_linked_by_medication_display(knowledge):
     p = picture(knowledge, adverse_event("Wheezing and hives", {"display": "Injectafer"}, severity="moderate"))
     assert kinds(p) == [("hypersensitivity", "moderate")]
+
+
+@pytest.mark.parametrize("severity,seriousness,expected", [
+    ("mild", None, ("infusion-pain", "mild")),
+    ("moderate", None, ("hypersensitivity", "moderate")),
+    ("severe", None, ("hypersensitivity", "severe")),
+    (None, "Non-serious", ("infusion-pain", "mild")),
+    (None, "Serious", ("hypersensitivity", "severe")),
+    ("mild", "SeriousIsLifeThreatening", ("hypersensitivity", "severe")),
+])
+def test_adverse_event_graded_by_the_reporter_is_never_read_down(knowledge, severity, seriousness, expected):
+    event = adverse_event("Flank pain", {"display": "Venofer"}, severity=severity)
+    if seriousness:
+        event["seriousness"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness",
+                                            "code": seriousness}]}
+    assert kinds(picture(knowledge, event)) == [expected]
 
 
 def test_adverse_event_not_linked_to_iron_or_potential_is_ignored(knowledge):
@@ -488,6 +520,31 @@ def test_drug_allergies_count_distinct_current_medication_records(knowledge):
     p = picture(knowledge, allergy(text="Penicillin"), allergy(text="penicillin"),
                 allergy(text="Codeine", verification="refuted"), allergy(text="Peanut", category=("food",)))
     assert "multiple_drug_allergies" not in codes(p)
+
+
+def allergy_of_type(text, kind=None, manifestations=("rash",)):
+    resource = allergy(text=text, manifestations=list(manifestations))
+    if kind:
+        resource["type"] = kind
+    return resource
+
+
+@pytest.mark.parametrize("records,flagged", [
+    # Intolerances and non-immune side effects are not allergies (issue 12).
+    ([("Codeine", "intolerance", ("rash",)), ("Penicillin", "allergy", ("rash",))], False),
+    ([("Codeine", None, ("nausea",)), ("Ferrous sulfate", None, ("constipation",))], False),
+    ([("Codeine", "allergy", ({"coding": [{"system": SNOMED, "code": "422587007"}]},)),
+      ("Penicillin", "allergy", ("hives",))], False),
+    ([("Codeine", "allergy", ("nausea", "hives")), ("Penicillin", "allergy", ("hives",))], True),
+    ([("Codeine", "allergy", ("urticaria",)), ("Penicillin", "allergy", ())], True),
+    ([("Codeine", None, ("rash",)), ("Penicillin", None, ("rash",))], True),
+    # An allergy record to IV iron is the earlier reaction, graded on its own: not a second "drug allergy".
+    ([("Venofer", "allergy", ("rash",)), ("Penicillin", "allergy", ("rash",))], False),
+    ([("Penicillin", "allergy", ("rash",)), ("Sulfamethoxazole", "allergy", ("rash",))], True),
+])
+def test_multiple_drug_allergies_means_allergies_to_two_other_drugs(knowledge, records, flagged):
+    p = picture(knowledge, *(allergy_of_type(t, k, m) for t, k, m in records))
+    assert ("multiple_drug_allergies" in codes(p)) is flagged
 
 
 @pytest.mark.parametrize("birth,disease,flagged", [

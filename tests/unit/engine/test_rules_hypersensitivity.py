@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cds_service.engine.rules import hypersensitivity, premedication, rate
+from cds_service.engine import run_rules
+from cds_service.engine.rules import hypersensitivity, observation, premedication, rate
 from support.rules import draft_resource, facts, flat, order, patient, reaction
 
 
@@ -54,12 +55,24 @@ def test_infusion_pain_alone_does_not_contraindicate_ferumoxytol():
     assert hypersensitivity.check(facts(ferumoxytol(), patient(reactions=(reaction("infusion-pain"),)))) is None
 
 
-def test_critical_order_gets_no_premedication_nor_history_slowing_but_keeps_the_label_rate():
+def test_critical_order_gets_no_premedication_rate_or_observation_card():
+    """The stop card is the only way forward: no premedication, slower-rate or observation suggestion."""
     severe = patient(reactions=(reaction("hypersensitivity", "severe"), reaction("infusion-pain")))
     assert premedication.check(facts(the_patient=severe)) is None
-    assert rate.check(facts(order(minutes=15), severe)) is None  # label minimum met: no "slower" path offered
-    too_fast = rate.check(facts(order(minutes=5), severe))  # too fast for a push (7.5 min) and an infusion
-    assert too_fast.suggestions[0].resource["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 15
+    assert rate.check(facts(order(minutes=15), severe)) is None
+    assert rate.check(facts(order(minutes=10), severe)) is None  # faster than the label, but to be cancelled
+    assert observation.check(facts(the_patient=severe)) is None
     mild = patient(reactions=(reaction("hypersensitivity", "mild", product="iron_sucrose"),))
     assert rate.check(facts(ferumoxytol(), mild)) is None  # contraindicated: critical, same rule
+    assert observation.check(facts(ferumoxytol(), mild)) is None
     assert rate.check(facts(order(minutes=15), mild)) is not None  # not critical for FCM: slower rate advised
+    assert observation.check(facts(the_patient=mild)) is not None
+
+
+def test_the_stop_card_offers_only_the_cancel_and_names_specialist_review():
+    findings = run_rules(facts(the_patient=patient(reactions=(reaction("hypersensitivity", "severe"),))))
+    actions = [(f.topic, s.action) for f in findings for s in f.suggestions]
+    assert ("hypersensitivity-history", "delete") in actions
+    assert not [a for a in actions if a[0] in ("premedication", "infusion-rate", "observation-period")]
+    (stop,) = [f for f in findings if f.topic == "hypersensitivity-history"]
+    assert stop.indicator == "critical" and "specialist" in flat(stop.detail)

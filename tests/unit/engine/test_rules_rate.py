@@ -144,3 +144,66 @@ def test_unknown_dose_says_the_rate_was_not_checked():
 def test_unidentified_iv_iron_is_not_checked_visibly():
     finding = rate.check(facts(order(product=None, medication_text="IV iron")))
     assert finding.indicator == "warning" and "not checked" in finding.summary
+
+
+# ------------------------------------------------ issue 12: the right reference, the cap, single risk factors
+CAP = knowledge().protocol["slowed_time_max_minutes"]["value"]
+
+
+def test_another_products_earlier_rate_is_never_the_reference():
+    # pain during 100 mg iron sucrose over 60 min (1.7 mg/min): FCM 1,000 mg must not run for 20 hours
+    sucrose = administration(product="iron_sucrose", days=60, dose_mg=100, minutes=60)
+    pain = patient(reactions=(reaction(product="iron_sucrose", days=60),), administrations=(sucrose,))
+    finding = rate.check(facts(fcm(15, dose=1000), pain))
+    assert duration_of(finding) == 15 / REACTION_FACTOR   # half the FCM label's fastest rate for 1,000 mg
+    assert "1.7 mg/min" not in finding.detail and "fastest labelled rate" in flat(finding.detail)
+
+
+def test_the_same_products_earlier_rate_is_the_reference_and_named():
+    earlier = administration(days=60, dose_mg=500, minutes=40)     # 12.5 mg/min
+    pain = patient(reactions=(reaction(days=60),), administrations=(earlier,))
+    finding = rate.check(facts(fcm(15, dose=500), pain))
+    assert duration_of(finding) == 500 / (REACTION_FACTOR * 12.5)
+    assert "infusion of this product" in flat(finding.detail)
+
+
+def test_the_slowed_time_is_capped_at_the_protocol_maximum_with_the_reason():
+    earlier = administration(days=60, dose_mg=100, minutes=120)    # 0.83 mg/min
+    pain = patient(reactions=(reaction(days=60),), administrations=(earlier,))
+    uncapped = 1000 / (REACTION_FACTOR * 100 / 120)                 # 2,400 min
+    assert uncapped > CAP
+    finding = rate.check(facts(fcm(15, dose=1000), pain))
+    assert duration_of(finding) == CAP and "capped at" in flat(finding.detail)
+    assert rate.check(facts(fcm(CAP, dose=1000), pain)) is None
+    assert rate.check(facts(fcm(CAP - 1, dose=1000), pain)) is not None
+
+
+def test_the_cap_never_goes_below_the_label_minimum():
+    sucrose_400 = order(product="iron_sucrose", dose_mg=400, minutes=100,
+                        resource=draft_resource(dose_mg=400, minutes=100))
+    pain = patient(reactions=(reaction(product="iron_sucrose"),))
+    finding = rate.check(facts(sucrose_400, pain))
+    assert duration_of(finding) == max(CAP, 150)   # label: 400 mg over at least 2.5 h
+
+
+def test_a_single_risk_factor_is_an_info_note_two_are_a_warning():
+    one = patient(risk_factors=(risk("asthma", "Asthma"),))
+    two = patient(risk_factors=(risk("asthma", "Asthma"), risk("severe_atopy", "Severe atopy")))
+    assert rate.check(facts(fcm(15), one)).indicator == "info"
+    assert rate.check(facts(fcm(15), two)).indicator == "warning"
+    assert rate.check(facts(fcm(14), one)).indicator == "warning"          # faster than the label itself
+    assert rate.check(facts(fcm(15), patient(reactions=(reaction(),)))).indicator == "warning"
+
+
+def test_the_nurse_advice_never_contradicts_the_grading():
+    """What the nurse is told to treat as anaphylaxis grades severe; "not benign" signs grade at least moderate."""
+    from cds_service.engine.manifestations import classifier_for, grade
+    classifier = classifier_for(knowledge())
+    severe = ("low blood pressure", "stridor", "throat tightness", "swelling of the throat", "loss of consciousness")
+    for sign in severe:
+        assert grade(classifier.classify_texts([sign]))[1] == "severe", sign
+    for sign in ("wheeze", "breathlessness", "hives"):
+        assert grade(classifier.classify_texts([sign]))[1] in ("moderate", "severe"), sign
+    advice = flat(knowledge().wording["topics"]["infusion-rate"]["nurse_advice"])
+    anaphylaxis_part = advice.split("treat as anaphylaxis", 1)[1]
+    assert "wheeze" not in anaphylaxis_part and "stridor" in anaphylaxis_part and "throat tightness" in anaphylaxis_part
