@@ -119,7 +119,24 @@ def draft_order() -> dict:
     }
 
 
-def hook_body(with_prefetch: bool, fhir_server: str | None = None, now: datetime | None = None) -> dict:
+def small_resources(now: datetime) -> dict[str, list[dict]]:
+    """The small request: a weight, one haemoglobin, one ferritin, one allergy, no earlier infusions."""
+    return {
+        "patient": [{"resourceType": "Patient", "id": PATIENT, "birthDate": "1971-09-12", "gender": "male"}],
+        "weight": [_obs("wt-last", "29463-7", 81.0, "kg", now - timedelta(days=5))],
+        "labs": [_obs("hb-last", "718-7", 10.1, "g/dL", now - timedelta(days=6)),
+                 _obs("fer-last", "2276-4", 35, "ng/mL", now - timedelta(days=6))],
+        "allergies": [{"resourceType": "AllergyIntolerance", "id": "al-penicillin",
+                       "clinicalStatus": {"coding": [{"code": "active"}]}, "category": ["medication"],
+                       "code": {"text": "penicillin"}, "patient": {"reference": f"Patient/{PATIENT}"}}],
+        "conditions": [], "ironAdministrations": [], "painScores": [], "vitalSigns": [], "adverseEvents": [],
+    }
+
+
+def hook_body(with_prefetch: bool, fhir_server: str | None = None, now: datetime | None = None,
+              observations: int = 300, small: bool = False) -> dict:
+    """A hook call: ``small`` is one order and a few resources; otherwise the long history with
+    ``observations`` Observations (300: about 147 kB; 3,000: about 1.3 MB)."""
     now = now or datetime.now(timezone.utc)
     body = {
         "hook": "order-sign",
@@ -132,7 +149,7 @@ def hook_body(with_prefetch: bool, fhir_server: str | None = None, now: datetime
         },
     }
     if with_prefetch:
-        resources = patient_resources(now)
+        resources = small_resources(now) if small else patient_resources(now, observations)
         body["prefetch"] = {key: (res[0] if key == "patient" else searchset(res)) for key, res in resources.items()}
     if fhir_server:
         body["fhirServer"] = fhir_server

@@ -1,13 +1,18 @@
-"""Benchmark: iron-cds under gunicorn (production settings) against a bare Flask echo.
+"""Benchmark: iron-cds under gunicorn against a bare Flask echo, side by side, in one run.
 
-    .venv/bin/python benchmarks/run.py [--requests 2000] [--concurrency 16] [--fhir-delay 0.1]
+    .venv/bin/python benchmarks/run.py [--rounds 3] [--requests 1500] [--concurrency 16] [--layout 2x1]
 
-Prints p50 / p95 / p99 latency, throughput and per-worker peak memory for
-  (a) full prefetch with a realistic history,
-  (b) no prefetch, against a FHIR server that answers each read after a fixed delay,
-  (c) the same payload as (a) against a bare Flask echo app under the same settings,
-and the in-process engine time per hook. Results go to benchmarks/results/.
-This is a benchmark, not a test: it asserts nothing.
+Both servers run under the production gunicorn settings (cds_service/ops/gunicorn_conf.py; the
+service logs at INFO, metrics are multi-process, as in production). For each request size
+  small         one order, a few resources (about 3.5 kB)
+  long-history  300 Observations, 6 earlier infusions, allergies, conditions (about 147 kB)
+each round drives the echo and then the service with the same number of requests from a separate
+process (16 keep-alive connections; every request carries its own hookInstance, so no two bodies are
+the same), and computes service / echo for p50 and p99 within that round. Rounds alternate which
+server goes first, so drift in the machine's load is shared. It prints every round, the median and the
+spread (min-max) of the ratios, server CPU ms per request (from /proc of the gunicorn processes) and the
+load average before and after. ``--fhir`` adds the no-prefetch scenario (fallback FHIR reads against a
+local server that answers after 100 ms). Results go to benchmarks/results/. It asserts nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +44,8 @@ sys.path.insert(0, str(HERE))
 import payloads  # noqa: E402
 
 SERVICE_PATH = "/cds-services/iv-iron-order-check"
+SIZES = {"small": {"small": True}, "long-history": {}}
+_MARK = "00000000-0000-4000-8000-000000000000"   # placeholder hookInstance, replaced per request
 
 
 def free_port() -> int:
@@ -46,7 +54,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# --- a FHIR server that answers after a fixed delay (scenario b) ---------------------------------
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# --- a FHIR server that answers after a fixed delay (--fhir) -------------------------------------
 def _key_for(path: str, query: dict) -> str | None:
     rtype = path.strip("/").split("/")[0]
     codes = ",".join(query.get("code", []))
@@ -63,8 +75,8 @@ def _key_for(path: str, query: dict) -> str | None:
 
 def run_fhir_server(port: int, delay: float) -> None:
     resources = payloads.patient_resources(datetime.now(timezone.utc))
-    bodies = {key: json.dumps(res[0] if key == "patient" else payloads.searchset(res)).encode() for key,
-              res in resources.items()}
+    bodies = {key: json.dumps(res[0] if key == "patient" else payloads.searchset(res)).encode()
+              for key, res in resources.items()}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -117,29 +129,58 @@ def start_gunicorn(app_spec: str, port: int, workdir: Path, extra_env: dict,
     raise SystemExit(f"{app_spec} did not start on port {port}")
 
 
+def _children(master_pid: int) -> list[Path]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master_pid:
+                    out.append(entry)
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def server_cpu_seconds(master_pid: int) -> float:
+    """user + system CPU of a gunicorn master and its workers so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in [Path(f"/proc/{master_pid}"), *_children(master_pid)]:
+        try:
+            fields = entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / ticks
+
+
 def worker_peak_rss_mb(master_pid: int) -> list[float]:
     """Peak resident memory (VmHWM) of each worker of a gunicorn master."""
     peaks = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry in _children(master_pid):
         try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid != master_pid:
-                continue
             for line in (entry / "status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     peaks.append(round(int(line.split()[1]) / 1024, 1))
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError):
             continue
     return sorted(peaks)
 
 
 # --- load generator (separate process, asyncio keep-alive connections) ----------------------------
-async def _connection(port: int, request: bytes, count: int, latencies: list[float], errors: list[int]) -> None:
+def _requests(port: int, kind: dict, count: int, fhir_server: str | None) -> list[bytes]:
+    """``count`` whole HTTP requests, each with its own hookInstance (same length, so one template)."""
+    body = payloads.hook_body(with_prefetch=fhir_server is None, fhir_server=fhir_server, **kind)
+    body["hookInstance"] = _MARK
+    before, after = json.dumps(body).encode().split(_MARK.encode())
+    head = (f"POST {SERVICE_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(before) + len(_MARK) + len(after)}\r\nConnection: keep-alive\r\n\r\n").encode()
+    return [head + before + str(uuid.uuid4()).encode() + after for _ in range(count)]
+
+
+async def _connection(port: int, requests: list[bytes], latencies: list[float], errors: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    for _ in range(count):
+    for request in requests:
         started = time.perf_counter()
         writer.write(request)
         await writer.drain()
@@ -156,32 +197,38 @@ async def _connection(port: int, request: bytes, count: int, latencies: list[flo
     writer.close()
 
 
-async def _drive(port: int, body: bytes, total: int, concurrency: int) -> tuple[list[float], list[int], float]:
-    request = (
-        f"POST {SERVICE_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
-    ).encode() + body
+async def _drive(port: int, requests: list[bytes], concurrency: int) -> tuple[list[float], list[int], float]:
     latencies: list[float] = []
     errors: list[int] = []
-    per = max(1, total // concurrency)
+    per = max(1, len(requests) // concurrency)
     started = time.perf_counter()
-    await asyncio.gather(*(_connection(port, request, per, latencies, errors) for _ in range(concurrency)))
+    await asyncio.gather(*(_connection(port, requests[i * per:(i + 1) * per], latencies, errors)
+                           for i in range(concurrency)))
     return latencies, errors, time.perf_counter() - started
 
 
-def _load_process(port, body, total, concurrency, warmup, queue):
-    asyncio.run(_drive(port, body, warmup, concurrency))
-    queue.put(asyncio.run(_drive(port, body, total, concurrency)))
+def _load_process(port, kind, total, concurrency, warmup, fhir_server, queue):
+    asyncio.run(_drive(port, _requests(port, kind, warmup, fhir_server), concurrency))
+    requests = _requests(port, kind, total, fhir_server)
+    queue.put("ready")
+    queue.put(asyncio.run(_drive(port, requests, concurrency)))
 
 
-def load(port: int, body: bytes, total: int, concurrency: int, warmup: int) -> dict:
-    queue = multiprocessing.get_context("spawn").Queue()
-    proc = multiprocessing.get_context("spawn").Process(target=_load_process,
-                                                        args=(port, body, total, concurrency, warmup, queue))
+def load(server: subprocess.Popen, port: int, kind: dict, total: int, concurrency: int, warmup: int,
+         fhir_server: str | None = None) -> dict:
+    """Drive one server; the CPU it spends is counted only while the measured requests run."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_load_process, args=(port, kind, total, concurrency, warmup, fhir_server, queue))
     proc.start()
+    queue.get(timeout=900)                       # warm-up done, requests built
+    cpu_before = server_cpu_seconds(server.pid)
     latencies, errors, elapsed = queue.get(timeout=900)
+    cpu = server_cpu_seconds(server.pid) - cpu_before
     proc.join()
-    return summarise(latencies, errors, elapsed)
+    result = summarise(latencies, errors, elapsed)
+    result["server_cpu_ms_per_request"] = round(cpu * 1000 / max(1, len(latencies)), 2)
+    return result
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -202,126 +249,115 @@ def summarise(latencies: list[float], errors: list[int], elapsed: float) -> dict
     }
 
 
-# --- in-process engine time ------------------------------------------------------------------------
-def engine_time(iterations: int = 300) -> dict:
-    os.environ.setdefault("IRON_CDS_AUTH", "off")
-    from cds_service.app import create_app
-    from cds_service.cds_hooks.cards import build_response
-    from cds_service.config import Config
-    from cds_service.engine import evaluate
-    from cds_service.engine.model import EvaluationContext
-    from cds_service.fhir.access import gather_record
+def compare(servers: dict, ports: dict, size: str, args) -> list[dict]:
+    """``args.rounds`` rounds of echo and service on one request size, alternating which goes first."""
+    rounds = []
+    for n in range(args.rounds):
+        order = ("echo", "service") if n % 2 == 0 else ("service", "echo")
+        load_before = load_average()
+        runs = {name: load(servers[name], ports[name], SIZES[size], args.requests, args.concurrency, args.warmup)
+                for name in order}
+        rounds.append({
+            "load_average_before": load_before, "load_average_after": load_average(), **runs,
+            "ratio_p50": round(runs["service"]["p50_ms"] / runs["echo"]["p50_ms"], 2),
+            "ratio_p99": round(runs["service"]["p99_ms"] / runs["echo"]["p99_ms"], 2),
+            "ratio_cpu": round(runs["service"]["server_cpu_ms_per_request"]
+                               / max(0.01, runs["echo"]["server_cpu_ms_per_request"]), 2),
+        })
+        print_round(size, n + 1, rounds[-1])
+    return rounds
 
-    with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Config(auth="off", database_url=f"sqlite:///{tmp}/bench.db"))
-        state = app.extensions["iron_cds"]
-        body = payloads.hook_body(with_prefetch=True)
-        context = body["context"]
-        feeds = {k.key: k.feeds for k in state.prefetch}
-        ctx = EvaluationContext(patient_id=context["patientId"], encounter_id=context["encounterId"],
-                                user_id=context["userId"], hook=body["hook"], now=datetime.now(timezone.utc),
-                                jurisdiction=state.config.jurisdiction)
-        record_times, engine_times, cards = [], [], 0
-        with app.app_context():
-            for _ in range(iterations):
-                t0 = time.perf_counter()
-                record = gather_record(body, state.prefetch, state)
-                t1 = time.perf_counter()
-                findings = evaluate(context["draftOrders"], None, record, state.knowledge, ctx, feeds)
-                response = build_response(findings, state.knowledge)
-                t2 = time.perf_counter()
-                record_times.append((t1 - t0) * 1000)
-                engine_times.append((t2 - t1) * 1000)
-                cards = len(response["cards"])
-        resources = sum(len(v) for v in record.resources.values())
-    return {
-        "iterations": iterations,
-        "resources_in_record": resources,
-        "cards_per_hook": cards,
-        "record_from_prefetch_ms_p50": round(statistics.median(record_times), 3),
-        "engine_and_cards_ms_p50": round(statistics.median(engine_times), 3),
-        "engine_and_cards_ms_p99": round(percentile(engine_times, 99), 3),
-    }
+
+def spread(rounds: list[dict], key: str) -> dict:
+    values = [r[key] for r in rounds]
+    return {"median": round(statistics.median(values), 2), "min": min(values), "max": max(values)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000, help="requests per scenario (a) and (c)")
-    parser.add_argument("--requests-no-prefetch", type=int, default=400, help="requests for scenario (b)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per request size (each: echo + service)")
+    parser.add_argument("--requests", type=int, default=1500, help="measured requests per server per round")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=160)
-    parser.add_argument("--fhir-delay", type=float, default=0.1, help="seconds the FHIR server waits per read in (b)")
+    parser.add_argument("--layout", help="WORKERSxTHREADS for both servers (default: gunicorn_conf.py's)")
+    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: small,long-history")
+    parser.add_argument("--fhir", action="store_true", help="also the no-prefetch scenario with fallback FHIR reads")
+    parser.add_argument("--fhir-delay", type=float, default=0.1, help="seconds the FHIR server waits per read")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="iron-cds-bench-"))
-    env = {"IRON_CDS_AUTH": "off", "IRON_CDS_DATABASE_URL": f"sqlite:///{workdir}/bench.db",
-           "IRON_CDS_LOG_LEVEL": "WARNING"}
-    fhir_port, svc_port, echo_port = free_port(), free_port(), free_port()
-    fhir = multiprocessing.get_context("spawn").Process(target=run_fhir_server, args=(fhir_port, args.fhir_delay),
-                                                        daemon=True)
-    fhir.start()
-    service = start_gunicorn("cds_service.app:create_app()", svc_port, workdir, env)
-    echo = start_gunicorn("echo_app:create_app()", echo_port, workdir, env, chdir=HERE)
+    env = {"IRON_CDS_AUTH": "off", "IRON_CDS_DATABASE_URL": f"sqlite:///{workdir}/bench.db"}
+    if args.layout:
+        workers, threads = args.layout.lower().split("x")
+        env.update(IRON_CDS_WORKERS=workers, IRON_CDS_THREADS=threads)
+    ports = {"service": free_port(), "echo": free_port()}
+    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                           "python": platform.python_version()},
+               "settings": vars(args), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "load_average_at_start": load_average()}
+    print(f"load average at start: {results['load_average_at_start']}  "
+          "(2 cores: above 2 means others compete for the CPU)")
+    servers = {"service": start_gunicorn("cds_service.app:create_app()", ports["service"], workdir, env),
+               "echo": start_gunicorn("echo_app:create_app()", ports["echo"], workdir, env, chdir=HERE)}
+    fhir = None
     try:
-        with_prefetch = json.dumps(payloads.hook_body(with_prefetch=True)).encode()
-        no_prefetch = json.dumps(payloads.hook_body(with_prefetch=False,
-                                                    fhir_server=f"http://127.0.0.1:{fhir_port}")).encode()
-        results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                               "python": platform.python_version()},
-                   "settings": vars(args), "payload_bytes": len(with_prefetch)}
-        # (c) first and again last, so that drift in machine load shows up in the figures.
-        results["c_echo"] = load(echo_port, with_prefetch, args.requests, args.concurrency, args.warmup)
-        results["a_full_prefetch"] = load(svc_port, with_prefetch, args.requests, args.concurrency, args.warmup)
-        results["c_echo_again"] = load(echo_port, with_prefetch, args.requests, args.concurrency, args.warmup)
-        results["b_no_prefetch"] = load(svc_port, no_prefetch, args.requests_no_prefetch, args.concurrency,
-                                        args.concurrency)
-        results["b_no_prefetch_one_at_a_time"] = load(svc_port, no_prefetch, 40, 1, 4)
-        results["b_fhir_round_trip_ms"] = round(args.fhir_delay * 1000, 1)
-        results["worker_peak_rss_mb"] = {"service": worker_peak_rss_mb(service.pid),
-                                         "echo": worker_peak_rss_mb(echo.pid)}
+        for size in args.sizes.split(","):
+            rounds = compare(servers, ports, size, args)
+            results[size] = {"rounds": rounds, "ratio_p50": spread(rounds, "ratio_p50"),
+                             "ratio_p99": spread(rounds, "ratio_p99"),
+                             "ratio_cpu": spread(rounds, "ratio_cpu")}
+        if args.fhir:
+            fhir_port = free_port()
+            fhir = multiprocessing.get_context("spawn").Process(target=run_fhir_server,
+                                                                args=(fhir_port, args.fhir_delay), daemon=True)
+            fhir.start()
+            time.sleep(1.0)
+            server = f"http://127.0.0.1:{fhir_port}"
+            results["no_prefetch"] = load(servers["service"], ports["service"], {}, 400, args.concurrency,
+                                          args.concurrency, server)
+            results["no_prefetch_one_at_a_time"] = load(servers["service"], ports["service"], {}, 40, 1, 4, server)
+        results["worker_peak_rss_mb"] = {name: worker_peak_rss_mb(proc.pid) for name, proc in servers.items()}
     finally:
-        for proc in (service, echo):
+        for proc in servers.values():
             proc.terminate()
             proc.wait(timeout=30)
-        fhir.terminate()
-    results["in_process"] = engine_time()
-    c_p50 = min(results["c_echo"]["p50_ms"], results["c_echo_again"]["p50_ms"])
-    c_p99 = min(results["c_echo"]["p99_ms"], results["c_echo_again"]["p99_ms"])
-    results["ratio_a_over_c"] = {"p50": round(results["a_full_prefetch"]["p50_ms"] / c_p50, 2),
-                                 "p99": round(results["a_full_prefetch"]["p99_ms"] / c_p99, 2)}
-    results["ratio_b_over_round_trip"] = {"p50": round(results["b_no_prefetch"]["p50_ms"] / (args.fhir_delay * 1000),
-                                                       2),
-                                          "p99": round(results["b_no_prefetch"]["p99_ms"] / (args.fhir_delay * 1000),
-                                                       2)}
+        if fhir is not None:
+            fhir.terminate()
+    results["load_average_at_end"] = load_average()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     for name in (f"{stamp}.json", "latest.json"):
         (out / name).write_text(json.dumps(results, indent=2))
-    print_table(results)
+    print_summary(results, args)
     print(f"\nresults: {out / 'latest.json'}")
 
 
-def print_table(r: dict) -> None:
-    print(f"\n{'scenario':<34}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}{'non-200':>9}")
-    for key, label in (("a_full_prefetch", "(a) full prefetch"), ("b_no_prefetch", "(b) no prefetch, FHIR reads"),
-                       ("c_echo", "(c) bare Flask echo"), ("c_echo_again", "(c) bare Flask echo, again")):
-        s = r[key]
-        print(f"{label:<34}{s['p50_ms']:>9}{s['p95_ms']:>9}{s['p99_ms']:>9}{s['throughput_rps']:>9}{s['non_200']:>9}")
-    print(f"\nratio (a)/(c): p50 {r['ratio_a_over_c']['p50']}x, p99 {r['ratio_a_over_c']['p99']}x   (target <= 2x)")
-    print(
-        f"ratio (b)/one FHIR round trip ({r['b_fhir_round_trip_ms']} ms): p50 {r['ratio_b_over_round_trip']['p50']}x, "
-          f"p99 {r['ratio_b_over_round_trip']['p99']}x at {r['settings']['concurrency']} concurrent; "
-          f"one hook at a time: p50 {r['b_no_prefetch_one_at_a_time']['p50_ms']} ms   (target <= 1.5x)")
-    ip = r["in_process"]
-    print(f"in-process engine + cards per hook: p50 {ip['engine_and_cards_ms_p50']} ms, "
-          f"p99 {ip['engine_and_cards_ms_p99']} ms "
-          f"({ip['resources_in_record']} resources, {ip['cards_per_hook']} cards; target <= 2 ms); "
-          f"record from prefetch p50 {ip['record_from_prefetch_ms_p50']} ms")
-    rss = r['worker_peak_rss_mb']
-    print(f"worker peak RSS MB: service {rss['service']}, echo {rss['echo']}   (target <= 150 MB)")
+def print_round(size: str, n: int, r: dict) -> None:
+    s, e = r["service"], r["echo"]
+    print(f"{size:<13} round {n}: service p50 {s['p50_ms']:>7} p99 {s['p99_ms']:>7} ms {s['throughput_rps']:>6} req/s "
+          f"{s['server_cpu_ms_per_request']:>5} CPU ms/req | echo p50 {e['p50_ms']:>7} p99 {e['p99_ms']:>7} ms "
+          f"{e['throughput_rps']:>6} req/s {e['server_cpu_ms_per_request']:>5} CPU ms/req | "
+          f"ratio p50 {r['ratio_p50']}x p99 {r['ratio_p99']}x CPU {r['ratio_cpu']}x | "
+          f"load {r['load_average_before']} -> {r['load_average_after']}", flush=True)
+
+
+def print_summary(r: dict, args) -> None:
+    print(f"\nservice / echo at {args.concurrency} concurrent, {args.rounds} rounds of {args.requests} requests each "
+          f"(median, min-max over rounds; goal <= 1.5x):")
+    for size in args.sizes.split(","):
+        x = r[size]
+        print(f"  {size:<13} p50 {x['ratio_p50']['median']}x ({x['ratio_p50']['min']}-{x['ratio_p50']['max']}), "
+              f"p99 {x['ratio_p99']['median']}x ({x['ratio_p99']['min']}-{x['ratio_p99']['max']}), "
+              f"server CPU per request {x['ratio_cpu']['median']}x ({x['ratio_cpu']['min']}-{x['ratio_cpu']['max']})")
+    if "no_prefetch" in r:
+        print(f"  no prefetch, fallback reads of {args.fhir_delay * 1000:g} ms: p50 {r['no_prefetch']['p50_ms']} ms at "
+              f"{args.concurrency} concurrent, {r['no_prefetch_one_at_a_time']['p50_ms']} ms one at a time")
+    print(f"worker peak RSS MB: service {r['worker_peak_rss_mb']['service']}, "
+          f"echo {r['worker_peak_rss_mb']['echo']}   (goal <= 150 MB)")
+    print(f"load average: start {r['load_average_at_start']}, end {r['load_average_at_end']}")
 
 
 if __name__ == "__main__":

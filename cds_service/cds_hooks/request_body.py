@@ -35,7 +35,7 @@ def read_json_body(request, config) -> dict:
         raise ApiError(400, "the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
-    if nesting_exceeds(data, config.max_json_depth):
+    if nested_deeper(raw, config.max_json_depth):
         raise ApiError(400, f"the request body is nested deeper than {config.max_json_depth} levels")
     return data
 
@@ -62,12 +62,42 @@ def _body_bytes(request, limit: int) -> bytes:
         raise ApiError(413, f"the request body is larger than {limit} bytes") from None
 
 
-def nesting_exceeds(value, limit: int) -> bool:
-    """True when containers nest more than ``limit`` levels (the top object is level 1).
+# delete-table for bytes.translate: every byte except the brackets and the quote
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'[]{}"')
 
-    Iterative, level by level: a recursive walk would fail on exactly the input it is meant to refuse.
-    (About 1.5 ms for a 230 kB request with 450 Observations, a third of what ``json.loads`` takes.)
+
+def nested_deeper(raw: bytes, limit: int) -> bool:
+    """True when the containers of ``raw``, a JSON text orjson has just accepted, nest more than ``limit``
+    levels (the top one is level 1).
+
+    Exactly the depth of the parsed value, computed on the bytes with a few C-speed passes instead of a
+    walk over every parsed container (0.2 ms instead of 0.6 ms for a 147 kB request; a recursive walk
+    would also fail on exactly the input it is meant to refuse). Valid JSON is assumed, so:
+    1. a backslash occurs only in a string, where runs pair up from the left: dropping "\\\\" and
+       then '\\"' leaves only quotes that open or close a string;
+    2. keeping only brackets and quotes, an adjacent quote pair is an empty string or the end of one
+       string and the start of the next: dropping it changes nothing outside strings; the few strings
+       left hold brackets, and splitting on the quotes keeps what lies between them;
+    3. what remains is the brackets outside strings; each pass below removes exactly the innermost
+       containers ("{}" or "[]"; the marker 0 keeps a parent from emptying in the same pass), so the
+       text is empty after ``limit`` passes if and only if nothing nests deeper.
     """
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = b"".join(brackets.split(b'"')[::2])
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"{}", b"0").replace(b"[]", b"0").replace(b"0", b"")
+    return bool(brackets)
+
+
+def nesting_exceeds(value, limit: int) -> bool:
+    """The definition ``nested_deeper`` must match, on a parsed value (True when containers nest more
+    than ``limit`` levels, the top one being level 1). Not on the request path: the tests prove the
+    byte check equal to this walk. Iterative, level by level, so that depth cannot overflow a stack."""
     level = [value] if type(value) in (dict, list) else []
     depth = 1
     while level:

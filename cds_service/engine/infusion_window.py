@@ -52,9 +52,7 @@ def pain_reactions(index: ObservationIndex, knowledge, admins: list[Administrati
     spans = [(a, s) for a, s in spans if s is not None]
     worst: dict[int, Reading] = {}
     for code in codes:
-        for reading in index.readings(code):
-            if reading.value < float(threshold):
-                continue
+        for reading in index.readings(code, at_least=float(threshold)):   # low scores: no date is parsed
             linked = _part_of(reading)
             for i, (admin, (start, end)) in enumerate(spans):
                 during = reading.when is not None and start < reading.when <= end + timedelta(minutes=float(window))

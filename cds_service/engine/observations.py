@@ -1,23 +1,24 @@
-"""Observations indexed once by code, with their times and numeric values.
+"""Observations indexed once by code; dates and values read only for the codes a rule asks about.
 
-A record can hold hundreds of Observations; every reader asks the index for
-one code instead of scanning the list again. Entered-in-error and cancelled
-Observations are dropped here, once.
+A record can hold thousands of Observations, most of them for codes no rule reads (or only the
+newest of them matters). The index is built in one pass over the codes; an Observation's date is
+parsed the first time a rule asks for its code, its value the first time a rule needs it, and
+neither ever twice. Entered-in-error and cancelled Observations are dropped here, once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterator, NamedTuple
 
-from cds_service.engine.fhir_values import codings, effective_span, reference_of, system_kind
+from cds_service.engine.fhir_values import effective_span, reference_of, system_kind
 from cds_service.engine.units import quantity_value
 
 SKIPPED_STATUS = {"entered-in-error", "cancelled"}
+_UNDATED = float("-inf")   # sorts after every dated reading (newest first)
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """One numeric value of an Observation (or of one of its components)."""
 
     value: float
@@ -28,13 +29,18 @@ class Reading:
     resource: dict
 
 
-def _codes(concept: object) -> list[str]:
-    # LOINC codes; codings without a system are accepted (some feeds omit it)
-    return [c["code"] for c in codings(concept)
-            if isinstance(c.get("code"), str) and system_kind(c.get("system")) in ("loinc", None)]
+def _codes(concept: object) -> set[str]:
+    """LOINC codes of a concept; codings without a system are accepted (some feeds omit it)."""
+    if not isinstance(concept, dict):
+        return set()
+    coding = concept.get("coding")
+    if not isinstance(coding, list):
+        return set()
+    return {c["code"] for c in coding if isinstance(c, dict) and isinstance(c.get("code"), str)
+            and system_kind(c.get("system")) in ("loinc", None)}
 
 
-def _reading(holder: dict, obs: dict, when: datetime | None, when_text: str | None) -> Reading | None:
+def _quantity(holder: dict) -> tuple[dict, float] | None:
     if isinstance(holder.get("valueQuantity"), dict):
         quantity = holder["valueQuantity"]
     elif "valueInteger" in holder:
@@ -42,54 +48,66 @@ def _reading(holder: dict, obs: dict, when: datetime | None, when_text: str | No
     else:
         return None
     value = quantity_value(quantity)
-    if value is None:
-        return None
-    return Reading(value, quantity, when, when_text, reference_of(obs), obs)
+    return None if value is None else (quantity, value)
 
 
 class ObservationIndex:
     def __init__(self, observations: list[dict]) -> None:
-        self._by_code: dict[str, list[dict]] = {}
-        self._components: dict[str, list[tuple[dict, dict]]] = {}
-        self._readings: dict[tuple[str, bool], tuple[Reading, ...]] = {}   # several readers ask for one code
-        self._spans: dict[int, tuple] = {}                                # date parsing is the costly part
+        self._by_code: dict[str, list[tuple[dict, dict]]] = {}      # code -> [(obs, obs)]
+        self._components: dict[str, list[tuple[dict, dict]]] = {}   # code -> [(component, obs)]
+        self._dates: dict[int, tuple[str | None, datetime | None, float]] = {}   # id(obs) -> text, start, sort key
+        self._values: dict[int, tuple[dict, float] | None] = {}     # id(holder) -> quantity, value
+        self._readings: dict[tuple, tuple[Reading, ...]] = {}
         for obs in observations:
             if not isinstance(obs, dict) or (isinstance(obs.get("status"), str) and obs["status"] in SKIPPED_STATUS):
                 continue
-            for code in set(_codes(obs.get("code"))):
-                self._by_code.setdefault(code, []).append(obs)
+            for code in _codes(obs.get("code")):
+                self._by_code.setdefault(code, []).append((obs, obs))
             components = obs.get("component")
             if isinstance(components, list):
                 for component in components:
                     if isinstance(component, dict):
-                        for code in set(_codes(component.get("code"))):
-                            self._components.setdefault(code, []).append((obs, component))
+                        for code in _codes(component.get("code")):
+                            self._components.setdefault(code, []).append((component, obs))
 
     def resources(self, code: str) -> list[dict]:
-        return self._by_code.get(code, [])
+        return [obs for obs, _ in self._by_code.get(code, ())]
 
-    def readings(self, code: str, *, components: bool = False) -> tuple[Reading, ...]:
-        """Numeric readings of ``code``, newest first (undated last); with ``components``, panel components too."""
-        key = (code, components)
-        if key not in self._readings:
-            out: list[Reading] = []
-            for obs in self._by_code.get(code, ()):
-                text, start, _ = self._span(obs)
-                reading = _reading(obs, obs, start, text)
-                if reading is not None:
-                    out.append(reading)
+    def readings(self, code: str, *, components: bool = False, at_least: float | None = None) -> tuple[Reading, ...]:
+        """Numeric readings of ``code``, newest first (undated last); with ``components``, panel components
+        too; with ``at_least``, only values >= it (their dates are then the only ones parsed)."""
+        key = (code, components, at_least)
+        found = self._readings.get(key)
+        if found is None:
+            holders = self._by_code.get(code, [])
             if components:
-                for obs, component in self._components.get(code, ()):
-                    text, start, _ = self._span(obs)
-                    reading = _reading(component, obs, start, text)
-                    if reading is not None:
-                        out.append(reading)
-            out.sort(key=lambda r: r.when.timestamp() if r.when else float("-inf"), reverse=True)
-            self._readings[key] = tuple(out)
-        return self._readings[key]
+                holders = holders + self._components.get(code, [])
+            found = self._readings[key] = tuple(self._newest_first(holders, at_least))
+        return found
 
-    def _span(self, obs: dict) -> tuple:
-        span = self._spans.get(id(obs))
-        if span is None:
-            span = self._spans[id(obs)] = effective_span(obs)
-        return span
+    def newest(self, code: str) -> Iterator[Reading]:
+        """``readings(code)`` one at a time: values are read only as far as the caller goes."""
+        return self._newest_first(self._by_code.get(code, []), None)
+
+    def _newest_first(self, holders: list[tuple[dict, dict]], at_least: float | None) -> Iterator[Reading]:
+        if at_least is not None:
+            holders = [(h, obs) for h, obs in holders if (v := self._value(h)) is not None and v[1] >= at_least]
+        # A stable sort on the date alone: readings with the same date keep the record's order.
+        for holder, obs in sorted(holders, key=lambda pair: self._date(pair[1])[2], reverse=True):
+            found = self._value(holder)
+            if found is not None:
+                text, start, _ = self._date(obs)
+                yield Reading(found[1], found[0], start, text, reference_of(obs), obs)
+
+    def _date(self, obs: dict) -> tuple[str | None, datetime | None, float]:
+        date = self._dates.get(id(obs))
+        if date is None:
+            text, start, _ = effective_span(obs)
+            date = self._dates[id(obs)] = (text, start, start.timestamp() if start else _UNDATED)
+        return date
+
+    def _value(self, holder: dict) -> tuple[dict, float] | None:
+        key = id(holder)
+        if key not in self._values:
+            self._values[key] = _quantity(holder)
+        return self._values[key]

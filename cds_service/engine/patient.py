@@ -47,10 +47,9 @@ def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
     now = as_aware(ctx.now)
     if not code:
         return None, None, None, "No body-weight code in the knowledge data, so the weight was not read"
-    readings = index.readings(code)
-    if not readings:
-        return None, None, None, "No body weight is recorded"
-    for reading in readings:
+    recorded = False
+    for reading in index.newest(code):   # values read only as far as the newest usable weight
+        recorded = True
         kg = to_kg(reading.quantity)
         if kg is None or kg <= 0:
             continue
@@ -62,6 +61,8 @@ def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
                 f"The latest body weight ({fmt(kg)} kg on {day(reading.when_text)}) is older than "
                                       f"{fmt(float(max_days))} days, so it was not used")
         return round(kg, 2), reading.when_text, reading.reference, None
+    if not recorded:
+        return None, None, None, "No body weight is recorded"
     return None, None, None, "The recorded body weight is in a unit that could not be read, so it was not used"
 
 
@@ -74,7 +75,7 @@ def _labs(index: ObservationIndex, knowledge, ctx: EvaluationContext, notes: lis
         code, unit, name = spec.get("loinc"), spec.get("unit"), spec.get("display") or key
         if not code or not unit:
             continue
-        for reading in index.readings(code):
+        for reading in index.newest(code):   # newest first; older values are never read
             factor = next((table[u] for u in quantity_units(reading.quantity) if u in table), None)
             if factor is None:
                 notes.append(f"{name} {fmt(reading.value)} {unit_label(reading.quantity)} "

@@ -6,8 +6,6 @@ systolic 91 vs 90, fall 29 vs 30, drug allergies 1 vs 2, weight 89 vs 91 days ol
 
 from __future__ import annotations
 
-import json
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -582,23 +580,6 @@ def test_messy_resources_do_not_raise(knowledge):
     ]
     p = picture(knowledge, *junk, birth="garbage")
     assert p.age_years is None and p.labs == {}
-
-
-def test_reads_a_large_record_quickly(knowledge, capsys):
-    resources = [obs("8867-4", 70 + i % 20, "/min", when=NOW - timedelta(hours=i)) for i in range(300)]
-    resources += [pain(i % 10, START + timedelta(minutes=i)) for i in range(50)]
-    resources += [admin(rid=f"a{i}", start=START - timedelta(days=7 * i),
-                        end=END - timedelta(days=7 * i)) for i in range(6)]
-    resources += [allergy(text=n) for n in ("Penicillin", "Codeine", "Venofer")]
-    rec = record(*json.loads(json.dumps(resources)))
-    read_patient(rec, knowledge, ctx())
-    runs = 20
-    began = time.perf_counter()
-    for _ in range(runs):
-        read_patient(rec, knowledge, ctx())
-    per_call = (time.perf_counter() - began) / runs * 1000
-    with capsys.disabled():
-        print(f"\nread_patient: {len(resources)} resources in {per_call:.2f} ms per call")
 
 
 # ---------------------------------------------------------------- thresholds read from the knowledge

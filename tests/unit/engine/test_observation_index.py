@@ -1,0 +1,118 @@
+"""The Observation index: order of readings, and dates and values read only for the codes asked about.
+
+(The cost itself is measured by benchmarks/scaling.py, not by a test.)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from cds_service.engine import observations
+from cds_service.engine.observations import ObservationIndex
+
+LOINC = "http://loinc.org"
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+HB, PAIN, SBP, PANEL = "718-7", "72514-3", "8480-6", "85354-9"
+
+
+def obs(code, value=None, when=NOW, rid=None, status="final", **extra):
+    resource = {"resourceType": "Observation", "id": rid or f"o-{code}-{value}-{when}", "status": status,
+                "code": {"coding": [{"system": LOINC, "code": code}]}}
+    if when is not None:
+        resource["effectiveDateTime"] = when if isinstance(when, str) else when.isoformat()
+    if value is not None:
+        resource["valueQuantity"] = {"value": value, "unit": "g/dL"}
+    resource.update(extra)
+    return resource
+
+
+@pytest.fixture
+def parsed(monkeypatch):
+    """id() of every Observation whose date was parsed, in order."""
+    seen: list[int] = []
+    real = observations.effective_span
+
+    def counting(resource):
+        seen.append(id(resource))
+        return real(resource)
+
+    monkeypatch.setattr(observations, "effective_span", counting)
+    return seen
+
+
+def test_readings_are_newest_first_undated_last_and_ties_keep_record_order():
+    a = obs(HB, 9.0, NOW - timedelta(days=3), rid="a")
+    b = obs(HB, 9.5, NOW - timedelta(days=1), rid="b")
+    c = obs(HB, 9.9, None, rid="c")
+    d = obs(HB, 10.1, NOW - timedelta(days=1), rid="d")   # same moment as b, later in the record
+    e = obs(HB, 10.3, "2025-05-31T14:00:00+02:00", rid="e")   # 12:00 UTC: same as b and d
+    index = ObservationIndex([a, b, c, d, e])
+    assert [r.resource["id"] for r in index.readings(HB)] == ["b", "d", "e", "a", "c"]
+    assert [r.resource["id"] for r in index.newest(HB)] == ["b", "d", "e", "a", "c"]
+
+
+def test_only_numeric_values_count_and_skipped_statuses_are_dropped():
+    index = ObservationIndex([
+        obs(HB, None, rid="no-value"),
+        obs(HB, 9.0, rid="error", status="entered-in-error"),
+        obs(HB, 9.1, rid="cancelled", status="cancelled"),
+        obs(HB, None, rid="text", valueString="9.2"),
+        obs(HB, None, rid="int", valueInteger=9),
+        obs(HB, None, rid="bool", valueQuantity={"value": True}),
+        obs(HB, 9.3, rid="ok"),
+    ])
+    assert sorted(r.resource["id"] for r in index.readings(HB)) == ["int", "ok"]
+    assert [o["id"] for o in index.resources(HB)] == ["no-value", "text", "int", "bool", "ok"]
+
+
+def test_panel_components_count_only_when_asked_for():
+    panel = obs(PANEL, None, rid="bp", component=[
+        {"code": {"coding": [{"system": LOINC, "code": SBP}]}, "valueQuantity": {"value": 88, "unit": "mm[Hg]"}}])
+    single = obs(SBP, 120, NOW - timedelta(hours=1), rid="single")
+    index = ObservationIndex([panel, single])
+    assert [r.value for r in index.readings(SBP)] == [120.0]
+    assert [(r.value, r.reference) for r in index.readings(SBP, components=True)] == [
+        (88.0, "Observation/bp"), (120.0, "Observation/single")]
+
+
+def test_at_least_is_the_same_as_filtering_every_reading():
+    scores = [obs(PAIN, v, NOW - timedelta(minutes=m), rid=f"p{m}") for m, v in enumerate([2, 7, 4, 3, 9, 4, 0])]
+    scores.append(obs(PAIN, 8, None, rid="undated"))
+    index = ObservationIndex(scores)
+    assert index.readings(PAIN, at_least=4.0) == tuple(r for r in index.readings(PAIN) if r.value >= 4.0)
+
+
+def test_dates_are_parsed_only_for_codes_asked_about_and_once_each(parsed):
+    labs = [obs(HB, 9 + i / 10, NOW - timedelta(days=i), rid=f"hb{i}") for i in range(5)]
+    other = [obs("8867-4", 70 + i, NOW - timedelta(hours=i), rid=f"hr{i}") for i in range(50)]
+    index = ObservationIndex(labs + other)
+    assert parsed == []                                   # building the index reads no date
+    index.readings(HB)
+    index.readings(HB)
+    list(index.newest(HB))
+    index.readings(HB, at_least=9.2)
+    assert sorted(parsed) == sorted(id(o) for o in labs)  # each once, none of the heart rates
+
+
+def test_low_values_are_never_dated(parsed):
+    low = [obs(PAIN, 1, NOW - timedelta(minutes=i), rid=f"low{i}") for i in range(20)]
+    high = obs(PAIN, 7, NOW, rid="high")
+    index = ObservationIndex(low + [high])
+    assert [r.resource["id"] for r in index.readings(PAIN, at_least=4.0)] == ["high"]
+    assert parsed == [id(high)]
+
+
+def test_newest_reads_values_only_as_far_as_the_caller_goes(monkeypatch):
+    read: list[str] = []
+    real = observations._quantity
+
+    def counting(holder):
+        read.append(holder["id"])
+        return real(holder)
+
+    monkeypatch.setattr(observations, "_quantity", counting)
+    index = ObservationIndex([obs(HB, 9 + i / 10, NOW - timedelta(days=i), rid=f"hb{i}") for i in range(30)])
+    first = next(index.newest(HB))
+    assert first.resource["id"] == "hb0" and read == ["hb0"]
