@@ -9,6 +9,7 @@ import logging
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from functools import partial
 
 from flask import Blueprint, current_app, g, jsonify, request
 
@@ -18,6 +19,7 @@ from cds_service.cds_hooks.errors import ApiError
 from cds_service.cds_hooks.schemas import load_hook_request, read_json_body
 from cds_service.engine import evaluate
 from cds_service.engine.model import EvaluationContext
+from cds_service.engine.triage import triage
 from cds_service.fhir.access import gather_record
 from cds_service.ops import metrics
 from cds_service.trust import auth
@@ -47,8 +49,10 @@ def call_hook(service_id: str):
         raise ApiError(400, f"service {service_id!r} does not serve hook {hook_request['hook']!r}", field="hook")
     auth.check_fhir_server(claims, hook_request.get("fhirServer"))
 
-    record = gather_record(hook_request, state.prefetch, state)
     context = hook_request["context"]
+    record = gather_record(hook_request, state.prefetch, state,
+                           triage=partial(triage, context["draftOrders"], context.get("selections"),
+                                          hook_request["hook"], knowledge=state.knowledge))
     ctx = EvaluationContext(
         patient_id=context["patientId"],
         encounter_id=context.get("encounterId"),

@@ -23,17 +23,22 @@ def check(unavailable: dict[str, str], drugs: list[str], knowledge: Knowledge,
           feeds: dict[str, str] | None, unresolved: Sequence[IronOrder] = (), texts_cut: int = 0) -> Finding | None:
     """``unresolved``: IV orders whose Medication could not be read (so not known to be iron);
     ``texts_cut``: how many free-text fields were read only up to the cap."""
-    if not unresolved and (not (unavailable or texts_cut) or not drugs):
-        return None
     feeds = feeds or {}
+    # A Medication read that failed for an order already identified (by the reference's name) is
+    # not missing history: only the unresolved orders speak for those reads.
+    history = {key: reason for key, reason in unavailable.items() if not key.startswith("medication:")}
+    if not unresolved and (not (history or texts_cut) or not drugs):
+        return None
     items = [text.phrase(knowledge, TOPIC, "unresolved_item", order_id=order.request_id,
                          why=order.matched_on or "not readable")
              for order in unresolved]
     items += [text.phrase(knowledge, TOPIC, "item", what=feeds.get(key, key), reason=reason)
-              for key, reason in sorted(unavailable.items()) if not key.startswith("medication:")]
+              for key, reason in sorted(history.items())]
     if texts_cut:
         items.append(text.phrase(knowledge, TOPIC, "text_cut_item", count=texts_cut, cap=TEXT_CAP))
-    if drugs:
+    if not items:   # never "Check these by hand:" followed by nothing
+        return None
+    if drugs and (history or texts_cut):
         names = ", ".join(dict.fromkeys(drugs))
         summary = text.phrase(knowledge, TOPIC, "summary", drugs=names)
         intro = text.phrase(knowledge, TOPIC, "detail", drugs=names)

@@ -9,6 +9,11 @@ Medications that draft orders point to (``medicationReference``) are read in the
 same phase. All reads run at once, so the phase costs about one round trip,
 and the phase ends at a deadline whatever the server does.
 
+With a ``triage`` (hook calls), none of this happens unless there is an IV-iron
+order to check: a draft whose Medication must be read to know costs that one
+read first (a second round trip only when it turns out to be iron), and drafts
+that are plainly not iron cost no read and no prefetch parsing at all.
+
 Nothing the EHR or its FHIR server does makes this raise: what could not be
 obtained goes to ``record.unavailable`` with a short reason, and the engine
 says what it could not check (the ``history-unavailable`` card) instead of
@@ -47,10 +52,14 @@ class _Read:
     continuation: bool = False  # more pages of a prefetched Bundle
 
 
-def gather_record(hook_request: dict, prefetch_keys, state) -> PatientRecord:
-    """The patient's data for this call; never raises for anything the EHR or its FHIR server does."""
+def gather_record(hook_request: dict, prefetch_keys, state, triage=None) -> PatientRecord:
+    """The patient's data for this call; never raises for anything the EHR or its FHIR server does.
+
+    ``triage(record) -> engine.triage.Triage``: whether an IV-iron order is known, and which Medications
+    must be read first to know. Without IV iron nothing of the history is parsed or read. None: read all.
+    """
     try:
-        return _gather(hook_request, prefetch_keys, state)
+        return _gather(hook_request, prefetch_keys, state, triage)
     except Exception as exc:   # last line of defence: a bug here must not cost the prescriber the order checks
         log.error("gathering the patient record failed",
                   extra={"event": "fhir-gather-error", "error": type(exc).__name__,
@@ -61,16 +70,42 @@ def gather_record(hook_request: dict, prefetch_keys, state) -> PatientRecord:
         return record
 
 
-def _gather(hook_request: dict, prefetch_keys, state) -> PatientRecord:
-    config = state.config
-    record = PatientRecord()
-    hook_instance = _hook_instance(hook_request)
-    context = hook_request.get("context") if isinstance(hook_request.get("context"), dict) else {}
-    prefetch = hook_request.get("prefetch") if isinstance(hook_request.get("prefetch"), dict) else {}
-    base, server_problem = _fhir_base(hook_request.get("fhirServer"))
-    token = _access_token(hook_request.get("fhirAuthorization"))
-    max_pages = max(1, int(config.fhir_max_pages))
+@dataclass
+class _Call:
+    """What every read of one hook call shares."""
 
+    record: PatientRecord
+    context: dict
+    base: Base | None
+    server_problem: str
+    token: str | None | bool
+    hook_instance: str | None
+    state: object
+
+
+def _gather(hook_request: dict, prefetch_keys, state, triage) -> PatientRecord:
+    base, server_problem = _fhir_base(hook_request.get("fhirServer"))
+    call = _Call(PatientRecord(), hook_request.get("context") if isinstance(hook_request.get("context"), dict) else {},
+                 base, server_problem, _access_token(hook_request.get("fhirAuthorization")),
+                 _hook_instance(hook_request), state)
+    _carried_medications(call)
+    if triage is not None:
+        decision = triage(call.record)
+        if not decision.iron and decision.pending:
+            # Whether these drafts are iron depends on their Medication: read only those first.
+            _execute(call, _medication_reads(call, only=set(decision.pending)))
+            decision = triage(call.record)
+        if not decision.iron:
+            return call.record
+    prefetch = hook_request.get("prefetch") if isinstance(hook_request.get("prefetch"), dict) else {}
+    _execute(call, _history_reads(call, prefetch_keys, prefetch) + _medication_reads(call))
+    return call.record
+
+
+def _history_reads(call: _Call, prefetch_keys, prefetch: dict) -> list[_Read]:
+    """Each prefetch key: used as sent, or a read of its template (CDS Hooks 2.0 "Prefetch")."""
+    record, base, hook_instance = call.record, call.base, call.hook_instance
+    max_pages = max(1, int(call.state.config.fhir_max_pages))
     reads: list[_Read] = []
     for prefetch_key in prefetch_keys:
         key = prefetch_key.key
@@ -90,13 +125,13 @@ def _gather(hook_request: dict, prefetch_keys, state) -> PatientRecord:
                         reads.append(more)
                 continue
             prior = f"prefetch {found.reason}"
-        resolved = resolve(prefetch_key.template, context)
+        resolved = resolve(prefetch_key.template, call.context)
         if resolved.url is None:
             _fail(record, key, _join(prior, f"template needs {', '.join(resolved.missing)}"),
                   "unresolved-token", hook_instance)
             continue
         if base is None:
-            _fail(record, key, _join(prior, server_problem), "no-fhir-server", hook_instance)
+            _fail(record, key, _join(prior, call.server_problem), "no-fhir-server", hook_instance)
             continue
         try:
             url = base.join(resolved.url)
@@ -105,21 +140,23 @@ def _gather(hook_request: dict, prefetch_keys, state) -> PatientRecord:
             _fail(record, key, _join(prior, "read refused: URL outside fhirServer"), "error", hook_instance)
             continue
         reads.append(_Read(key, url, max_pages, prior))
+    return reads
 
-    reads.extend(_medication_reads(context, base, server_problem, record, hook_instance))
 
-    if reads and token is False:
+def _execute(call: _Call, reads: list[_Read]) -> None:
+    """Run ``reads`` at once and put what they give (or why not) in the record."""
+    if not reads:
+        return
+    if call.token is False:
         # A token we cannot put in a header: do not fall back to an unauthenticated read.
         for read in reads:
             reason = "more prefetch pages: access token unusable" if read.continuation else "access token unusable"
-            _fail(record, read.key, _join(read.prior, reason), "error", hook_instance)
-        return record
-
-    timeout = float(config.fhir_timeout)
-    results = _run_parallel(reads, base, token or None, timeout, _extras(state))
+            _fail(call.record, read.key, _join(read.prior, reason), "error", call.hook_instance)
+        return
+    timeout = float(call.state.config.fhir_timeout)
+    results = _run_parallel(reads, call.base, call.token or None, timeout, _extras(call.state))
     for read in reads:
-        _apply(record, read, results[read], timeout, hook_instance)
-    return record
+        _apply(call.record, read, results[read], timeout, call.hook_instance)
 
 
 def _run_parallel(reads: list[_Read], base, token, timeout: float, extras: dict) -> dict[_Read, ReadResult]:
@@ -194,31 +231,46 @@ def _continuation(key: str, next_url: str, base: Base | None, max_pages: int, re
     return _Read(key, next_url, max_pages - 1, continuation=True)
 
 
-def _medication_reads(context: dict, base, server_problem, record: PatientRecord, hook_instance) -> list[_Read]:
-    """Reads for ``Medication/<id>`` that draft MedicationRequests reference and the request does not carry."""
+def _draft_resources(context: dict) -> list[dict]:
     draft = context.get("draftOrders")
     entries = draft.get("entry") if isinstance(draft, dict) else None
     if not isinstance(entries, list):
         return []
-    resources = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-    for resource in resources:
+    return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def _carried_medications(call: _Call) -> None:
+    for resource in _draft_resources(call.context):
         if resource.get("resourceType") == "Medication":
-            record.add(resource)   # carried in the draft Bundle: nothing to read
+            call.record.add(resource)   # carried in the draft Bundle: nothing to read
+
+
+ORDER_TYPES = ("MedicationRequest", "MedicationOrder")
+
+
+def _medication_reads(call: _Call, only: set[str] | None = None) -> list[_Read]:
+    """Reads for ``Medication/<id>`` that draft orders reference and that are neither carried nor read yet.
+
+    ``only``: just these ids (the ones deciding whether an order is iron).
+    """
+    record = call.record
     known = {m.get("id") for m in record.of_type("Medication")}
     wanted: list[str] = []
-    for resource in resources:
-        if resource.get("resourceType") != "MedicationRequest":
+    for resource in _draft_resources(call.context):
+        if resource.get("resourceType") not in ORDER_TYPES:
             continue
-        med_id = _medication_id(resource.get("medicationReference"), base)
-        if med_id and med_id not in known and med_id not in wanted:
+        med_id = _medication_id(resource.get("medicationReference"), call.base)
+        if not med_id or med_id in known or med_id in wanted or f"medication:{med_id}" in record.unavailable:
+            continue
+        if only is None or med_id in only:
             wanted.append(med_id)
     reads = []
     for med_id in wanted[:MAX_MEDICATION_READS]:
         key = f"medication:{med_id}"
-        if base is None:
-            _fail(record, key, server_problem, "no-fhir-server", hook_instance)
+        if call.base is None:
+            _fail(record, key, call.server_problem, "no-fhir-server", call.hook_instance)
         else:
-            reads.append(_Read(key, base.join(f"Medication/{med_id}"), 1))   # med_id passed the id pattern
+            reads.append(_Read(key, call.base.join(f"Medication/{med_id}"), 1))   # med_id passed the id pattern
     return reads
 
 
