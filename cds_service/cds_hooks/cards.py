@@ -16,6 +16,7 @@ import logging
 import uuid
 from typing import Any, Iterable
 
+from cds_service.engine import topics
 from cds_service.engine.model import Finding, SuggestionSpec
 from cds_service.handouts import content as handout_content
 from cds_service.handouts import handout_path
@@ -25,17 +26,6 @@ OVERRIDE_SYSTEM = "urn:iron-cds:override-reason"
 SUMMARY_LIMIT = 140          # the spec says "< 140 characters"
 ELLIPSIS = "\u2026"
 
-# Used only when wording.yaml lacks a topic's display: a card must never lose its topic.
-DEFAULT_TOPIC_DISPLAY = {
-    "infusion-rate": "Infusion rate",
-    "dose-limit": "Dose limit",
-    "premedication": "Premedication",
-    "observation-period": "Post-infusion observation period",
-    "hypersensitivity-history": "Hypersensitivity history",
-    "formulation": "Formulation-specific requirement",
-    "iron-status": "Iron status",
-    "history-unavailable": "Patient history unavailable",
-}
 DEFAULT_SERVICE_LABEL = "iron-cds IV iron order check"
 _INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 _ACTIONS = ("create", "update", "delete")
@@ -73,7 +63,9 @@ def _handout_link(finding: Finding, knowledge, base: str | None) -> dict | None:
 def build_card(finding: Finding, knowledge) -> dict:
     wording = knowledge.wording or {}
     topic_wording = (wording.get("topics") or {}).get(finding.topic) or {}
-    display = topic_wording.get("display") or DEFAULT_TOPIC_DISPLAY.get(finding.topic, finding.topic)
+    # the registry's display only when wording.yaml lacks one: a card must never lose its topic
+    declared = topics.by_code(finding.topic)
+    display = topic_wording.get("display") or (declared.display if declared else finding.topic)
     card = {
         "uuid": str(uuid.uuid4()),
         # summary is required: a finding without one still gets a card that says where to look
@@ -128,24 +120,6 @@ def _sources_heading(knowledge) -> str:
     return str(common.get("sources_heading") or "**Sources**").strip()
 
 
-# Which parts of a product label / of the protocol a topic's values come from, so the
-# Sources line can say when one of those values is unverified or a local choice.
-_LABEL_FIELDS = {
-    "infusion-rate": ("time_bands", "max_rate_mg_per_min"),
-    "dose-limit": ("max_single_dose", "dose_bands", "max_weekly_mg", "max_daily_mg"),
-    "formulation": ("test_dose", "boxed_warning", "risks"),
-    "hypersensitivity-history": ("contraindications",),
-    "observation-period": ("observation_minutes",),
-}
-_PROTOCOL_KEYS = {
-    "infusion-rate": ("infusion_pain", "rate_after_reaction_factor", "rate_with_risk_factors_factor"),
-    "dose-limit": ("weekly_window_days",),
-    "premedication": ("infusion_pain", "premedication_regimens", "corticosteroid_min_risk_factors",
-                      "multiple_drug_allergies_min", "older_age_years"),
-    "observation-period": ("observation",),
-    "formulation": ("fcm_redose_phosphate_days", "lab_thresholds"),
-    "iron-status": ("lab_thresholds",),
-}
 _STATUS_TEXT = {
     "unconfirmed-conservative": "not verified against the source; the stricter value is used",
     "institutional": "local protocol choice",
@@ -178,14 +152,19 @@ def sources_block(finding: Finding, knowledge) -> str:
 def _caveats(finding: Finding, knowledge) -> dict[str, list[tuple[str, str | None]]]:
     """source id -> [(status, note)] for the unconfirmed or institutional values this topic uses."""
     found: dict[str, list[tuple[str, str | None]]] = {}
+    topic = topics.by_code(finding.topic)
+    if topic is None:
+        return found
+    # Which parts of a product label / of the protocol the topic's values come from (its declaration),
+    # so the Sources line can say when one of those values is unverified or a local choice.
     holders: list[Any] = []
     if finding.order is not None:
         product = knowledge.products.get(finding.order.product_key)
         for label in (product.labels.values() if product else ()):
-            holders.extend(getattr(label, name) for name in _LABEL_FIELDS.get(finding.topic, ()))
+            holders.extend(getattr(label, name) for name in topic.label_fields)
     protocol = knowledge.protocol or {}
-    holders.extend(protocol.get(key) for key in _PROTOCOL_KEYS.get(finding.topic, ()))
-    if finding.topic == "premedication":
+    holders.extend(protocol.get(key) for key in topic.protocol_keys)
+    if topic.premedications:
         holders.extend(knowledge.premedications.values())
     for source, status, note in _facts_in(holders):
         if status in _STATUS_TEXT and source in finding.sources:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import Blueprint, current_app, jsonify
 
 from cds_service import HOOKS, SERVICE_IDS
+from cds_service.fhir.templates import PREFETCH_KEYS
 from cds_service.trust import auth
 
 LOINC = "http://loinc.org"
@@ -23,8 +24,8 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 class PrefetchKey:
     key: str
     template: str
-    # what the engine cannot check when this data is missing (shown in the history-unavailable card)
-    feeds: str
+    # What the checks lose when this key's data is missing is wording: history-unavailable's
+    # ``missing_data`` in cards/wording.yaml (check-knowledge asks for one line per key).
 
 
 def _codes(system: str, codes: list[str]) -> str:
@@ -34,6 +35,7 @@ def _codes(system: str, codes: list[str]) -> str:
 def prefetch_keys(knowledge) -> tuple[PrefetchKey, ...]:
     """Build the templates from the reviewed code sets, so they never drift apart."""
     labs = knowledge.codes["labs"]
+    weight_code = labs["body_weight"]["loinc"]
     lab_codes = [labs[name]["loinc"] for name in ("hemoglobin", "ferritin", "tsat", "phosphate", "pregnancy_status")]
     pain_codes = list(knowledge.codes["pain_score_loinc"])
     vital_codes = [knowledge.codes["vitals"][name] for name in ("bp_panel", "systolic")]
@@ -44,42 +46,21 @@ def prefetch_keys(knowledge) -> tuple[PrefetchKey, ...]:
         if tty in ("IN", "SCD", "SBD")
     )
     pid = "{{context.patientId}}"
-    return (
-        PrefetchKey("patient", f"Patient/{pid}", "age-based risk factors"),
-        PrefetchKey(
-            "weight",
-            f"Observation?patient={pid}&code={_codes(LOINC, [labs['body_weight']['loinc']])}&_sort=-date&_count=1",
-            "per-kg dose limits",
-        ),
-        PrefetchKey(
-            "labs",
-            f"Observation?patient={pid}&code={_codes(LOINC, lab_codes)}&_sort=-date&_count=50",
-            "iron status and phosphate checks",
-        ),
-        PrefetchKey("allergies", f"AllergyIntolerance?patient={pid}",
-                    "hypersensitivity history and drug-allergy risk factors"),
-        PrefetchKey("conditions", f"Condition?patient={pid}&clinical-status=active",
-                    "risk factors (asthma, mastocytosis, inflammatory disease, pregnancy)"),
-        PrefetchKey(
-            "ironAdministrations",
-            f"MedicationAdministration?patient={pid}&code={_codes(RXNORM, iron_codes)}&_sort=-effective-time&_count=50",
-            "earlier IV-iron doses (weekly maximum, test dose, re-dosing, infusion-pain history)",
-        ),
-        PrefetchKey(
-            "painScores",
-            f"Observation?patient={pid}&code={_codes(LOINC, pain_codes)}&_sort=-date&_count=100",
-            "infusion-pain history",
-        ),
-        PrefetchKey(
-            "vitalSigns",
-            f"Observation?patient={pid}&code={_codes(LOINC, vital_codes)}&_sort=-date&_count=100",
-            "blood pressure during earlier infusions (reaction grading)",
-        ),
+    templates = {
+        "patient": f"Patient/{pid}",
+        "weight": f"Observation?patient={pid}&code={_codes(LOINC, [weight_code])}&_sort=-date&_count=1",
+        "labs": f"Observation?patient={pid}&code={_codes(LOINC, lab_codes)}&_sort=-date&_count=50",
+        "allergies": f"AllergyIntolerance?patient={pid}",
+        "conditions": f"Condition?patient={pid}&clinical-status=active",
+        "ironAdministrations": (f"MedicationAdministration?patient={pid}&code={_codes(RXNORM, iron_codes)}"
+                                "&_sort=-effective-time&_count=50"),
+        "painScores": f"Observation?patient={pid}&code={_codes(LOINC, pain_codes)}&_sort=-date&_count=100",
+        "vitalSigns": f"Observation?patient={pid}&code={_codes(LOINC, vital_codes)}&_sort=-date&_count=100",
         # subject may name a Patient, Group, Practitioner..: a bare id is ambiguous and some servers
         # (Medplum, our test server) then match nothing, so say which type we mean.
-        PrefetchKey("adverseEvents", f"AdverseEvent?subject=Patient/{pid}",
-                    "earlier infusion reactions recorded as adverse events"),
-    )
+        "adverseEvents": f"AdverseEvent?subject=Patient/{pid}",
+    }
+    return tuple(PrefetchKey(key, templates[key]) for key in PREFETCH_KEYS)
 
 
 def service_definitions(knowledge) -> list[dict]:

@@ -62,8 +62,8 @@ def call_hook(service_id: str):
         jurisdiction=state.config.jurisdiction,
         engine_seconds=state.config.engine_deadline_seconds,
     )
-    feeds = {key.key: key.feeds for key in state.prefetch}
-    findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx, feeds)
+    findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx,
+                        [key.key for key in state.prefetch])
     response = build_response(findings, state.knowledge, state.config.public_base_url or request.host_url)
 
     state.store.record_issued_later(service_id, hook_request["hook"], response["cards"])

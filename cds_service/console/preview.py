@@ -111,8 +111,7 @@ def run(state, patient_bundle: dict, order: dict, hook: str = "order-sign") -> d
     )
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
     selections = [f"{r['resourceType']}/{r.get('id')}" for r in resources] if hook == "order-select" else None
-    feeds = {key.key: key.feeds for key in state.prefetch}
-    findings = evaluate(bundle, selections, record, state.knowledge, ctx, feeds)
+    findings = evaluate(bundle, selections, record, state.knowledge, ctx, [key.key for key in state.prefetch])
     # the handout link is shown in the preview too, so the committee reviews what patients read
     return build_response(findings, state.knowledge, state.config.public_base_url or request.host_url)
 

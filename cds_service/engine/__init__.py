@@ -26,8 +26,11 @@ from cds_service.engine.rules import RULES
 log = logging.getLogger("iron_cds.engine")
 
 
-def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> list[Finding]:
+def evaluate(draft_orders, selections, record, knowledge, ctx, prefetch_keys=None) -> list[Finding]:
     """Findings for the IV-iron orders among ``draft_orders`` (none when there is no IV-iron order).
+
+    ``prefetch_keys``: the data the service asks for (discovery's keys), named as missing when the
+    whole history turns out unreadable.
 
     order-select: only the selected orders (``Type/id`` in ``selections``) get findings; every
     draft still counts as context (an observation order already drafted, a drafted antihistamine).
@@ -37,7 +40,7 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
         findings: list[Finding] = []
         names: list[str] = []
         try:
-            _evaluate(draft_orders, selections, record, knowledge, ctx, feeds, budget, findings, names)
+            _evaluate(draft_orders, selections, record, knowledge, ctx, prefetch_keys, budget, findings, names)
         except DeadlineExceeded:
             pass   # budget.stopped is set: answered below
         if budget.stopped:
@@ -46,7 +49,7 @@ def evaluate(draft_orders, selections, record, knowledge, ctx, feeds=None) -> li
         return findings
 
 
-def _evaluate(draft_orders, selections, record, knowledge, ctx, feeds, budget: Budget,
+def _evaluate(draft_orders, selections, record, knowledge, ctx, prefetch_keys, budget: Budget,
               findings: list[Finding], names: list[str]) -> None:
     """``evaluate`` without the deadline: appends to ``findings`` (and the drug ``names``) as it goes."""
     from cds_service.engine.order import read_orders  # the readers land in their own modules
@@ -70,7 +73,7 @@ def _evaluate(draft_orders, selections, record, knowledge, ctx, feeds, budget: B
         raise
     except Exception as exc:  # the history is unreadable: check the orders alone, and say so
         _log_failure("read_patient", exc)
-        keys = tuple(feeds) if feeds else ("history",)
+        keys = tuple(prefetch_keys) if prefetch_keys else ("history",)
         patient = PatientPicture(unavailable=keys)
         for key in keys:
             unavailable.setdefault(key, "could not be read")
@@ -80,7 +83,7 @@ def _evaluate(draft_orders, selections, record, knowledge, ctx, feeds, budget: B
                   if o.matched_by != "unresolved"]
         names[:] = [order_name(o, tuple(orders), knowledge) for o in orders]
 
-    missing = unavailable_history.check(unavailable, names, knowledge, feeds, unresolved, texts_cut=budget.texts_cut)
+    missing = unavailable_history.check(unavailable, names, knowledge, unresolved, texts_cut=budget.texts_cut)
     if missing:
         findings.append(missing)
     for order, name in zip(orders, names, strict=True):

@@ -2,7 +2,7 @@
 
 Silence is worse than a partial answer for a prescriber, so when the record is
 incomplete every rule still runs on what we have and this one card lists
-what is missing (the prefetch key's ``feeds`` text) and why. It also says when
+what is missing (``missing_data`` in its wording, one line per prefetch key) and why. It also says when
 free text was longer than the engine reads (``budget.TEXT_CAP``), and, when the
 call's deadline stopped the engine, that the checks could not be completed.
 """
@@ -14,21 +14,22 @@ from typing import Sequence
 from cds_service.engine import text
 from cds_service.engine.budget import TEXT_CAP
 from cds_service.engine.model import Finding, IronOrder
+from cds_service.engine.topics import Topic
 from cds_service.knowledge.model import Knowledge
 
-TOPIC = "history-unavailable"
+TOPIC = Topic("history-unavailable", display="Patient history unavailable")
 
 
 def check(unavailable: dict[str, str], drugs: list[str], knowledge: Knowledge,
-          feeds: dict[str, str] | None, unresolved: Sequence[IronOrder] = (), texts_cut: int = 0) -> Finding | None:
+          unresolved: Sequence[IronOrder] = (), texts_cut: int = 0) -> Finding | None:
     """``unresolved``: IV orders whose Medication could not be read (so not known to be iron);
     ``texts_cut``: how many free-text fields were read only up to the cap."""
-    feeds = feeds or {}
     # A Medication read that failed for an order already identified (by the reference's name) is
     # not missing history: only the unresolved orders speak for those reads.
     history = {key: reason for key, reason in unavailable.items() if not key.startswith("medication:")}
     if not unresolved and (not (history or texts_cut) or not drugs):
         return None
+    feeds = text.topic_wording(knowledge, TOPIC).get("missing_data") or {}
     items = [text.phrase(knowledge, TOPIC, "unresolved_item", order_id=order.request_id,
                          why=order.matched_on or "not readable")
              for order in unresolved]

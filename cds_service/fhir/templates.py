@@ -13,6 +13,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+# The data the service asks an EHR to prefetch, by key: discovery builds each key's template, metrics
+# labels reads by key, and wording.yaml says what each key's data is needed for (history-unavailable).
+PREFETCH_KEYS = ("patient", "weight", "labs", "allergies", "conditions", "ironAdministrations", "painScores",
+                 "vitalSigns", "adverseEvents")
+
 _TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 # Root-level primitive context fields the order-select / order-sign hooks mark as token-eligible.

@@ -155,6 +155,36 @@ def cross_problems(data: dict) -> list[tuple[Path, str]]:
     return problems
 
 
+def topic_problems(data: dict) -> list[tuple[Path, str]]:
+    """Every card topic a rule module registers needs its wording; history-unavailable needs a line per prefetch key.
+
+    Without it the rule would fail on every order, at the bedside instead of at review time.
+    """
+    from cds_service.engine import topics  # imported here: the engine imports the knowledge model
+    from cds_service.fhir.templates import PREFETCH_KEYS
+
+    wording = data.get("wording") if isinstance(data.get("wording"), dict) else {}
+    sections = wording.get("topics") if isinstance(wording.get("topics"), dict) else {}
+    problems: list[tuple[Path, str]] = []
+    for topic in topics.registered():
+        section = sections.get(topic.wording)
+        path = ("wording", "topics", topic.wording)
+        if not isinstance(section, dict):
+            problems.append((path, f"Missing the wording of the card topic {topic.code!r} (its rule module "
+                                   "declares it): add the section, with at least a display."))
+        elif not isinstance(section.get("display"), str) or not section["display"].strip():
+            problems.append((path + ("display",), f"Missing the display name of the card topic {topic.code!r}."))
+    unavailable = topics.by_code("history-unavailable")
+    section = sections.get(unavailable.wording) if unavailable else None
+    if isinstance(section, dict):
+        missing_data = section.get("missing_data") if isinstance(section.get("missing_data"), dict) else {}
+        for key in PREFETCH_KEYS:
+            if not isinstance(missing_data.get(key), str) or not missing_data[key].strip():
+                problems.append((("wording", "topics", unavailable.wording, "missing_data", key),
+                                 f"Say what the checks lose when the {key!r} prefetch data is missing."))
+    return problems
+
+
 def count_statuses(data: dict) -> dict[str, int]:
     counts = dict.fromkeys(STATUSES, 0)
     for _, node in _walk(data):

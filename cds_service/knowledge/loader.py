@@ -112,7 +112,8 @@ def validation_messages(data: dict[str, Any], directory: Path | None = None, ove
     """Every schema and cross-file problem, one line each, naming the file that holds the value."""
     directory = directory or cards_dir()
     lines = []
-    for path, message in check.schema_problems(data) + check.cross_problems(data):
+    for path, message in (check.schema_problems(data) + check.cross_problems(data)
+                          + check.topic_problems(data)):
         name = check.SECTION_FILE.get(path[0], "?") if path else "?"
         shown = path[1:] if path and path[0] == "codes" else path
         if override_path and _supplied_by(override, path):

@@ -87,7 +87,7 @@ def test_one_failing_read_makes_history_unavailable_but_keeps_the_rest(e2e):
     assert UNAVAILABLE in cards
     assert [c for c in cards if c != UNAVAILABLE] == expected(name)
     detail = next(c["detail"] for c in body["cards"] if c["source"]["topic"]["code"] == "history-unavailable")
-    assert "hypersensitivity" in detail.lower()      # the allergies key's "feeds" text
+    assert "hypersensitivity" in detail.lower()      # the allergies key's missing_data wording
 
 
 def test_no_fhir_server_and_no_prefetch_still_checks_the_order(e2e):

@@ -49,8 +49,8 @@ def service(make_app, monkeypatch):
     import cds_service.cds_hooks.hooks as hooks
 
     real = hooks.evaluate
-    monkeypatch.setattr(hooks, "evaluate", lambda orders, selections, record, knowledge, ctx, feeds=None:
-                        real(orders, selections, record, knowledge, replace(ctx, now=NOW), feeds))
+    monkeypatch.setattr(hooks, "evaluate", lambda orders, selections, record, knowledge, ctx, prefetch_keys=None:
+                        real(orders, selections, record, knowledge, replace(ctx, now=NOW), prefetch_keys))
     return lambda jurisdiction="US": make_app(fhir_timeout=60.0, jurisdiction=jurisdiction).test_client()
 
 

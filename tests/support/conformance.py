@@ -14,11 +14,10 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from cds_service.engine import topics
+
 TOPIC_SYSTEM = "urn:iron-cds:card-topic"
-TOPICS = (
-    "infusion-rate", "dose-limit", "premedication", "observation-period",
-    "hypersensitivity-history", "formulation", "iron-status", "history-unavailable",
-)
+TOPICS = topics.codes()  # the registry: every topic a rule module declares, and history-unavailable
 INDICATORS = ("info", "warning", "critical")
 SELECTION_BEHAVIORS = ("at-most-one", "any")
 ACTION_TYPES = ("create", "update", "delete")

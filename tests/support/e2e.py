@@ -35,8 +35,8 @@ def pin_now(monkeypatch, now: datetime = NOW) -> None:
 
     real = hooks.evaluate
 
-    def evaluate_at_fixed_time(draft_orders, selections, record, knowledge, ctx, feeds=None):
-        return real(draft_orders, selections, record, knowledge, replace(ctx, now=now), feeds)
+    def evaluate_at_fixed_time(draft_orders, selections, record, knowledge, ctx, prefetch_keys=None):
+        return real(draft_orders, selections, record, knowledge, replace(ctx, now=now), prefetch_keys)
 
     monkeypatch.setattr(hooks, "evaluate", evaluate_at_fixed_time)
 

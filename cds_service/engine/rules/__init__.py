@@ -1,12 +1,23 @@
-"""One module per concern; each exposes ``TOPIC`` and ``check(OrderFacts) -> Finding | None``.
+"""One module per card topic; each declares ``TOPIC`` (an ``engine.topics.Topic``) and
+``check(OrderFacts) -> Finding | None``.
 
-The order of ``RULES`` is the order of the cards for one IV-iron order: the
-loudest concern (earlier hypersensitivity) first, the routine observation order
-last but one.
+Every module in this package is a rule: adding a topic means adding one module here (plus its
+wording in cards/wording.yaml and its tests). ``RULES`` runs them in their topics' ``rank``: the
+loudest concern (earlier hypersensitivity) first, the routine observation order last but one.
 """
 
 from __future__ import annotations
 
-from cds_service.engine.rules import dose, formulation, hypersensitivity, iron_status, observation, premedication, rate
+import importlib
+import pkgutil
 
-RULES = (hypersensitivity, formulation, dose, rate, premedication, observation, iron_status)
+
+def _discover() -> tuple:
+    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
+    ranks = [module.TOPIC.rank for module in modules]
+    if len(set(ranks)) != len(ranks):  # two rules with one rank would order their cards by file name
+        raise RuntimeError(f"rule modules share a rank: {sorted(ranks)}")
+    return tuple(sorted(modules, key=lambda module: module.TOPIC.rank))
+
+
+RULES = _discover()

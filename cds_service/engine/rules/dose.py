@@ -16,8 +16,11 @@ from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts, fmt_mg, protocol_value, within_days
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.suggest import with_dose
+from cds_service.engine.topics import Topic
 
-TOPIC = "dose-limit"
+TOPIC = Topic("dose-limit", rank=30, display="Dose limit",
+              label_fields=("max_single_dose", "dose_bands", "max_weekly_mg", "max_daily_mg"),
+              protocol_keys=("weekly_window_days",))
 
 
 def _round_down(mg: float, step: float | None) -> float:

@@ -23,8 +23,11 @@ from cds_service.engine.facts import (
 )
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.suggest import LOINC, has_marker, lab_request, test_dose_request
+from cds_service.engine.topics import Topic
 
-TOPIC = "formulation"
+TOPIC = Topic("formulation", rank=20, display="Formulation-specific requirement",
+              label_fields=("test_dose", "boxed_warning", "risks"),
+              protocol_keys=("fcm_redose_phosphate_days", "lab_thresholds"))
 HYPOPHOSPHATAEMIA = "hypophosphataemia"
 _LEVELS = ("info", "warning", "critical")
 

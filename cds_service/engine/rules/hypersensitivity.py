@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts
 from cds_service.engine.model import Evidence, Finding, Reaction, SuggestionSpec
+from cds_service.engine.topics import Topic
 
-TOPIC = "hypersensitivity-history"
+TOPIC = Topic("hypersensitivity-history", rank=10, display="Hypersensitivity history",
+              label_fields=("contraindications",))
 ANY_IV_IRON_ALLERGY = "prior-iv-iron-allergy"
 SAME_PRODUCT = "product-hypersensitivity"
 _GRADES = ("mild", "moderate", "severe")

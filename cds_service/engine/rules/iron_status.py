@@ -11,8 +11,9 @@ from __future__ import annotations
 from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts, protocol_fact, protocol_value, within_days
 from cds_service.engine.model import Evidence, Finding
+from cds_service.engine.topics import Topic
 
-TOPIC = "iron-status"
+TOPIC = Topic("iron-status", rank=70, display="Iron status", protocol_keys=("lab_thresholds",))
 
 
 def _recent(facts: OrderFacts, name: str, recency: float):

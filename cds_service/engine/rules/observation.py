@@ -22,8 +22,10 @@ from cds_service.engine.facts import (
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import has_marker, observation_request
+from cds_service.engine.topics import Topic
 
-TOPIC = "observation-period"
+TOPIC = Topic("observation-period", rank=60, display="Post-infusion observation period",
+              label_fields=("observation_minutes",), protocol_keys=("observation",))
 
 
 def already_ordered(facts: OrderFacts, service_code: dict) -> bool:

@@ -23,9 +23,12 @@ from cds_service.engine.facts import (
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import RXNORM, has_marker, premedication_request
+from cds_service.engine.topics import Topic
 from cds_service.knowledge.model import MedicationSpec
 
-TOPIC = "premedication"
+TOPIC = Topic("premedication", rank=50, display="Premedication", premedications=True,
+              protocol_keys=("infusion_pain", "premedication_regimens", "corticosteroid_min_risk_factors",
+                             "multiple_drug_allergies_min", "older_age_years"))
 
 
 def _medication_words(request: dict) -> tuple[set[str], str]:

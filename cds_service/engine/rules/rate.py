@@ -33,8 +33,11 @@ from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import with_duration
 from cds_service.engine.timing import any_method_minimum, has_rate_information, label_minimum
+from cds_service.engine.topics import Topic
 
-TOPIC = "infusion-rate"
+TOPIC = Topic("infusion-rate", rank=40, display="Infusion rate",
+              label_fields=("time_bands", "max_rate_mg_per_min"),
+              protocol_keys=("infusion_pain", "rate_after_reaction_factor", "rate_with_risk_factors_factor"))
 
 
 def _reaction_reference_rates(facts: OrderFacts) -> list[tuple[float, Evidence]]:

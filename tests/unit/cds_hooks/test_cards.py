@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.cds_hooks.cards import build_response, fit_summary
+from cds_service.engine import topics
 from cds_service.engine.model import Finding, IronOrder, SuggestionSpec
 from cds_service.knowledge.loader import build
 from support.conformance import assert_valid_response, response_problems
@@ -405,8 +406,7 @@ def test_unusable_suggestions_are_dropped_and_logged(knowledge, caplog, spec):
 # --- properties over generated input ------------------------------------------------------------------
 
 
-TOPIC_CODES = ["infusion-rate", "dose-limit", "premedication", "observation-period", "hypersensitivity-history",
-               "formulation", "iron-status", "history-unavailable"]
+TOPIC_CODES = list(topics.codes())
 
 
 @settings(max_examples=200, deadline=None)

@@ -13,7 +13,7 @@ from cds_service.engine.model import Finding, PatientPicture
 from cds_service.fhir.record import PatientRecord
 from support.rules import ctx, draft_resource, knowledge, order
 
-FEEDS = {"weight": "per-kg dose limits", "ironAdministrations": "earlier IV-iron doses"}
+KEYS = ("weight", "ironAdministrations")
 
 
 @pytest.fixture
@@ -34,9 +34,9 @@ def readers(monkeypatch):
     return state
 
 
-def run(selections=None, record=None, hook="order-sign", feeds=FEEDS):
+def run(selections=None, record=None, hook="order-sign", keys=KEYS):
     return engine.evaluate({"resourceType": "Bundle", "entry": []}, selections, record or PatientRecord(),
-                           knowledge(), ctx(hook=hook), feeds)
+                           knowledge(), ctx(hook=hook), keys)
 
 
 def test_no_findings_without_an_iv_iron_order(readers):

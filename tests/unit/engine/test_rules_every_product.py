@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from cds_service.engine import run_rules
+from cds_service.engine import run_rules, topics
 from cds_service.engine.rules import RULES
 from support.rules import (
     administration,
@@ -62,6 +62,9 @@ def test_every_rule_runs_for_every_product(product, jurisdiction):
         assert any(f.topic == "observation-period" for f in findings) != stop
 
 
-def test_the_rule_list_covers_every_order_topic_of_the_contract():
-    assert {r.TOPIC for r in RULES} == {"infusion-rate", "dose-limit", "premedication", "observation-period",
-                                        "hypersensitivity-history", "formulation", "iron-status"}
+def test_every_registered_topic_is_a_rule_or_history_unavailable_with_its_wording():
+    assert [t.code for t in topics.registered()] == [r.TOPIC for r in RULES] + ["history-unavailable"]
+    assert [r.TOPIC.rank for r in RULES] == sorted(r.TOPIC.rank for r in RULES)
+    for topic in topics.registered():
+        assert K.wording["topics"][topic.wording]["display"], topic
+        assert topic.display and topic.display != topic.code, topic

@@ -9,7 +9,7 @@ from cds_service.fhir.record import PatientRecord
 from support.hook_requests import medication_request
 from support.rules import ctx, days_before, knowledge
 
-FEEDS = {"weight": "per-kg dose limits"}
+KEYS = ("weight",)
 
 
 def bundle(*resources):
@@ -37,13 +37,13 @@ def topics(findings):
 
 def test_a_compliant_order_gets_the_observation_card_only():
     findings = evaluate(bundle(medication_request(dose_mg=750, minutes=15)), None, record(weight(70)), knowledge(),
-                        ctx(), FEEDS)
+                        ctx(), KEYS)
     assert topics(findings) == ["observation-period"]
 
 
 def test_too_much_too_fast_gets_dose_and_rate_updates_of_the_same_draft():
     findings = evaluate(bundle(medication_request(dose_mg=1200, minutes=5)), None, record(weight(60)), knowledge(),
-                        ctx(), FEEDS)
+                        ctx(), KEYS)
     by_topic = {f.topic: f for f in findings}
     assert {"dose-limit", "infusion-rate"} <= set(by_topic)
     for topic in ("dose-limit", "infusion-rate"):
@@ -60,18 +60,18 @@ def test_oral_iron_and_other_drugs_get_nothing():
                                                          "display": "Oral route"}]}
     other = medication_request("mr-2", code="11124", display="vancomycin")
     assert evaluate(bundle(oral, other), None, record(unavailable={"weight": "timeout"}), knowledge(), ctx(),
-                    FEEDS) == []
+                    KEYS) == []
 
 
 def test_history_unavailable_with_an_iron_order():
     findings = evaluate(bundle(medication_request()), None, record(unavailable={"weight": "HTTP 500"}), knowledge(),
-                        ctx(), FEEDS)
+                        ctx(), KEYS)
     assert "history-unavailable" in topics(findings) and "dose-limit" in topics(findings)
 
 
 def test_order_select_checks_only_the_selected_iron_order():
     first, second = medication_request("mr-1"), medication_request("mr-2", dose_mg=500)
     findings = evaluate(bundle(first, second), ["MedicationRequest/mr-2"], record(weight(70)), knowledge(),
-                        ctx(hook="order-select"), FEEDS)
+                        ctx(hook="order-select"), KEYS)
     assert {f.order.request_id for f in findings if f.order} == {"mr-2"}
     assert all("order 2 of 2" not in f.summary for f in findings)  # only one order is in play

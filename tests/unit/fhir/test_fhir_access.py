@@ -23,8 +23,8 @@ BASE = "http://fhir.test/r4"
 TOKEN = "secret-access-token-123"
 PATIENT = "pat-1"
 KEYS = (
-    PrefetchKey("patient", "Patient/{{context.patientId}}", "age"),
-    PrefetchKey("labs", "Observation?patient={{context.patientId}}&code=http://loinc.org|718-7", "labs"),
+    PrefetchKey("patient", "Patient/{{context.patientId}}"),
+    PrefetchKey("labs", "Observation?patient={{context.patientId}}&code=http://loinc.org|718-7"),
 )
 PATIENT_RES = {"resourceType": "Patient", "id": PATIENT}
 OBS = {"resourceType": "Observation", "id": "o1", "status": "final"}
@@ -194,7 +194,7 @@ def test_a_token_that_cannot_be_a_header_is_not_sent_nor_replaced_by_anonymous_r
 
 
 def test_template_with_an_unresolved_token_is_not_read(fhir):
-    keys = KEYS + (PrefetchKey("encounter", "Encounter/{{context.encounterId}}", "encounter"),)
+    keys = KEYS + (PrefetchKey("encounter", "Encounter/{{context.encounterId}}"),)
     mock_both(fhir)
     body = request()
     del body["context"]["encounterId"]
@@ -271,7 +271,7 @@ def test_next_links_on_fhir_server_are_followed_with_the_token_up_to_the_cap(fhi
         fhir.get(f"{BASE}/Observation?p={page}",
                  json=searchset({**OBS, "id": f"o{page}"}, next_url=f"{BASE}/Observation?p={page + 1}"),
                  match=[responses.matchers.query_param_matcher({"p": str(page)})])
-    keys = (PrefetchKey("labs", "Observation?p=1", "labs"),)
+    keys = (PrefetchKey("labs", "Observation?p=1"),)
     record = gather_record(request(), keys, state(max_pages=3))
     assert [o["id"] for o in record.of_type("Observation")] == ["o1", "o2", "o3"]
     assert len(fhir.calls) == 3

@@ -22,7 +22,7 @@ from cds_service.fhir.access import gather_record
 from cds_service.ops import metrics
 
 TOKEN = "local-token-abc"
-KEYS = tuple(PrefetchKey(name, f"Observation?patient={{{{context.patientId}}}}&k={name}", name)
+KEYS = tuple(PrefetchKey(name, f"Observation?patient={{{{context.patientId}}}}&k={name}")
              for name in ("weight", "labs", "painScores", "vitalSigns"))
 
 

@@ -8,6 +8,8 @@ import pytest
 import yaml
 
 from cds_service.cds_hooks.discovery import prefetch_keys
+from cds_service.engine import topics
+from cds_service.fhir.templates import PREFETCH_KEYS
 from cds_service.knowledge import check
 from cds_service.knowledge.loader import KnowledgeError, load_knowledge, validate
 from cds_service.paths import cards_dir
@@ -347,3 +349,30 @@ def test_class_names_need_a_citation_and_lower_case(cards):
     lines = problems(cards)
     assert any("iv_iron_class_names.source: Missing data for required field." in line for line in lines), lines
     assert any("iv_iron_class_names.names[" in line and "lower case" in line for line in lines), lines
+
+
+# --- the topic registry: a rule's card needs its wording --------------------------------------
+
+
+@pytest.mark.parametrize("topic", topics.codes())
+def test_a_registered_topic_without_wording_is_refused(cards, topic):
+    edit(cards, "wording.yaml", lambda d: d["wording"]["topics"].pop(topic))
+    lines = problems(cards)
+    assert any(f"wording.topics.{topic}: Missing the wording of the card topic {topic!r}" in line
+               for line in lines), lines
+
+
+def test_a_registered_topic_without_a_display_is_refused(cards):
+    edit(cards, "wording.yaml", lambda d: d["wording"]["topics"]["dose-limit"].pop("display"))
+    assert any("wording.topics.dose-limit.display: Missing the display name" in line for line in problems(cards))
+
+
+@pytest.mark.parametrize("key", PREFETCH_KEYS)
+def test_every_prefetch_key_needs_its_missing_data_wording(cards, key):
+    edit(cards, "wording.yaml", lambda d: d["wording"]["topics"]["history-unavailable"]["missing_data"].pop(key))
+    expected = f"wording.topics.history-unavailable.missing_data.{key}: Say what the checks lose"
+    assert any(expected in line for line in problems(cards))
+
+
+def test_wording_for_an_unregistered_topic_is_not_required(cards):
+    assert problems(cards) == []
