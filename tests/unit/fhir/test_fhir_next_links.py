@@ -25,7 +25,7 @@ from support.local_http import local_server, send_json
 
 TOKEN = "ehr-access-token-5f3a"
 PATIENT = "pat-77"
-KEYS = (PrefetchKey("allergies", "AllergyIntolerance?patient={{context.patientId}}", "allergies"),)
+KEYS = (PrefetchKey("allergies", "AllergyIntolerance?patient={{context.patientId}}"),)
 ALLERGY = {"resourceType": "AllergyIntolerance", "id": "a1", "patient": {"reference": f"Patient/{PATIENT}"}}
 
 
