@@ -49,3 +49,18 @@ def test_compose_runs_replicas_on_postgresql():
     assert service["environment"]["IRON_CDS_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert service["deploy"]["replicas"] >= 2
     assert "db" in service["depends_on"]
+
+
+def test_every_template_and_stylesheet_is_packaged():
+    # A non-editable install (the Dockerfile's `pip install .`) carries only what package_data names.
+    import configparser
+    from fnmatch import fnmatch
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    patterns = [p.strip() for p in config["options.package_data"]["cds_service"].split(",")]
+    package = ROOT / "cds_service"
+    files = [p.relative_to(package).as_posix() for p in package.rglob("*")
+             if p.is_file() and p.suffix in (".html", ".css")]
+    assert files
+    assert [f for f in files if not any(fnmatch(f, pattern) for pattern in patterns)] == []
