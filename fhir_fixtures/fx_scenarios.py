@@ -145,6 +145,24 @@ scenario("slow-push-1-min", "haemodialysis",
          "iron sucrose 100 mg by slow IV push over 1 min is faster than the label's 2-5 min: the update keeps it a "
          "push over 2 min (accepting it settles: no further card)")
 
+# The test-dose order our formulation card creates (25 mg over 30 s, wait 60 min), re-fired with the first dose:
+# no rate card and no rewrite for it, the first dose's test-dose reminder no longer interrupts.
+_TEST_DOSE = iron_order("icds-test-dose-refired-td", pid("clean"), "iron_dextran", 25, None,
+                        text="Test dose 25 mg IV, undiluted, over at least 30 seconds; then wait at least 60 minutes, "
+                             "observing the patient, before giving the rest of the dose.",
+                        method=concept(SNOMED, "422145002", "Inject - dosing instruction imperative"))
+_TEST_DOSE["identifier"] = [{"system": "urn:iron-cds:suggested-order",
+                             "value": f"formulation/{mr('test-dose-refired')}/test-dose"}]
+_TEST_DOSE["dosageInstruction"][0]["timing"] = {"repeat": {"count": 1, "duration": 30, "durationUnit": "s"}}
+_TEST_DOSE["dosageInstruction"][0]["extension"] = [{
+    "url": "urn:iron-cds:extension:wait-before-rest-of-dose",
+    "valueDuration": {"value": 60, "unit": "min", "system": "http://unitsofmeasure.org", "code": "min"}}]
+scenario("test-dose-refired", "clean",
+         [iron_order(mr("test-dose-refired"), pid("clean"), "iron_dextran", 100, 30), _TEST_DOSE],
+         [card("formulation", "info"), OBSERVE],
+         "US iron dextran with the test-dose order the service created: the test dose gets no card of its own "
+         "(its time and wait are read), the first dose keeps its observation and an info reminder")
+
 # --- dose limit -----------------------------------------------------------------------------------------
 scenario("dose-over-absolute", "clean", [fcm("dose-over-absolute", "clean", 1500, 30)],
          [card("dose-limit", "warning", "update"), OBSERVE],

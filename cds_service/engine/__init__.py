@@ -21,7 +21,8 @@ from cds_service.engine.budget import Budget, DeadlineExceeded, budget_scope, ov
 from cds_service.engine.facts import OrderFacts, order_name
 from cds_service.engine.model import Finding, IronOrder, PatientPicture
 from cds_service.engine.order_notes import annotate
-from cds_service.engine.rules import RULES
+from cds_service.engine.rules import COMPANION_RULES, RULES
+from cds_service.engine.suggest import SUGGESTION_SYSTEM
 
 log = logging.getLogger("iron_cds.engine")
 
@@ -89,7 +90,8 @@ def _evaluate(draft_orders, selections, record, knowledge, ctx, prefetch_keys, b
     for order, name in zip(orders, names, strict=True):
         facts = OrderFacts(order=order, patient=patient, knowledge=knowledge, ctx=ctx,
                            other_drafts=tuple(other_drafts), iron_orders=tuple(orders))
-        findings.extend(annotate(run_rules(facts), order, name, knowledge))
+        rules = COMPANION_RULES if is_test_dose_of(order, orders) else RULES
+        findings.extend(annotate(run_rules(facts, rules), order, name, knowledge))
 
 
 def _selected(orders: list[IronOrder], selections, ctx) -> list[IronOrder]:
@@ -99,6 +101,20 @@ def _selected(orders: list[IronOrder], selections, ctx) -> list[IronOrder]:
         selected = set(selections)
         orders = [o for o in orders if f"{o.resource.get('resourceType')}/{o.request_id}" in selected]
     return orders
+
+
+def is_test_dose_of(order: IronOrder, orders: list[IronOrder]) -> bool:
+    """True for the test-dose order one of our cards created, while the order it belongs to is drafted too.
+
+    It is part of that order's administration (the same product, observation and cards);
+    only its own speed is checked, so a later call does not add cards for it.
+    """
+    for ident in order.resource.get("identifier") or () if isinstance(order.resource, dict) else ():
+        value = ident.get("value") if isinstance(ident, dict) and ident.get("system") == SUGGESTION_SYSTEM else None
+        parts = value.split("/") if isinstance(value, str) else []
+        if len(parts) == 3 and parts[0] == "formulation" and parts[2] == "test-dose":
+            return any(o.request_id == parts[1] and o is not order for o in orders)
+    return False
 
 
 def run_rules(facts: OrderFacts, rules=RULES) -> list[Finding]:

@@ -27,6 +27,8 @@ LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 # Identifier system on every order we suggest: "<topic>/<iron order id>[/<what>]".
 SUGGESTION_SYSTEM = "urn:iron-cds:suggested-order"
+# Extension on a test dose's Dosage: how long to wait (and observe) before the rest of the dose.
+WAIT_BEFORE_REST = "urn:iron-cds:extension:wait-before-rest-of-dose"
 
 _REQUESTER_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Patient", "RelatedPerson", "Device")
 
@@ -243,8 +245,15 @@ def premedication_request(ctx: EvaluationContext, order: IronOrder, spec: Medica
 
 
 def test_dose_request(ctx: EvaluationContext, order: IronOrder, dose_mg: float, route_coding: dict,
-                      instruction: str, note: str) -> dict:
-    """A separate draft order for the label's test dose, same product as the iron order."""
+                      instruction: str, note: str, *, seconds: float | None = None, wait_minutes: float | None = None,
+                      method_coding: dict | None = None) -> dict:
+    """A separate draft order for the label's test dose, same product as the iron order.
+
+    It carries its own administration time (``seconds``: the label's "over at least 30
+    seconds") and the wait before the rest of the dose (``wait_minutes``) in structured
+    fields as well as in its text, so a later call reads it as the labelled test dose
+    (no rate card, no rewritten text that loses the wait).
+    """
     source = order.resource
     resource: dict = {
         "resourceType": "MedicationRequest",
@@ -266,10 +275,19 @@ def test_dose_request(ctx: EvaluationContext, order: IronOrder, dose_mg: float, 
     resource.update(_context(ctx))
     resource["supportingInformation"] = [_iron_link(order)]
     resource["note"] = [{"text": note}]
-    resource["dosageInstruction"] = [{
+    repeat: dict = {"count": 1}
+    if seconds:
+        repeat.update({"duration": _number(seconds), "durationUnit": "s"})
+    dosage: dict = {
         "text": instruction,
-        "timing": {"repeat": {"count": 1}},
+        "timing": {"repeat": repeat},
         "route": {"coding": [route_coding], "text": route_coding.get("display")},
         "doseAndRate": [{"doseQuantity": _mg(dose_mg)}],
-    }]
+    }
+    if method_coding:
+        dosage["method"] = {"coding": [method_coding], "text": method_coding.get("display")}
+    if wait_minutes:
+        dosage["extension"] = [{"url": WAIT_BEFORE_REST, "valueDuration": {
+            "value": _number(wait_minutes), "unit": "min", "system": UCUM, "code": "min"}}]
+    resource["dosageInstruction"] = [dosage]
     return resource

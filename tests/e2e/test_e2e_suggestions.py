@@ -16,7 +16,10 @@ import pytest
 
 from cds_service.knowledge.loader import load_knowledge
 from support.conformance import assert_valid_response
-from support.e2e import SCENARIOS, actions_of, load, pin_now, request_with_prefetch
+from support.e2e import (
+    SCENARIOS, actions_of, apply_actions, load, order_sign_after, pin_now, recommended, request_with_prefetch,
+    suggestion_keys,
+)
 from support.hook_requests import HOOK_URL
 
 H1_ANTIHISTAMINES = ("diphenhydramine", "chlorphenamine", "chlorpheniramine", "hydroxyzine", "promethazine",
@@ -200,3 +203,84 @@ def test_us_iron_dextran_first_dose_suggests_the_labels_test_dose(e2e):
     assert dose_of(order)["value"] == test_dose["dose_mg"]
     assert order["dosageInstruction"][0]["route"]["coding"][0]["code"] == "47625008"
     assert order["id"] != original["id"]
+    dosage = order["dosageInstruction"][0]
+    assert dosage["timing"]["repeat"]["duration"] == test_dose["min_administration_seconds"]
+    assert dosage["timing"]["repeat"]["durationUnit"] == "s"
+    (wait,) = [e["valueDuration"] for e in dosage["extension"] if e["url"].endswith("wait-before-rest-of-dose")]
+    assert wait["value"] == test_dose["wait_minutes"] and wait["code"] == "min"
+    assert "30 seconds" in dosage["text"] and "60 minutes" in dosage["text"] and "rest of the dose" in dosage["text"]
+
+
+# --- suggestions that settle (issue 13 item 2) -------------------------------------------------------------
+# Accepting a recommended suggestion and signing again must not bring a new recommendation, nor a rate or
+# dose warning the first answer did not have: otherwise the cards oscillate and the prescriber is asked to
+# undo what the service asked a moment before.
+
+RATE_OR_DOSE = ("infusion-rate", "dose-limit")
+
+
+@pytest.fixture
+def service_for(make_app, monkeypatch):
+    pin_now(monkeypatch)
+    clients = {}
+
+    def get(name):
+        jurisdiction = SCENARIOS[name].get("jurisdiction", "US")
+        if jurisdiction not in clients:
+            clients[jurisdiction] = make_app(jurisdiction=jurisdiction).test_client()
+        return clients[jurisdiction]
+
+    return get
+
+
+def sign(client, name, draft_orders):
+    body = order_sign_after(client, name, draft_orders)
+    response = client.post(HOOK_URL, json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    result = response.get_json()
+    assert_valid_response(result, body)
+    return result
+
+
+def interruptive_rate_or_dose(body):
+    return {(c["source"]["topic"]["code"], c["summary"]) for c in body["cards"]
+            if c["source"]["topic"]["code"] in RATE_OR_DOSE and c["indicator"] in ("warning", "critical")}
+
+
+def assert_settled(before, after, accepted_keys, what):
+    offered = set().union(*(suggestion_keys(t, s) for t, s in recommended(before))) if recommended(before) else set()
+    for topic, suggestion in recommended(after):
+        keys = suggestion_keys(topic, suggestion)
+        assert not keys & accepted_keys, f"{what}: the accepted suggestion is offered again: {suggestion['label']}"
+        assert keys <= offered, f"{what}: a new recommendation appeared: {topic}: {suggestion['label']}"
+    new_warnings = {t for t, _ in interruptive_rate_or_dose(after)} - {t for t, _ in interruptive_rate_or_dose(before)}
+    assert not new_warnings, f"{what}: a new rate or dose warning appeared: {interruptive_rate_or_dose(after)}"
+    settled = {t for t, kind, _ in accepted_keys if kind == "update" and t in RATE_OR_DOSE}
+    assert not settled & {t for t, _ in interruptive_rate_or_dose(after)}, f"{what}: the accepted {settled} card is back"
+
+
+SETTLE_NAMES = sorted(n for n, s in SCENARIOS.items() if s["expected"])
+
+
+@pytest.mark.parametrize("name", SETTLE_NAMES)
+def test_accepting_each_recommended_suggestion_settles(service_for, name):
+    client = service_for(name)
+    drafts = load(SCENARIOS[name]["order"])
+    before = sign(client, name, drafts)
+    for topic, suggestion in recommended(before):
+        after = sign(client, name, apply_actions(drafts, suggestion["actions"]))
+        assert_settled(before, after, suggestion_keys(topic, suggestion), f"{name}, after '{suggestion['label']}'")
+
+
+@pytest.mark.parametrize("name", SETTLE_NAMES)
+def test_accepting_every_recommended_suggestion_settles(service_for, name):
+    client = service_for(name)
+    drafts = load(SCENARIOS[name]["order"])
+    before = sign(client, name, drafts)
+    accepted = recommended(before)
+    actions = [a for _, s in accepted for a in s["actions"]]
+    after = sign(client, name, apply_actions(drafts, actions))
+    keys = set().union(*(suggestion_keys(t, s) for t, s in accepted)) if accepted else set()
+    assert_settled(before, after, keys, f"{name}, after accepting all")
+    again = sign(client, name, apply_actions(drafts, actions))
+    assert [c["summary"] for c in again["cards"]] == [c["summary"] for c in after["cards"]], "signing again is stable"

@@ -144,3 +144,53 @@ def actions_of(body: dict, topic: str) -> list[dict]:
 
 def expected(name: str) -> list[dict]:
     return sorted(SCENARIOS[name]["expected"], key=lambda c: (c["topic"], c["indicator"], c["actions"]))
+
+
+# --- accepting suggestions as an EHR does -------------------------------------------------------------
+
+def apply_actions(draft_orders: dict, actions: list[dict]) -> dict:
+    """The draft orders after an EHR carried out ``actions``: create adds, update replaces by id, delete removes."""
+    entries = [copy.deepcopy(e) for e in draft_orders.get("entry") or []]
+    for action in actions:
+        if action["type"] == "create":
+            entries.append({"resource": copy.deepcopy(action["resource"])})
+        elif action["type"] == "update":
+            resource = action["resource"]
+            key = (resource["resourceType"], resource["id"])
+            replaced = [i for i, e in enumerate(entries) if (e["resource"]["resourceType"], e["resource"]["id"]) == key]
+            assert replaced, f"update of {key}, which is not among the draft orders"
+            entries[replaced[0]] = {"resource": copy.deepcopy(resource)}
+        elif action["type"] == "delete":
+            entries = [e for e in entries if f"{e['resource']['resourceType']}/{e['resource']['id']}" != action["resourceId"]]
+    return {**draft_orders, "entry": entries}
+
+
+def recommended(body: dict) -> list[tuple[str, dict]]:
+    """(card topic, suggestion) for every suggestion a card recommends."""
+    return [(c["source"]["topic"]["code"], s) for c in body["cards"] for s in c.get("suggestions") or []
+            if s.get("isRecommended")]
+
+
+def suggestion_keys(topic: str, suggestion: dict) -> set[tuple[str, str, str]]:
+    """(topic, action type, what it acts on): the order it updates or deletes, or the marker of what it creates."""
+    keys = set()
+    for action in suggestion.get("actions") or []:
+        resource = action.get("resource") or {}
+        if action["type"] == "delete":
+            target = action["resourceId"]
+        elif action["type"] == "update":
+            target = f"{resource['resourceType']}/{resource['id']}"
+        else:
+            markers = [i.get("value") for i in resource.get("identifier") or []
+                       if i.get("system") == "urn:iron-cds:suggested-order"]
+            target = markers[0] if markers else json.dumps(resource.get("code") or resource.get("medicationCodeableConcept"))
+        keys.add((topic, action["type"], target))
+    return keys
+
+
+def order_sign_after(client, name: str, draft_orders: dict) -> dict:
+    """The order-sign request of scenario ``name`` with ``draft_orders`` (e.g. after accepting suggestions)."""
+    scenario = SCENARIOS[name]
+    context = {"userId": USER, "patientId": scenario["patient_id"], "encounterId": ENCOUNTER, "draftOrders": draft_orders}
+    prefetch = prefetch_for(load(scenario["patient"]), templates(client, "order-sign"), context)
+    return {"hook": "order-sign", "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}

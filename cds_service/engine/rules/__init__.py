@@ -21,3 +21,5 @@ def _discover() -> tuple:
 
 
 RULES = _discover()
+# A test-dose order our card created, drafted beside the order it belongs to: only its speed is checked.
+COMPANION_RULES = tuple(module for module in RULES if module.TOPIC.code == "infusion-rate")

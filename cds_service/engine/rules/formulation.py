@@ -83,14 +83,21 @@ def _test_dose(card: _Card) -> None:
         iv = knowledge.codes["routes"]["iv"]["snomed"]
         code, display = next(iter(iv.items()))
         route = {"system": "http://snomed.info/sct", "code": str(code), "display": display}
-        instruction = text.phrase(knowledge, TOPIC, "test_dose_instruction", dose=f"{dose_mg:g} mg", wait=wait)
+        seconds = rule.get("min_administration_seconds")
+        instruction = text.phrase(knowledge, TOPIC, "test_dose_instruction_timed", dose=f"{dose_mg:g} mg",
+                                  seconds=f"{seconds:g}", wait=f"{wait:g}") if seconds else \
+            text.phrase(knowledge, TOPIC, "test_dose_instruction", dose=f"{dose_mg:g} mg", wait=wait)
         note = text.phrase(knowledge, TOPIC, "test_dose_note", drug=facts.drug)
         label = text.phrase(knowledge, TOPIC, "suggestion_label_test_dose", dose=f"{dose_mg:g} mg")
+        push = knowledge.codes["administration_methods"]["push"]["snomed"]
+        method_code, method_display = next(iter(push.items()))
+        method = {"system": "http://snomed.info/sct", "code": str(method_code), "display": method_display}
+        resource = test_dose_request(facts.ctx, order, dose_mg, route, instruction, note, seconds=seconds,
+                                     wait_minutes=wait, method_coding=method)
         card.suggestions.append(SuggestionSpec(label=label, action="create", description=instruction,
-                                               resource=test_dose_request(
-                                                   facts.ctx, order, dose_mg, route, instruction, note),
-                                               is_recommended=True))
-    card.add("test_dose", " ".join(paragraph), "warning")
+                                               resource=resource, is_recommended=True))
+    # Once the test-dose order is among the drafts the action is taken: the reminder stays, no longer interruptive.
+    card.add("test_dose", " ".join(paragraph), "info" if drafted else "warning")
     card.cite.add("Test dose", value=f"{dose_mg:g} mg, wait {wait} min", source=rule.get("source"),
                   status=rule.get("status"), note=rule.get("note"))
 
