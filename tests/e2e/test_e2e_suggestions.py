@@ -17,7 +17,14 @@ import pytest
 from cds_service.knowledge.loader import load_knowledge
 from support.conformance import assert_valid_response
 from support.e2e import (
-    SCENARIOS, actions_of, apply_actions, load, order_sign_after, pin_now, recommended, request_with_prefetch,
+    SCENARIOS,
+    actions_of,
+    apply_actions,
+    load,
+    order_sign_after,
+    pin_now,
+    recommended,
+    request_with_prefetch,
     suggestion_keys,
 )
 from support.hook_requests import HOOK_URL
@@ -256,7 +263,8 @@ def assert_settled(before, after, accepted_keys, what):
     new_warnings = {t for t, _ in interruptive_rate_or_dose(after)} - {t for t, _ in interruptive_rate_or_dose(before)}
     assert not new_warnings, f"{what}: a new rate or dose warning appeared: {interruptive_rate_or_dose(after)}"
     settled = {t for t, kind, _ in accepted_keys if kind == "update" and t in RATE_OR_DOSE}
-    assert not settled & {t for t, _ in interruptive_rate_or_dose(after)}, f"{what}: the accepted {settled} card is back"
+    back = settled & {t for t, _ in interruptive_rate_or_dose(after)}
+    assert not back, f"{what}: the accepted {back} card is back"
 
 
 SETTLE_NAMES = sorted(n for n, s in SCENARIOS.items() if s["expected"])

@@ -161,7 +161,8 @@ def apply_actions(draft_orders: dict, actions: list[dict]) -> dict:
             assert replaced, f"update of {key}, which is not among the draft orders"
             entries[replaced[0]] = {"resource": copy.deepcopy(resource)}
         elif action["type"] == "delete":
-            entries = [e for e in entries if f"{e['resource']['resourceType']}/{e['resource']['id']}" != action["resourceId"]]
+            entries = [e for e in entries
+                       if f"{e['resource']['resourceType']}/{e['resource']['id']}" != action["resourceId"]]
     return {**draft_orders, "entry": entries}
 
 
@@ -183,7 +184,8 @@ def suggestion_keys(topic: str, suggestion: dict) -> set[tuple[str, str, str]]:
         else:
             markers = [i.get("value") for i in resource.get("identifier") or []
                        if i.get("system") == "urn:iron-cds:suggested-order"]
-            target = markers[0] if markers else json.dumps(resource.get("code") or resource.get("medicationCodeableConcept"))
+            what = resource.get("code") or resource.get("medicationCodeableConcept")
+            target = markers[0] if markers else json.dumps(what, sort_keys=True)
         keys.add((topic, action["type"], target))
     return keys
 
@@ -191,6 +193,7 @@ def suggestion_keys(topic: str, suggestion: dict) -> set[tuple[str, str, str]]:
 def order_sign_after(client, name: str, draft_orders: dict) -> dict:
     """The order-sign request of scenario ``name`` with ``draft_orders`` (e.g. after accepting suggestions)."""
     scenario = SCENARIOS[name]
-    context = {"userId": USER, "patientId": scenario["patient_id"], "encounterId": ENCOUNTER, "draftOrders": draft_orders}
+    context = {"userId": USER, "patientId": scenario["patient_id"], "encounterId": ENCOUNTER,
+               "draftOrders": draft_orders}
     prefetch = prefetch_for(load(scenario["patient"]), templates(client, "order-sign"), context)
     return {"hook": "order-sign", "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}
