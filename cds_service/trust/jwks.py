@@ -22,13 +22,14 @@ from typing import Callable
 import requests
 
 from cds_service.config import ConfigError, TrustedIssuer
+from cds_service.trust.deadline_get import FetchFailed, deadline_get, guarded_session
 
 log = logging.getLogger("iron_cds.auth")
 
 MAX_JWKS_BYTES = 512 * 1024   # a real key set is a few kB; refuse to buffer anything huge
 DEFAULT_MAX_AGE = 3600.0
 DEFAULT_MIN_REFRESH_INTERVAL = 60.0
-DEFAULT_TIMEOUT = 3.0
+DEFAULT_TIMEOUT = 3.0          # seconds for a whole fetch: connect, headers and body
 
 
 class JwksError(Exception):
@@ -65,8 +66,23 @@ def read_jwks_file(path: str) -> dict[str, dict]:
     return parse_jwks(data)
 
 
+class _Flight:
+    """One fetch in progress; everyone who needs it waits on ``done``, at most until ``deadline``."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline   # time.monotonic()
+        self.done = threading.Event()
+
+
 class IssuerKeys:
-    """The cached key set of one trusted issuer (thread-safe; one per process)."""
+    """The cached key set of one trusted issuer (thread-safe; one per process).
+
+    The lock guards only this issuer's state and is never held across the network: one
+    fetch runs at a time in a thread of its own (single flight), callers that need it wait
+    for it at most until its deadline, and callers for other issuers never wait at all.
+    The next attempt is allowed ``min_refresh_interval`` after the END of the last one, so a
+    slow key server cannot be asked again while (or right after) it trickles.
+    """
 
     def __init__(
         self,
@@ -79,54 +95,78 @@ class IssuerKeys:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.issuer = issuer
-        self._session = session or requests.Session()
-        self._timeout = timeout
+        self._session = session or guarded_session()
+        self._timeout = timeout                    # total deadline of one fetch
         self._max_age = max_age
         self._min_refresh_interval = min_refresh_interval
-        self._clock = clock
+        self._clock = clock                        # for cache age and rate limit (tests move it)
         self._lock = threading.Lock()
         self._keys: dict[str, dict] = {}
-        self._loaded_at: float | None = None      # last successful load
-        self._attempted_at: float | None = None   # last load attempt, successful or not
+        self._loaded_at: float | None = None       # last successful load
+        self._attempt_ended_at: float | None = None
+        self._flight: _Flight | None = None
         self.fetch_count = 0
 
     @property
     def loaded(self) -> bool:
         return self._loaded_at is not None
 
+    @property
+    def fetching(self) -> bool:
+        """Whether a fetch is in flight (it may outlive its waiters by the moment it takes to unwind)."""
+        with self._lock:
+            return self._flight is not None
+
     def get(self, kid: str) -> dict | None:
-        """The JWK with this ``kid``, or None when the issuer has no such key."""
+        """The JWK with this ``kid``, or None when the issuer has no such key (or none could be had in time)."""
         with self._lock:
             now = self._clock()
+            key = self._keys.get(kid)
             stale = self._loaded_at is None or now - self._loaded_at >= self._max_age
-            unknown = kid not in self._keys
-            if (stale or unknown) and self._may_attempt(now):
-                self._load(now)
+            flight = self._flight
+            if (stale or key is None) and flight is None and self._may_attempt(now):
+                flight = self._start_flight()
+        if flight is None or not (stale or key is None):
+            return key
+        flight.done.wait(max(0.0, flight.deadline - time.monotonic()))
+        with self._lock:
             return self._keys.get(kid)
 
     def _may_attempt(self, now: float) -> bool:
-        if self._attempted_at is None:
+        if self._attempt_ended_at is None:
             return True
-        return now - self._attempted_at >= self._min_refresh_interval
+        return now - self._attempt_ended_at >= self._min_refresh_interval
 
-    def _load(self, now: float) -> None:
-        self._attempted_at = now
+    def _start_flight(self) -> _Flight:
+        """Called with the lock held."""
+        flight = _Flight(time.monotonic() + self._timeout)
+        self._flight = flight
+        threading.Thread(target=self._fly, args=(flight,), name="jwks-fetch", daemon=True).start()
+        return flight
+
+    def _fly(self, flight: _Flight) -> None:
+        keys, reason = None, None
         try:
             keys = self._read()
         except JwksError as exc:
+            reason = str(exc)
+        except Exception as exc:   # noqa: BLE001  (a bug here must not leave waiters without an answer)
+            reason = type(exc).__name__
+        with self._lock:
+            now = self._clock()
+            self._attempt_ended_at = now
+            if keys is not None:
+                self._keys = keys
+                self._loaded_at = now
+            self._flight = None
+        flight.done.set()
+        if keys is None:
             # Keep serving the keys we had: an outage of the client's key URL should not
             # lock it out until the next attempt, which the rate limit spaces out.
-            log.warning(
-                "JWKS could not be loaded",
-                extra={"event": "jwks-load-failed", "iss": self.issuer.issuer, "reason": str(exc)},
-            )
-            return
-        self._keys = keys
-        self._loaded_at = now
-        log.info(
-            "JWKS loaded",
-            extra={"event": "jwks-loaded", "iss": self.issuer.issuer, "kids": sorted(keys)},
-        )
+            log.warning("JWKS could not be loaded",
+                        extra={"event": "jwks-load-failed", "iss": self.issuer.issuer, "reason": reason})
+        else:
+            log.info("JWKS loaded", extra={"event": "jwks-loaded", "iss": self.issuer.issuer, "kids": sorted(keys)})
 
     def _read(self) -> dict[str, dict]:
         if self.issuer.jwks_file:
@@ -135,25 +175,11 @@ class IssuerKeys:
             raise JwksError("no JWKS URL or file configured")
         self.fetch_count += 1
         try:
-            response = self._session.get(
-                self.issuer.jwks_url,
-                timeout=self._timeout,
-                allow_redirects=False,   # the configured URL, not wherever it points us
-                headers={"Accept": "application/json, application/jwk-set+json"},
-                stream=True,
-            )
-            try:
-                if response.status_code != 200:
-                    raise JwksError(f"HTTP {response.status_code}")
-                body = b""
-                for chunk in response.iter_content(chunk_size=65536):
-                    body += chunk
-                    if len(body) > MAX_JWKS_BYTES:
-                        raise JwksError("key set too large")
-            finally:
-                response.close()
-        except requests.RequestException as exc:
-            raise JwksError(exc.__class__.__name__) from None
+            body = deadline_get(self._session, self.issuer.jwks_url, seconds=self._timeout,
+                                max_bytes=MAX_JWKS_BYTES,
+                                headers={"Accept": "application/json, application/jwk-set+json"})
+        except FetchFailed as exc:
+            raise JwksError(str(exc)) from None
         try:
             return parse_jwks(json.loads(body))
         except ValueError:
@@ -164,7 +190,7 @@ class KeyRegistry:
     """All trusted issuers' key caches, built once per process."""
 
     def __init__(self, issuers: dict[str, TrustedIssuer], session: requests.Session | None = None, **options):
-        session = session or requests.Session()
+        session = session or guarded_session()
         self._by_issuer = {iss: IssuerKeys(spec, session, **options) for iss, spec in issuers.items()}
 
     def key(self, issuer: str, kid: str) -> dict | None:

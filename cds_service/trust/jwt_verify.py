@@ -13,6 +13,9 @@ and the metric); the caller answers 401 without any detail.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -31,6 +34,10 @@ ALLOWED_ALGORITHMS = frozenset(_EC_CURVES) | frozenset(_RSA_ALGORITHMS)
 MAX_TOKEN_CHARS = 16 * 1024     # real CDS client tokens are well under 2 kB
 MAX_JTI_CHARS = 256
 MIN_RSA_BITS = 2048
+# Signature lengths in bytes: ECDSA in JWS is raw r||s (RFC 7518 section 3.4); RSA is the key's size.
+_EC_SIGNATURE_BYTES = {"ES256": 64, "ES384": 96, "ES512": 132}
+_RSA_SIGNATURE_BYTES = (MIN_RSA_BITS // 8, 16384 // 8)
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class TokenRejected(Exception):
@@ -104,6 +111,9 @@ def verify_token(
         # Never fetched: a token cannot choose where its own verification key comes from.
         raise reject("untrusted-jku")
 
+    if not _signature_fits(token, alg):
+        # Before any key lookup: an unsigned or cut-off token must never make us fetch a key set.
+        raise reject("bad-signature")
     jwk = keys.key(iss, kid)
     if jwk is None:
         raise reject("unknown-key" if keys.has_keys(iss) else "jwks-unavailable")
@@ -163,6 +173,20 @@ def verify_token(
     if not fresh:
         raise reject("replay")
     return VerifiedToken(claims=claims, issuer=iss, jti=jti, expires_at=expires_at)
+
+
+def _signature_fits(token: str, alg: str) -> bool:
+    """Whether the token carries a base64url signature of the length ``alg`` produces."""
+    parts = token.split(".")
+    if len(parts) != 3 or not _BASE64URL.fullmatch(parts[2]):
+        return False
+    try:
+        signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    if alg in _EC_SIGNATURE_BYTES:
+        return len(signature) == _EC_SIGNATURE_BYTES[alg]
+    return _RSA_SIGNATURE_BYTES[0] <= len(signature) <= _RSA_SIGNATURE_BYTES[1]
 
 
 def _header(token: str) -> dict:

@@ -186,7 +186,7 @@ REFUSED = {   # case -> (token factory, the reason class logged and counted)
     "garbage": (lambda: "eyJhbGciOiJFUzM4NCJ9.%%%.***", "malformed"),
     "es384-header-rsa-key-kid": (lambda: jwt.encode(
         claims(), ES384.private_key, algorithm="ES384", headers={"kid": RS384.kid, "typ": "JWT"}), "unknown-key"),
-    "es256-with-p384-key": (lambda: _es256_signed_with_p384(), "unknown-key"),
+    "es256-with-p384-key": (lambda: _es256_signed_with_p384(), "bad-signature"),   # a P-384 signature is 96 bytes
 }
 
 
