@@ -101,26 +101,16 @@ def check_knowledge(override: str | None, directory: str | None) -> None:
     """Validate the knowledge and card data files; exit 1 listing every problem."""
     from pathlib import Path
 
-    from cds_service.knowledge import check
-    from cds_service.knowledge.loader import build, validate
+    from cds_service.knowledge.report import check_knowledge as run_check
 
     override = override or os.environ.get("IRON_CDS_KNOWLEDGE") or None
-    data, problems = validate(override, Path(directory) if directory else None)
-    if not problems:
-        try:
-            knowledge = build(data, overridden_by=override)
-        except (KeyError, TypeError, ValueError) as exc:  # the schemas should make this unreachable
-            problems = [f"knowledge passed the schemas but could not be built: {exc!r}"]
-    if problems:
-        click.echo(f"knowledge check FAILED ({len(problems)} problem{'s' if len(problems) != 1 else ''}):", err=True)
-        for line in problems:
+    report = run_check(override, Path(directory) if directory else None)
+    if not report.ok:
+        click.echo(report.heading, err=True)
+        for line in report.problems:
             click.echo(f"  {line}", err=True)
-    statuses = check.count_statuses(data)
-    click.echo(
-        f"knowledge OK: {len(knowledge.products)} products, {len(knowledge.sources)} sources, "
-        f"{statuses['confirmed']} confirmed facts, {statuses['unconfirmed-conservative']} unconfirmed-conservative "
-        f"(stricter value kept), {statuses['institutional']} institutional"
-    )
+        sys.exit(1)
+    click.echo(report.heading)
     if override:
         click.echo(f"override applied: {override}")
 

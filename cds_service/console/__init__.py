@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from cds_service.console import access, feedback_stats, preview
 from cds_service.handouts import content as handout_content
 from cds_service.handouts import handout_path
-from cds_service.knowledge.loader import KnowledgeError, build, read_raw
+from cds_service.knowledge.report import check_knowledge
 from cds_service.store import Feedback, IssuedCard
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
@@ -159,15 +159,11 @@ def _handout_links(knowledge) -> list[tuple[str, list[tuple[str, str]]]]:
 @bp.get("/knowledge")
 def knowledge_page():
     state = _state()
-    try:
-        # Re-read the files as they are on disk now (the running service keeps what it loaded at start).
-        checked = build(read_raw(None, state.config.knowledge_path))
-        check = {"ok": True,
-                 "message": f"{len(checked.products)} products and {len(checked.sources)} sources validate."}
-    except KnowledgeError as exc:
-        check = {"ok": False, "message": str(exc)}
+    # The files as they are on disk now (the running service keeps what it loaded at start), checked
+    # exactly as `iron-cds check-knowledge` checks them.
+    report = check_knowledge(state.config.knowledge_path)
     return render_template("knowledge.html", knowledge=state.knowledge, jurisdiction=state.config.jurisdiction,
-                           check=check)
+                           report=report)
 
 
 @bp.get("/feedback")

@@ -79,19 +79,6 @@ def read_override(override_path: str) -> tuple[dict[str, Any] | None, list[str]]
     return content, []
 
 
-def read_raw(directory: Path | None = None, override_path: str | None = None) -> dict[str, Any]:
-    """The merged raw data (files + override), unvalidated; raises KnowledgeError if a file cannot be read."""
-    data, errors = read_files(directory)
-    if override_path:
-        override, override_errors = read_override(override_path)
-        errors += override_errors
-        if override is not None:
-            data = deep_merge(data, override)
-    if errors:
-        raise KnowledgeError(errors)
-    return data
-
-
 def _supplied_by(override: dict | None, path: tuple) -> bool:
     """True when the override file set the value at (or above) this path."""
     node: Any = override

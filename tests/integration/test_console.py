@@ -1,5 +1,6 @@
 """The console through the Flask test client: access control and what each page shows."""
 
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -61,6 +62,44 @@ def test_knowledge_page_shows_every_product_with_sources_and_statuses(console, a
         for label in product.labels.values():
             assert label.source in page
     assert "check-knowledge: " in page
+
+
+def test_knowledge_page_shows_exactly_what_check_knowledge_reports(console, tmp_path, monkeypatch):
+    """Same files, same validation: the page lists the command's problem lines, one for one."""
+    import html
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from cds_service.cli import main
+
+    bad = tmp_path / "hospital.yaml"
+    bad.write_text("protocol:\n  observation:\n"
+                   "    default_minutes: {value: 15, unit: min, source: S-NOWHERE, status: institutional}\n"
+                   "premedications:\n  acetaminophen: {display: 1}\n", encoding="utf-8")
+    state = console.application.extensions["iron_cds"]
+    monkeypatch.setattr(state, "config", replace(state.config, knowledge_path=str(bad)))
+    monkeypatch.delenv("IRON_CDS_KNOWLEDGE", raising=False)
+    result = CliRunner().invoke(main, ["check-knowledge", "--file", str(bad)])
+    assert result.exit_code == 1
+    reported = [line.strip() for line in result.output.splitlines()]
+    response = console.get("/console/knowledge", headers=BEARER)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    shown = [html.unescape(item) for item in re.findall(r"<li><code>(.*?)</code></li>", page)]
+    assert f"check-knowledge: {reported[0]}" in html.unescape(page)
+    assert shown == reported[1:] and len(shown) >= 3
+
+
+def test_knowledge_page_says_ok_with_the_same_summary_as_check_knowledge(console, monkeypatch):
+    from click.testing import CliRunner
+
+    from cds_service.cli import main
+
+    monkeypatch.delenv("IRON_CDS_KNOWLEDGE", raising=False)
+    summary = CliRunner().invoke(main, ["check-knowledge"]).output.splitlines()[0]
+    page = console.get("/console/knowledge", headers=BEARER).get_data(as_text=True)
+    assert f'<p class="ok">check-knowledge: {summary}</p>' in page
 
 
 def test_preview_renders_cards_from_pasted_data_without_raw_html(console):

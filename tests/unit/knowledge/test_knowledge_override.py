@@ -105,6 +105,38 @@ def test_check_knowledge_fails_on_a_broken_copy_with_the_message(tmp_path, monke
     assert expected in result.output
 
 
+BAD_OVERRIDE = """
+protocol:
+  observation:
+    default_minutes: {value: 15, unit: min, source: S-NOWHERE, status: institutional}
+  weekly_window_days: {value: -1, unit: d, source: S-EMA, status: institutional}
+"""
+
+
+def test_check_knowledge_with_a_bad_file_exits_1_listing_every_problem_without_a_traceback(override, monkeypatch):
+    monkeypatch.delenv("IRON_CDS_KNOWLEDGE", raising=False)
+    path = override(BAD_OVERRIDE)
+    result = CliRunner().invoke(main, ["check-knowledge", "--file", path])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)          # a clean exit, not an escaped exception
+    assert "Traceback" not in result.output and "Error" not in result.output.split("FAILED")[0]
+    lines = result.output.splitlines()
+    assert lines[0].startswith("knowledge check FAILED (") and "knowledge OK" not in result.output
+    problems = [line.strip() for line in lines[1:]]
+    assert len(problems) >= 3 and all(line.startswith(f"{path} (override of protocol.yaml)") for line in problems)
+    assert any("observation.default_minutes.source: Unknown source id 'S-NOWHERE'" in line for line in problems)
+    assert any("observation.default_minutes.value: Must be at least 30" in line for line in problems)
+    assert any("weekly_window_days.value" in line for line in problems)
+
+
+def test_check_knowledge_with_an_unreadable_file_exits_1_naming_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("IRON_CDS_KNOWLEDGE", raising=False)
+    missing = tmp_path / "nowhere.yaml"
+    result = CliRunner().invoke(main, ["check-knowledge", "--file", str(missing)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "knowledge check FAILED (1 problem)" in result.output and str(missing) in result.output
+
+
 def test_check_knowledge_reads_the_override_from_the_environment(override, monkeypatch):
     path = override("protocol:\n  rate_after_reaction_factor: {value: 2, source: S-BLOODPROJ, status: institutional}\n")
     monkeypatch.setenv("IRON_CDS_KNOWLEDGE", path)
