@@ -96,7 +96,9 @@ SCHEMAS: dict[str, dict] = {
         "properties": {
             "access_token": {"type": "string", "minLength": 1},
             "token_type": {"type": "string", "pattern": "^[Bb][Ee][Aa][Rr][Ee][Rr]$"},
-            "expires_in": {"type": "integer"},
+            "expires_in": {"oneOf": [{"type": "number"},
+                                     {"type": "string", "pattern": "^\\s*[0-9]{1,12}(\\.[0-9]{1,6})?\\s*$"}],
+                           "description": "Not used by the service; a number of seconds, also as a numeric string."},
             "scope": {"type": "string"},
             "subject": {"type": "string"},
             "patient": {"type": ["string", "null"], "pattern": _FHIR_ID},

@@ -42,6 +42,15 @@ def _fhir_server(value: str) -> None:
         raise ValidationError("must be a plain http(s) URL (no user info, query, fragment, backslash or dot segment)")
 
 
+_SECONDS = re.compile(r"\s*\d{1,12}(\.\d{1,6})?\s*")
+
+
+def _seconds(value) -> None:
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
+                                       or isinstance(value, str) and _SECONDS.fullmatch(value)):
+        raise ValidationError("must be a number of seconds")
+
+
 def _bearer(value: str) -> None:
     if value.lower() != "bearer":
         raise ValidationError("must be 'Bearer'")
@@ -70,7 +79,8 @@ class _Lenient(Schema):
 class FhirAuthorizationSchema(_Lenient):
     access_token = fields.String(required=True, validate=validate.Length(min=1))
     token_type = fields.String(required=True, validate=_bearer)
-    expires_in = fields.Integer(required=True, strict=True)
+    # Never used by us: lenient (EHRs send "600"); only a value that is not a number of seconds at all is refused.
+    expires_in = fields.Raw(required=True, validate=_seconds)
     scope = fields.String(required=True)
     subject = fields.String(required=True)
     patient = fields.String(allow_none=True, validate=_fhir_id)
@@ -140,11 +150,29 @@ def load_hook_request(body: dict, config) -> dict:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     check_hook_request_limits(body, config)
+    refuse_cds_hooks_1(body)
     _load(_HOOK_REQUEST, body)
     context_schema = CONTEXT_SCHEMAS.get(body["hook"])
     if context_schema is not None:
         _load(context_schema, body["context"], prefix="context")
     return body
+
+
+CDS_HOOKS_1 = ("this is a CDS Hooks 1.0 request ({found}); this service speaks CDS Hooks 2.0, which expects hook "
+               "'order-select' or 'order-sign' with context.userId, context.patientId and context.draftOrders "
+               "(a Bundle of the draft orders; order-select also context.selections)")
+
+
+def refuse_cds_hooks_1(body: dict) -> None:
+    """One 400 that says what a CDS Hooks 1.0 request is and what 2.0 expects, instead of a field-by-field error."""
+    context = body.get("context")
+    found = [name for name, present in (
+        ("hook 'medication-prescribe'", body.get("hook") == "medication-prescribe"),
+        ("top-level 'user'", "user" in body),
+        ("context.medications", isinstance(context, dict) and "medications" in context),
+    ) if present]
+    if found:
+        raise ApiError(400, CDS_HOOKS_1.format(found=", ".join(found)))
 
 
 def check_hook_request_limits(body: dict, config) -> None:

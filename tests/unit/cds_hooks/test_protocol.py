@@ -282,13 +282,20 @@ def test_fhir_authorization_needs_each_required_field(client, field):
 
 
 @pytest.mark.parametrize("field, value", [
-    ("token_type", "MAC"), ("expires_in", "300"), ("expires_in", 30.5), ("expires_in", True),
+    ("token_type", "MAC"), ("expires_in", "soon"), ("expires_in", True), ("expires_in", None),
     ("access_token", 12345), ("access_token", ""), ("scope", ["patient/*.read"]), ("patient", 7),
 ])
 def test_fhir_authorization_ill_typed_fields(client, field, value):
     body = sign_request(fhirServer="https://ehr.example.org/fhir", fhirAuthorization=dict(TOKEN, **{field: value}))
     refused = assert_refused(post(client, body), 400, field=f"fhirAuthorization.{field}")
     assert TOKEN["access_token"] not in json.dumps(refused)
+
+
+@pytest.mark.parametrize("value", ["300", " 600 ", 30.5, 0])
+def test_fhir_authorization_expires_in_is_read_leniently(client, value):
+    # issue 14: the service never uses expires_in; EHRs send it as a numeric string
+    body = sign_request(fhirServer="https://ehr.example.org/fhir", fhirAuthorization=dict(TOKEN, expires_in=value))
+    assert post(client, body).status_code == 200
 
 
 def test_fhir_authorization_that_is_not_an_object_is_400(client):
@@ -371,3 +378,17 @@ def test_a_very_deep_value_is_checked_without_recursion():
     from cds_service.cds_hooks.request_body import nesting_exceeds
 
     assert nesting_exceeds(_nested(100_000, "list"), 64)
+
+
+# --- CDS Hooks 1.0 shapes ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("change", [
+    {"hook": "medication-prescribe"},
+    {"user": "Practitioner/example"},
+    {"context": {"patientId": "pat-1", "medications": [{"resourceType": "MedicationOrder", "id": "m1"}]}},
+])
+def test_a_cds_hooks_1_request_gets_one_400_that_says_so(client, change):
+    body = dict(sign_request(), **change)
+    response = post(client, body)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert "CDS Hooks 1.0 request" in error and "context.draftOrders" in error and "order-sign" in error
