@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fx_resources import (
+from fx_resources import (  # noqa: I001
     INGREDIENTS,
     RXNORM,
     administration,
@@ -10,8 +10,10 @@ from fx_resources import (
     allergy,
     blood_pressure,
     condition,
+    dated_observation,
     drug_allergy,
     ferritin,
+    gestational_age,
     hemoglobin,
     pain_score,
     patient,
@@ -232,5 +234,39 @@ _add("sucrose-pain", "pain 6/10 during iron sucrose 100 mg over 60 min (2026-08-
          pain_score(f"{pid('sucrose-pain')}-pain-1", pid("sucrose-pain"), 6, "2026-08-03T09:40:00Z",
                     f"MedicationAdministration/{_sucrose_pain['id']}"),
      ])
+
+# --- issue 12: age against the labels (birthdays six months from NOW, so a few days never flip an age) ----
+def _child(name: str, birth_date: str, weight_kg: float | None, note: str) -> None:
+    _add(name, note, baseline(name, weight_kg=weight_kg, birth_date=birth_date))
+
+
+_child("child-1y", "2025-05-25", 10, "1 year 6 months, 10 kg: FCM is labelled from 1 year, iron sucrose from 2")
+_child("child-2y", "2024-05-25", 12, "2 years 6 months, 12 kg: iron sucrose labelled (0.5 mg/kg, at most 100 mg)")
+_child("child-4y", "2022-05-25", 15, "4 years 6 months, 15 kg (iron sucrose 0.5 mg/kg = 7.5 mg)")
+_child("child-4y-no-weight", "2022-05-25", None, "4 years 6 months, no body weight recorded")
+_child("child-5y", "2021-05-25", 18, "5 years 6 months, 18 kg: sodium ferric gluconate is labelled from 6 years")
+_child("child-6y", "2020-05-25", 20, "6 years 6 months, 20 kg: sodium ferric gluconate 1.5 mg/kg = 30 mg")
+_child("teen-17y", "2009-05-25", 60, "17 years 6 months, 60 kg: ferumoxytol not established under 18")
+_child("adult-18y", "2008-05-25", 60, "18 years 6 months, 60 kg: adult labels apply")
+
+
+# --- issue 12: pregnancy dated by LMP, due date or gestational age; or undated --------------------------
+def _pregnant(name: str, note: str, extra: list[dict]) -> None:
+    _add(name, note, baseline(name, birth_date="1994-03-14") + extra)
+
+
+_pregnant("pregnant-lmp-8w", "last menstrual period 2026-09-30: about 8 weeks pregnant (first trimester)",
+          [dated_observation(f"{pid('pregnant-lmp-8w')}-lmp", pid("pregnant-lmp-8w"), "8665-2",
+                             "Last menstrual period start date", "2026-09-30", "2026-11-18T09:00:00Z")])
+_pregnant("pregnant-edd-21w", "estimated delivery date 2027-04-02: about 21 weeks pregnant (second trimester)",
+          [dated_observation(f"{pid('pregnant-edd-21w')}-edd", pid("pregnant-edd-21w"), "11778-8",
+                             "Delivery date Estimated", "2027-04-02", "2026-11-18T09:00:00Z")])
+_pregnant("pregnant-13w", "gestational age 13 weeks recorded 2026-11-24: 13 weeks 1 day today (first trimester)",
+          [gestational_age(f"{pid('pregnant-13w')}-ga", pid("pregnant-13w"), 13, "2026-11-24T12:00:00Z")])
+_pregnant("pregnant-14w", "gestational age 14 weeks recorded 2026-11-24: 14 weeks 1 day today (second trimester)",
+          [gestational_age(f"{pid('pregnant-14w')}-ga", pid("pregnant-14w"), 14, "2026-11-24T12:00:00Z")])
+_pregnant("pregnant-undated", "a current pregnancy on the problem list, nothing dates it",
+          [condition(f"{pid('pregnant-undated')}-pregnancy", pid("pregnant-undated"), "77386006", "Pregnant",
+                     "Z34.90", "2026-10-01")])
 
 assert all(r["id"].startswith("icds-") for resources in PATIENTS.values() for r in resources)

@@ -93,6 +93,18 @@ def phosphate(oid, pid, value, when):
     return observation(oid, pid, "2777-1", "Phosphate [Mass/volume] in Serum or Plasma", value, "mg/dL", when)
 
 
+def gestational_age(oid, pid, weeks, when):
+    return observation(oid, pid, "49051-6", "Gestational age in weeks", weeks, "wk", when, "survey")
+
+
+def dated_observation(oid: str, pid: str, loinc: str, display: str, value: str, when: str) -> dict:
+    """An Observation whose value is a date (last menstrual period 8665-2, estimated delivery date 11778-8)."""
+    obs = observation(oid, pid, loinc, display, 0, "1", when, "survey")
+    del obs["valueQuantity"]
+    obs["valueDateTime"] = value
+    return obs
+
+
 def pain_score(oid, pid, score, when, part_of=None):
     obs = observation(oid, pid, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
                       score, "{score}", when, "survey", part_of)

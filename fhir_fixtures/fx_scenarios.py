@@ -288,3 +288,60 @@ scenario("sucrose-pain-then-fcm", "sucrose-pain",
          [card("infusion-rate", "warning", "update"), card("premedication", "info", "create"), OBSERVE],
          "pain during iron sucrose 100 mg over 60 min, now FCM 1,000 mg: slowed to half the FCM label rate "
          "(30 min), not from iron sucrose's 1.7 mg/min (which would give 1,200 min)")
+
+# --- issue 12: patient suitability (age against the label, paediatric dose, pregnancy) -----------------------
+SUIT_WARN = card("patient-suitability", "warning")
+
+
+def child_order(name: str, patient: str, product: str, dose: float, minutes: float) -> list[dict]:
+    return [iron_order(mr(name), pid(patient), product, dose, minutes)]
+
+
+scenario("child-1y-iron-sucrose", "child-1y", child_order("child-1y-iron-sucrose", "child-1y", "iron_sucrose", 5, 30),
+         [SUIT_WARN, OBSERVE], "1 year old: iron sucrose is labelled from 2 years (warning, no dose offered)")
+scenario("child-1y-fcm", "child-1y", child_order("child-1y-fcm", "child-1y", "ferric_carboxymaltose", 150, 30),
+         [OBSERVE], "1 year old, 10 kg: FCM 150 mg is the labelled 15 mg/kg from 1 year")
+scenario("child-2y-iron-sucrose-over", "child-2y",
+         child_order("child-2y-iron-sucrose-over", "child-2y", "iron_sucrose", 100, 30),
+         [card("patient-suitability", "warning", "update"), OBSERVE],
+         "2 years, 12 kg: iron sucrose 100 mg is above 0.5 mg/kg: update to 6 mg")
+scenario("child-2y-iron-sucrose-ok", "child-2y",
+         child_order("child-2y-iron-sucrose-ok", "child-2y", "iron_sucrose", 6, 30), [OBSERVE],
+         "2 years, 12 kg: iron sucrose 6 mg (0.5 mg/kg) is the labelled paediatric dose")
+scenario("child-4y-iron-sucrose-300", "child-4y",
+         child_order("child-4y-iron-sucrose-300", "child-4y", "iron_sucrose", 300, 90),
+         [card("patient-suitability", "warning", "update"), OBSERVE],
+         "4 years, 15 kg: iron sucrose 300 mg (20 mg/kg) is forty times the paediatric dose: update to 7 mg")
+scenario("child-4y-no-weight", "child-4y-no-weight",
+         child_order("child-4y-no-weight", "child-4y-no-weight", "iron_sucrose", 300, 90), [SUIT_WARN, OBSERVE],
+         "4 years, no weight: the per-kg dose could not be checked, and 300 mg is above the 100 mg paediatric cap")
+scenario("child-5y-sfgc", "child-5y",
+         child_order("child-5y-sfgc", "child-5y", "sodium_ferric_gluconate", 27, 60), [SUIT_WARN, OBSERVE],
+         "5 years: sodium ferric gluconate is labelled from 6 years")
+scenario("child-6y-sfgc-ok", "child-6y",
+         child_order("child-6y-sfgc-ok", "child-6y", "sodium_ferric_gluconate", 30, 60), [OBSERVE],
+         "6 years, 20 kg: sodium ferric gluconate 30 mg is the labelled 1.5 mg/kg")
+scenario("child-6y-sfgc-over", "child-6y",
+         child_order("child-6y-sfgc-over", "child-6y", "sodium_ferric_gluconate", 62.5, 60),
+         [card("patient-suitability", "warning", "update"), OBSERVE],
+         "6 years, 20 kg: sodium ferric gluconate 62.5 mg is above 1.5 mg/kg: update to 30 mg")
+scenario("teen-17y-ferumoxytol", "teen-17y",
+         child_order("teen-17y-ferumoxytol", "teen-17y", "ferumoxytol", 510, 30), [SUIT_WARN, BOXED, OBSERVE],
+         "17 years: ferumoxytol is not established under 18")
+scenario("teen-17y-fcm", "teen-17y", child_order("teen-17y-fcm", "teen-17y", "ferric_carboxymaltose", 750, 30),
+         [OBSERVE], "17 years, 60 kg: FCM 750 mg is the labelled paediatric dose (at most 750 mg)")
+scenario("adult-18y-ferumoxytol", "adult-18y",
+         child_order("adult-18y-ferumoxytol", "adult-18y", "ferumoxytol", 510, 30), [BOXED, OBSERVE],
+         "18 years: an adult; ferumoxytol as labelled")
+
+PREGNANT_INFO = card("patient-suitability", "info")
+for _name, _expected, _why in (
+        ("pregnant-lmp-8w", [SUIT_WARN, OBSERVE],
+         "last period 8 weeks ago: first trimester, IV iron should not be used (EMA 2013 / MHRA); oral iron instead"),
+        ("pregnant-edd-21w", [PREGNANT_INFO, OBSERVE],
+         "due date gives 21 weeks: second trimester, info with the label text"),
+        ("pregnant-13w", [SUIT_WARN, OBSERVE], "13 weeks 1 day: still the first trimester"),
+        ("pregnant-14w", [PREGNANT_INFO, OBSERVE], "14 weeks 1 day: second trimester"),
+        ("pregnant-undated", [PREGNANT_INFO, OBSERVE],
+         "pregnant with nothing dating it: info asking for the gestational age before IV iron")):
+    scenario(_name, _name, [fcm(_name, _name, 750, 30)], _expected, _why)

@@ -37,6 +37,9 @@ def prefetch_keys(knowledge) -> tuple[PrefetchKey, ...]:
     labs = knowledge.codes["labs"]
     weight_code = labs["body_weight"]["loinc"]
     lab_codes = [labs[name]["loinc"] for name in ("hemoglobin", "ferritin", "tsat", "phosphate", "pregnancy_status")]
+    # Pregnancy dating (gestational age, last menstrual period, due date) for the patient-suitability card.
+    timing = knowledge.codes.get("pregnancy_timing") or {}
+    lab_codes += [str(c) for key in ("gestational_age", "lmp", "edd") for c in timing.get(key) or ()]
     pain_codes = list(knowledge.codes["pain_score_loinc"])
     vital_codes = [knowledge.codes["vitals"][name] for name in ("bp_panel", "systolic")]
     iron_codes = sorted(

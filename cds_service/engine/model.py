@@ -102,6 +102,14 @@ class RiskFactor:
 
 
 @dataclass(frozen=True)
+class Pregnancy:
+    """A current pregnancy (``pregnancy.py``)."""
+
+    weeks: float | None                  # gestational age today; None when nothing dates the pregnancy
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
 class PatientPicture:
     """What we know about the patient that matters for an IV-iron order."""
 
@@ -117,6 +125,8 @@ class PatientPicture:
     weight_note: str | None = None       # why the weight is unknown (none recorded, too old, unreadable unit)
     weight_reference: str | None = None  # "Observation/123" of the weight used
     notes: tuple[str, ...] = ()          # other data that was present but not used, and why (stale lab, unknown unit)
+    age_months: int | None = None        # completed months of age (the paediatric labels go down to 4 months)
+    pregnancy: Pregnancy | None = None   # a current pregnancy; None when the record shows none (or nothing is known)
 
 
 @dataclass(frozen=True)

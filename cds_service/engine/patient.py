@@ -15,9 +15,10 @@ from cds_service.engine.administrations import read_administrations
 from cds_service.engine.fhir_values import as_aware, day, parse_when
 from cds_service.engine.model import EvaluationContext, LabValue, PatientPicture
 from cds_service.engine.observations import ObservationIndex
+from cds_service.engine.pregnancy import read_pregnancy
 from cds_service.engine.protocol import protocol_value
 from cds_service.engine.reactions import read_reactions
-from cds_service.engine.risk import read_risk_factors
+from cds_service.engine.risk import pregnant_answer_for, read_risk_factors
 from cds_service.engine.units import fmt, quantity_units, to_kg, unit_label
 
 # lab key in codes.labs -> {unit as written (lower case): factor to the unit the knowledge names}
@@ -39,6 +40,15 @@ def age_years(birth_date: object, today: date) -> int | None:
         return None
     years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     return years if years >= 0 else None
+
+
+def age_months(birth_date: object, today: date) -> int | None:
+    """Completed months; a partial birth date reads as the earliest day it allows."""
+    born = parse_when(birth_date)
+    if born is None:
+        return None
+    months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
+    return months if months >= 0 else None
 
 
 def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
@@ -116,4 +126,6 @@ def read_patient(record, knowledge, ctx: EvaluationContext) -> PatientPicture:
         weight_note=weight_note,
         weight_reference=weight_ref,
         notes=tuple(notes),
+        age_months=age_months(patient.get("birthDate"), as_aware(ctx.now).date()),
+        pregnancy=read_pregnancy(record, knowledge, index, ctx, pregnant_answer_for(knowledge)),
     )

@@ -217,3 +217,9 @@ def read_risk_factors(record, knowledge, index: ObservationIndex, age: int | Non
 
 
 risk_matcher_for = per_knowledge(RiskMatcher)
+
+
+def pregnant_answer_for(knowledge):
+    """A predicate: whether a concept (a status answer, a problem) means "pregnant" (risk_factors.pregnancy)."""
+    matcher = risk_matcher_for(knowledge)
+    return lambda concept: "pregnancy" in matcher.match(concept)

@@ -14,6 +14,7 @@ from marshmallow import Schema
 from cds_service.knowledge.schema import STATUSES, ProductsFile, SourcesFile
 from cds_service.knowledge.schema_handouts import handout_problems
 from cds_service.knowledge.schema_protocol import CodesFile, ProtocolFile, wording_errors
+from cds_service.knowledge.schema_suitability import SuitabilityFile
 
 JURISDICTIONS = ("US", "EU")  # every product carries both labels: the engine uses the configured one
 
@@ -25,6 +26,7 @@ FILES: dict[str, tuple[tuple[str, ...], Any]] = {
     "protocol.yaml": (("protocol", "premedications"), ProtocolFile),
     "wording.yaml": (("wording",), None),
     "handouts.yaml": (("handouts",), None),
+    "suitability.yaml": (("suitability",), SuitabilityFile),
 }
 SECTION_FILE = {section: name for name, (sections, _) in FILES.items() for section in sections}
 FREE_SECTIONS = ("version",)

@@ -20,7 +20,8 @@ from cds_service.knowledge.model import (
 )
 from cds_service.paths import cards_dir
 
-FILES = ("sources.yaml", "products.yaml", "codes.yaml", "protocol.yaml", "wording.yaml", "handouts.yaml")
+FILES = ("sources.yaml", "products.yaml", "codes.yaml", "protocol.yaml", "wording.yaml", "handouts.yaml",
+         "suitability.yaml")
 
 
 class KnowledgeError(ValueError):
@@ -179,6 +180,7 @@ def build(data: dict[str, Any], overridden_by: str | None = None) -> Knowledge:
         wording=data.get("wording") or {},
         overridden_by=overridden_by,
         handouts=data.get("handouts") or {},
+        suitability=data.get("suitability") or {},
     )
 
 

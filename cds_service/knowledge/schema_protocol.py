@@ -128,6 +128,12 @@ class SeriousCodes(Cited):
     codes = fields.List(text(), required=True, validate=validate.Length(min=1))
 
 
+class PregnancyTiming(Cited):
+    gestational_age = fields.List(fields.String(validate=LOINC), required=True, validate=validate.Length(min=1))
+    lmp = fields.List(fields.String(validate=LOINC), required=True)
+    edd = fields.List(fields.String(validate=LOINC), required=True)
+
+
 class CodesFile(Strict):
     labs = required_keys(Lab, LAB_NAMES)
     pain_score_loinc = fields.List(fields.String(validate=LOINC), required=True, validate=validate.Length(min=1))
@@ -142,6 +148,7 @@ class CodesFile(Strict):
     negation = fields.Nested(Negation, required=True)
     adverse_event_serious = fields.Nested(SeriousCodes, load_default=None, allow_none=True)
     non_immune_reactions = fields.Nested(CodeSet, load_default=None, allow_none=True)
+    pregnancy_timing = fields.Nested(PregnancyTiming, load_default=None, allow_none=True)
     drug_allergy_categories = fields.List(
         fields.String(validate=validate.OneOf(("food", "medication", "environment", "biologic"))),
                                           required=True, validate=validate.Length(min=1))

@@ -637,3 +637,46 @@ def test_pregnancy_status_recency_from_the_knowledge(knowledge, days, pregnant):
 def test_hemoglobin_in_mmol_per_litre_uses_the_monomer_factor(knowledge):
     # 16.114 g/mmol (Hb monomer): 1 mmol/L = 1.6114 g/dL; 8.0 mmol/L = 12.891 g/dL
     assert picture(knowledge, obs("718-7", 8.0, "mmol/L")).labs["718-7"].value == pytest.approx(12.891, abs=0.001)
+
+
+# ---------------------------------------------------------------- pregnancy (issue 12)
+def dated(code, value, when=NOW - timedelta(days=2)):
+    return obs(code, when=when, valueDateTime=value)
+
+
+@pytest.mark.parametrize("resources,weeks", [
+    ([dated("8665-2", "2025-04-06")], 8.0),                                 # LMP 8 weeks before NOW
+    ([dated("11778-8", "2025-11-30")], 14.0),                               # due in 26 weeks: 40 - 26
+    ([obs("49051-6", 13, "wk", when=NOW - timedelta(days=7))], 14.0),       # 13 weeks a week ago
+    ([obs("11884-4", 70, "d", when=NOW)], 10.0),                            # gestational age in days
+])
+def test_pregnancy_is_dated_from_lmp_due_date_or_gestational_age(knowledge, resources, weeks):
+    p = picture(knowledge, *resources)
+    assert p.pregnancy is not None and p.pregnancy.weeks == pytest.approx(weeks, abs=0.1)
+
+
+def test_pregnancy_dating_past_term_or_unreadable_is_not_a_current_pregnancy(knowledge):
+    assert picture(knowledge, dated("8665-2", "2024-06-01")).pregnancy is None        # 52 weeks ago
+    assert picture(knowledge, obs("49051-6", 13, "mo")).pregnancy is None              # unit not readable
+
+
+def test_a_newer_not_pregnant_status_ends_older_dating(knowledge):
+    lmp = dated("8665-2", "2025-04-20", when=NOW - timedelta(days=20))
+    status = obs("82810-3", when=NOW - timedelta(days=1),
+                 valueCodeableConcept={"coding": [{"system": SNOMED, "code": "60001007", "display": "Not pregnant"}]})
+    assert picture(knowledge, lmp, status).pregnancy is None
+    older_status = dict(status, effectiveDateTime=iso(NOW - timedelta(days=30)))
+    assert picture(knowledge, lmp, older_status).pregnancy is not None
+
+
+def test_a_pregnancy_condition_or_status_without_dating_is_undated(knowledge):
+    p = picture(knowledge, condition(snomed="77386006", text="Pregnant"))
+    assert p.pregnancy is not None and p.pregnancy.weeks is None
+    status = obs("82810-3", valueCodeableConcept={"coding": [{"system": SNOMED, "code": "77386006"}]})
+    assert picture(knowledge, status).pregnancy.weeks is None
+    assert picture(knowledge).pregnancy is None
+
+
+@pytest.mark.parametrize("birth,months", [("2025-02-02", 3), ("2025-02-01", 4), ("2024-06-01", 12), ("2024-06-02", 11)])
+def test_age_in_completed_months(knowledge, birth, months):
+    assert picture(knowledge, birth=birth).age_months == months
