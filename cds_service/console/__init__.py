@@ -131,9 +131,9 @@ def preview_page():
             response = preview.run(state, patient_bundle, order, hook)
         except preview.PreviewError as exc:
             error = str(exc)
-    cards = [dict(card,
-                  detail_html=preview.render_markdown(card.get("detail",
-                                                               ""))) for card in (response or {}).get("cards", [])]
+    links = preview.knowledge_links(state.knowledge)
+    cards = [dict(card, detail_html=preview.render_markdown(card.get("detail", ""), links))
+             for card in (response or {}).get("cards", [])]
     return render_template(
         "preview.html",
         scenarios=scenarios,

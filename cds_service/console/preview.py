@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import request
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from cds_service.cds_hooks.cards import build_response
 from cds_service.engine import evaluate
@@ -16,13 +17,53 @@ from cds_service.engine.model import EvaluationContext
 from cds_service.fhir.record import PatientRecord
 from cds_service.paths import fixtures_dir
 
-# CommonMark with raw HTML off: card detail comes from our data and the EHR's data,
-# so nothing in it may become markup or script in the reviewer's browser.
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+# CommonMark with raw HTML and images off: card detail comes from our data and the EHR's data,
+# so nothing in it may become markup, script or a fetched image in the reviewer's browser.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").disable("image")
 
 
-def render_markdown(text: str) -> str:
-    return _markdown.render(text or "")
+def render_markdown(text: str, allowed_links: frozenset[str] = frozenset()) -> str:
+    """HTML of a card's markdown detail. A link stays a link only when its target is one of
+    ``allowed_links`` (the source URLs of our knowledge files); any other link is shown as the
+    text it was written as. Patient text is escaped by the engine; this holds even if it was not."""
+    tokens = _markdown.parse(text or "")
+    for token in tokens:
+        if token.type == "inline" and token.children:
+            token.children = _unlink(token.children, allowed_links)
+    return _markdown.renderer.render(tokens, _markdown.options, {})
+
+
+def _unlink(children: list[Token], allowed: frozenset[str]) -> list[Token]:
+    out: list[Token] = []
+    closing: list[str | None] = []   # per open link: the text that replaces its closing token (None: kept)
+    for token in children:
+        if token.type == "link_open":
+            href = token.attrGet("href") or ""
+            if href in allowed:
+                closing.append(None)
+                out.append(token)
+                continue
+            autolink = token.markup == "autolink"
+            out.append(_text("<" if autolink else "["))
+            closing.append(">" if autolink else f"]({href})")
+        elif token.type == "link_close":
+            replacement = closing.pop() if closing else None
+            out.append(token if replacement is None else _text(replacement))
+        else:
+            out.append(token)
+    return out
+
+
+def _text(content: str) -> Token:
+    token = Token("text", "", 0)
+    token.content = content
+    return token
+
+
+def knowledge_links(knowledge) -> frozenset[str]:
+    """Link targets a card's detail may show as links: the URLs of the sources in cards/sources.yaml."""
+    urls = (s.url for s in (knowledge.sources or {}).values() if getattr(s, "url", None))
+    return frozenset(_markdown.normalizeLink(url) for url in urls)   # as the parser writes a link's href
 
 
 class PreviewError(ValueError):

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from cds_service.engine.fhir_values import codings
+from cds_service.engine.markdown import markdown_text
 from cds_service.engine.units import (
     fmt,
     per_kg_dose,
@@ -69,9 +70,14 @@ class TimeReading:
     absent: bool = False  # no duration and no rate at all
 
 
+def _unit(quantity: dict) -> str:
+    """The unit as the order writes it, escaped for the card (the EHR's text)."""
+    return markdown_text(unit_label(quantity))
+
+
 def _qty(quantity: dict) -> str:
     value = quantity_value(quantity)
-    return f"{fmt(value) if value is not None else '?'} {unit_label(quantity)}"
+    return f"{fmt(value) if value is not None else '?'} {_unit(quantity)}"
 
 
 def _kind(entry: dict) -> str | None:
@@ -145,7 +151,7 @@ def read_dose(entries: list[Entry], concentration: float | None, concentration_l
         elif quantity_value(quantity) is None:
             unreadable.append("The dose has no numeric value")
         else:
-            unreadable.append(f"The dose unit '{unit_label(quantity)}' could not be converted to mg of iron")
+            unreadable.append(f"The dose unit '{_unit(quantity)}' could not be converted to mg of iron")
     if volumes[False]:
         reading.volume_ml = max(v for v, _ in volumes[False])
     chosen = masses[True] or masses[False]
@@ -160,7 +166,7 @@ def read_dose(entries: list[Entry], concentration: float | None, concentration_l
         if concentration:
             reading.dose_mg = ml * concentration
             reading.dose_source = f"{label} x {fmt(concentration)} mg/mL" + (
-                f" ({concentration_label})" if concentration_label else ""
+                f" ({markdown_text(concentration_label)})" if concentration_label else ""
             )
         else:
             reading.problems.append(
@@ -277,7 +283,7 @@ def _one_rate(entry: Entry, dose_mg, volume, reading: TimeReading) -> tuple[floa
             mg, ml = to_mg(numerator), to_ml(numerator)
             if mg is None and ml is None:
                 reading.problems.append(
-                    f"The rate unit '{unit_label(numerator)}' is not a rate we can read (mg or mL per time)"
+                    f"The rate unit '{_unit(numerator)}' is not a rate we can read (mg or mL per time)"
                 )
                 return None
             return _rate_minutes(
@@ -290,7 +296,9 @@ def _one_rate(entry: Entry, dose_mg, volume, reading: TimeReading) -> tuple[floa
             )
     rate = rate_per_minute(quantity)
     if rate is None:
-        reading.problems.append(f"The rate unit '{unit_label(quantity)}' is not a rate we can read (mg or mL per time)")
+        reading.problems.append(
+            f"The rate unit '{_unit(quantity)}' is not a rate we can read (mg or mL per time)"
+        )
         return None
     kind, per_min = rate
     return _rate_minutes(
@@ -313,14 +321,15 @@ def read_time(
     if has_duration:
         duration = quantity_value({"value": repeat.get("duration")})
         per = time_unit_minutes(repeat.get("durationUnit"))
+        unit = markdown_text(repeat.get("durationUnit"))   # the EHR's text, escaped for the card
         if duration is None or duration <= 0:
             reading.problems.append("The infusion duration in the order is not a positive number")
         elif per is None:
             reading.problems.append(
-                f"The infusion duration unit '{repeat.get('durationUnit')}' is not a time unit we can read"
+                f"The infusion duration unit '{unit}' is not a time unit we can read"
             )
         else:
-            candidates.append((duration * per, f"timing.repeat.duration {fmt(duration)} {repeat.get('durationUnit')}"))
+            candidates.append((duration * per, f"timing.repeat.duration {fmt(duration)} {unit}"))
     for entry in rates:
         found = _one_rate(entry, dose_mg, volume, reading)
         if found is not None:
@@ -401,6 +410,4 @@ def text_volume(text: str) -> float | None:
 
 def quote(text: str, limit: int = 200) -> str:
     """The text as a card may quote it: one line, markdown neutralised, at most ``limit`` characters."""
-    line = " ".join(text[:MAX_TEXT].split())
-    line = re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", line)
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    return markdown_text(text[:MAX_TEXT], limit)

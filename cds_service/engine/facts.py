@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cds_service.engine.fhir_values import codings
+from cds_service.engine.markdown import markdown_text
 from cds_service.engine.model import Administration, EvaluationContext, IronOrder, PatientPicture
 from cds_service.knowledge.model import Fact, Knowledge, LabelLimits, Product
 
@@ -66,7 +67,8 @@ class OrderFacts:
 
 def order_name(order: IronOrder, iron_orders: tuple[IronOrder, ...], knowledge: Knowledge) -> str:
     product = knowledge.products.get(order.product_key) if order.product_key else None
-    name = product.display if product else (getattr(order, "medication_text", None) or "IV iron")
+    medication_text = getattr(order, "medication_text", None)   # the order's own words: escaped for the detail
+    name = product.display if product else (markdown_text(medication_text, 120) if medication_text else "IV iron")
     if len(iron_orders) <= 1:
         return name
     position = next((i for i, o in enumerate(iron_orders, 1) if o is order), None)
@@ -74,7 +76,7 @@ def order_name(order: IronOrder, iron_orders: tuple[IronOrder, ...], knowledge: 
         position = next((i for i, o in enumerate(iron_orders, 1) if o.request_id == order.request_id), 0)
     template = knowledge.wording.get("common", {}).get("order_name_several", "{drug} (order {position} of {count})")
     return template.format(drug=name, dose=fmt_mg(order.dose_mg) if order.dose_mg is not None else "dose unknown",
-                           position=position, count=len(iron_orders), order_id=order.request_id)
+                           position=position, count=len(iron_orders), order_id=markdown_text(order.request_id))
 
 
 def protocol_fact(knowledge: Knowledge, *path: str) -> Fact:

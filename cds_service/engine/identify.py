@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from cds_service.engine.compiled import per_knowledge
 from cds_service.engine.fhir_values import codings, concept_texts, normalize_text, phrase_key, system_kind
+from cds_service.engine.markdown import markdown_text
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class ProductMatcher:
                 matches = {self.ndc[k] for k in ndc_keys(code) if k in self.ndc}
                 if len(matches) == 1:
                     keys |= matches
-                    found.append(f"NDC {code}")
+                    found.append(f"NDC {markdown_text(code)}")
                     injectable = True
             elif kind == "unii" and code.upper() in self.unii:
                 keys.add(self.unii[code.upper()])
@@ -119,7 +120,7 @@ class ProductMatcher:
                     found.append(f"ATC {code}")
                 elif upper.startswith(self.atc_prefixes) if self.atc_prefixes else False:
                     is_class = True
-                    found.append(f"ATC {code}")
+                    found.append(f"ATC {markdown_text(code)}")   # the EHR's code: only its prefix is ours
         return keys, found, is_class, injectable
 
     # -- names -------------------------------------------------------------

@@ -28,6 +28,7 @@ from cds_service.engine.fhir_values import (
     reference_target,
 )
 from cds_service.engine.identify import Identity, matcher_for
+from cds_service.engine.markdown import markdown_text
 from cds_service.engine.model import IronOrder
 from cds_service.engine.order_dosage import read_order_dosage
 from cds_service.engine.routes import RouteReading, route_matcher_for
@@ -282,7 +283,8 @@ def read_order(
     if conflict:
         notes.append(
             card_text.common(
-                knowledge, "order_reading", "route_conflict", route=route.text or "oral", product=identity.matched_on
+                knowledge, "order_reading", "route_conflict", route=markdown_text(route.text or "oral"),
+                product=identity.matched_on
             )
         )
     concentration = None
@@ -322,7 +324,8 @@ def _identity_problems(identity: Identity, product, route: RouteReading) -> list
         )
     if route.route == "unknown":
         problems.append(
-            f"The route '{route.text}' was not recognised as intravenous or not; the order was checked as IV iron"
+            f"The route '{markdown_text(route.text)}' was not recognised as intravenous or not; "
+            "the order was checked as IV iron"
             if route.stated
             else "The route was not stated in the order; it was checked as IV iron"
         )
@@ -358,7 +361,8 @@ def _unresolved_order(
         rate_mg_per_min=read.time.rate_mg_per_min,
         medication_text=None,
         route_text=route.text,
-        matched_on=f"unreadable medication reference '{address}'" + (f" ({reason})" if reason else " (not found)"),
+        matched_on=f"unreadable medication reference '{markdown_text(address)}'"
+        + (f" ({markdown_text(reason)})" if reason else " (not found)"),
         editable=False,
     )
 

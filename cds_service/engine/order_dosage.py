@@ -28,6 +28,7 @@ from cds_service.engine.dosage import (
     text_volume,
 )
 from cds_service.engine.fhir_values import items
+from cds_service.engine.markdown import markdown_text
 from cds_service.engine.units import fmt, quantity_value, to_mg, to_ml
 
 
@@ -183,7 +184,7 @@ def _per_kg(dose: DoseReading, patient, knowledge, result: OrderDosage) -> None:
             per_kg=per_kg,
             weight=fmt(weight),
             weight_date=(patient.weight_date or "an unknown date")[:10],
-            reference=f", {reference}" if reference else "",
+            reference=f", {markdown_text(reference)}" if reference else "",
             dose=f"{fmt(dose.dose_mg)} mg",
         )
     )

@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from cds_service.engine.facts import MissingKnowledge
+from cds_service.engine.markdown import markdown_text, plain_text
 from cds_service.engine.model import Evidence
 from cds_service.knowledge.model import Fact, Knowledge
 
 SUMMARY_LIMIT = 140  # CDS Hooks: summary "<140 characters"
+EVIDENCE_LIMIT = 300  # characters of one data point's text on a card (a 50 kB Condition name is not a data point)
 
 
 def topic_wording(knowledge: Knowledge, topic: str) -> dict:
@@ -47,8 +49,11 @@ def fill(template: str, **fields: Any) -> str:
 
 
 def summary(text: str) -> str:
-    """Keep the summary under the CDS Hooks limit (templates aim well below it)."""
-    text = " ".join(text.split())
+    """Keep the summary under the CDS Hooks limit (templates aim well below it).
+
+    The summary is plain text: patient text escaped for the detail (``markdown_text``) is shown unescaped.
+    """
+    text = " ".join(plain_text(text).split())
     if len(text) < SUMMARY_LIMIT:
         return text
     return text[: SUMMARY_LIMIT - 2].rstrip() + "…"
@@ -81,10 +86,12 @@ def source_line(knowledge: Knowledge, what: str, fact: Fact | None = None, *, va
 
 
 def evidence_block(knowledge: Knowledge, evidence: Iterable[Evidence]) -> str:
+    """The data points as a markdown list. Evidence text and dates are plain text that carries patient
+    data (a Condition's name, a stop reason): escaped, so they show as text and never as markup."""
     lines = []
     for item in evidence:
-        date = item.date or common(knowledge, "no_date")
-        lines.append(f"- {item.text} ({date})")
+        date = markdown_text(item.date) if item.date else common(knowledge, "no_date")
+        lines.append(f"- {markdown_text(item.text, EVIDENCE_LIMIT)} ({date})")
     if not lines:
         return ""
     return common(knowledge, "data_points_heading") + "\n" + "\n".join(lines)

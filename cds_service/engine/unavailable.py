@@ -13,6 +13,7 @@ from typing import Sequence
 
 from cds_service.engine import text
 from cds_service.engine.budget import TEXT_CAP
+from cds_service.engine.markdown import markdown_text
 from cds_service.engine.model import Finding, IronOrder
 from cds_service.engine.topics import Topic
 from cds_service.knowledge.model import Knowledge
@@ -30,10 +31,10 @@ def check(unavailable: dict[str, str], drugs: list[str], knowledge: Knowledge,
     if not unresolved and (not (history or texts_cut) or not drugs):
         return None
     feeds = text.topic_wording(knowledge, TOPIC).get("missing_data") or {}
-    items = [text.phrase(knowledge, TOPIC, "unresolved_item", order_id=order.request_id,
+    items = [text.phrase(knowledge, TOPIC, "unresolved_item", order_id=markdown_text(order.request_id),
                          why=order.matched_on or "not readable")
              for order in unresolved]
-    items += [text.phrase(knowledge, TOPIC, "item", what=feeds.get(key, key), reason=reason)
+    items += [text.phrase(knowledge, TOPIC, "item", what=feeds.get(key, key), reason=markdown_text(reason))
               for key, reason in sorted(history.items())]
     if texts_cut:
         items.append(text.phrase(knowledge, TOPIC, "text_cut_item", count=texts_cut, cap=TEXT_CAP))
