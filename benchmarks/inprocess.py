@@ -50,6 +50,13 @@ def service_app(tmp: str):
     return app
 
 
+def settle_heap() -> None:
+    """What the gunicorn config does in each worker once the app is loaded (both servers use it)."""
+    from cds_service.ops import gunicorn_conf
+
+    gunicorn_conf.post_worker_init(None)
+
+
 def echo_app():
     import echo_app as echo
 
@@ -108,6 +115,7 @@ def instructions_child(server: str, size: str, calls: int) -> None:
     """Run under callgrind: only the calls inside ``functools.reduce`` are counted (--toggle-collect)."""
     with tempfile.TemporaryDirectory() as tmp:
         app = service_app(tmp) if server == "service" else echo_app()
+        settle_heap()
         requests = bodies(calls, **KINDS[size])
         per_call(app, requests[:5])
         functools.reduce(lambda _, body: call(app, body), requests, None)
@@ -145,6 +153,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--profile", choices=["small", "long"], help="cProfile the service on one size instead")
     parser.add_argument("--instructions", action="store_true", help="instructions per call under callgrind")
+    parser.add_argument("--spin", choices=["small", "long"], help="only call the service (to run under py-spy)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -156,7 +165,12 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         service, echo = service_app(tmp), echo_app()
+        settle_heap()
         kinds = KINDS
+        if args.spin:
+            requests = bodies(args.calls, **KINDS[args.spin])
+            print(per_call(service, requests))
+            return
         if args.profile:
             import cProfile
             import pstats

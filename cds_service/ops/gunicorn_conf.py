@@ -26,6 +26,19 @@ accesslog = None
 errorlog = "-"
 
 
+def post_worker_init(worker):
+    # The app is loaded: everything alive now (modules, knowledge, compiled matchers: ~90,000 objects)
+    # lives as long as the worker, so move it out of the collector's sight (gc.freeze). A long-history
+    # call then no longer pays for full collections that walk all of it (0.6 ms per call, averaged), and
+    # with a first-generation threshold above what one call allocates and frees (a 300-Observation call
+    # nets a few thousand containers) most calls trigger no collection at all: their objects are freed
+    # by reference counting when the call ends. Cycles are still collected, just less often.
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def child_exit(server, worker):
     # Multi-process metrics: drop the dead worker's live gauges.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

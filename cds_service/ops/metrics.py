@@ -57,12 +57,25 @@ def _fhir_key(key: str) -> str:
     return _label(key.split(":", 1)[0], PREFETCH_KEYS)
 
 
+# Label children resolved once per process: ``labels()`` costs a lock and a tuple lookup per call.
+_HOOK_CHILDREN: dict[str, object] = {}
+_CARD_CHILDREN: dict[tuple[str, str], object] = {}
+
+
 def observe_hook(hook: str, seconds: float, cards: list[dict]) -> None:
     """One hook call finished, with the cards it returned."""
-    HOOK_DURATION.labels(_label(hook, HOOKS)).observe(seconds)
+    label = _label(hook, HOOKS)
+    child = _HOOK_CHILDREN.get(label)
+    if child is None:
+        child = _HOOK_CHILDREN[label] = HOOK_DURATION.labels(label)
+    child.observe(seconds)
     for card in cards:
-        topic = card.get("source", {}).get("topic", {}).get("code")
-        CARDS.labels(_label(topic, TOPICS), _label(card.get("indicator"), INDICATORS)).inc()
+        key = (_label(card.get("source", {}).get("topic", {}).get("code"), TOPICS),
+               _label(card.get("indicator"), INDICATORS))
+        counter = _CARD_CHILDREN.get(key)
+        if counter is None:
+            counter = _CARD_CHILDREN[key] = CARDS.labels(*key)
+        counter.inc()
 
 
 def observe_fhir_read(key: str, seconds: float, outcome: str) -> None:

@@ -150,3 +150,19 @@ def test_a_full_cycle_leaks_no_token_jwt_or_patient_id(make_app, stderr_lines, c
         for token in client_jwts + [forged]:
             for piece in token.split("."):
                 assert piece not in text, where
+
+
+def test_the_formatter_writes_any_extra_and_still_scrubs_tokens_in_any_case():
+    formatter = JsonFormatter()
+    record = logging.LogRecord("iron_cds.test", logging.INFO, __file__, 1, "sent bEaReR abc.def-123", (), None)
+    record.counts = {1: "one"}                  # a non-string key
+    record.huge = 2 ** 70                       # beyond 64 bits
+    record.thing = {"when": object}             # not JSON at all
+    record.token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    line = json.loads(formatter.format(record))
+    assert line["message"] == "sent bEaReR [redacted]"
+    assert line["counts"] == {"1": "one"} and line["huge"] == 2 ** 70
+    assert "object" in json.dumps(line["thing"])
+    assert line["token"] == "[redacted-jwt]"
+    assert json.loads(formatter.format(logging.LogRecord("x", logging.INFO, __file__, 1, "plain é", (), None))) \
+        ["message"] == "plain é"
