@@ -19,13 +19,23 @@ from cds_service.engine.model import Finding, IronOrder
 ROUTE_TOPIC = "formulation"
 
 
+def _own_type(suggestions: tuple, order: IronOrder) -> tuple:
+    """A delete of the draft names it by its own type (a DSTU2 MedicationOrder is not a MedicationRequest)."""
+    rtype = order.resource.get("resourceType") if isinstance(order.resource, dict) else None
+    wrong = f"MedicationRequest/{order.request_id}"
+    if rtype in (None, "MedicationRequest") or not any(s.resource_id == wrong for s in suggestions):
+        return suggestions
+    return tuple(dataclasses.replace(s, resource_id=f"{rtype}/{order.request_id}") if s.resource_id == wrong else s
+                 for s in suggestions)
+
+
 def annotate(findings: list[Finding], order: IronOrder, drug: str, knowledge) -> list[Finding]:
     """``findings`` of ``order`` with the reading notes added (pure: new Finding objects)."""
     notes = list(order.notes)
     out: list[Finding] = []
     for finding in findings:
         extra = list(notes)
-        suggestions = finding.suggestions
+        suggestions = _own_type(finding.suggestions, order)
         if not order.editable and any(s.action == "update" for s in suggestions):
             suggestions = tuple(s for s in suggestions if s.action != "update")
             extra.append(text.common(knowledge, "order_reading", "not_editable"))

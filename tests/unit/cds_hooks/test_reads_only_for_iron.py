@@ -119,3 +119,10 @@ def test_a_failed_medication_read_for_a_named_iron_order_is_not_history_unavaila
     assert "history-unavailable" not in topics and "observation-period" in topics
     for card in cards:
         assert not card["detail"].rstrip().endswith(":")     # never a heading with an empty list
+
+
+def test_an_unreadable_reference_with_an_oral_route_costs_no_read(client, fhir):
+    draft = referenced("unknown-med")
+    draft["dosageInstruction"][0]["route"] = {"coding": [{"system": "http://snomed.info/sct", "code": "26643006"}]}
+    assert post(client, draft) == []
+    assert len(fhir.calls) == 0

@@ -416,3 +416,20 @@ def test_injectable_with_an_oral_route_is_never_silent(knowledge):
         {},
     )
     assert findings and all("contradicts the product" in f.detail for f in findings)
+
+
+# --- suggestions on orders that are not R4 MedicationRequests ---------------------------------
+def test_a_dstu2_order_gets_no_update_and_its_delete_names_its_own_type(knowledge):
+    from cds_service.engine.model import Finding, SuggestionSpec
+    from cds_service.engine.order_notes import annotate
+
+    resource = order({"route": IV, "doseQuantity": q(750, "mg")}, resource_type="MedicationOrder")
+    read = one(knowledge, resource)
+    finding = Finding(topic="dose-limit", indicator="warning", order=read, summary="s", detail="d",
+                      suggestions=(SuggestionSpec(label="u", action="update", description="u", resource={}),
+                                   SuggestionSpec(label="x", action="delete", description="x",
+                                                  resource_id="MedicationRequest/o1")))
+    [annotated] = annotate([finding], read, "ferric carboxymaltose", knowledge)
+    assert [s.action for s in annotated.suggestions] == ["delete"]
+    assert annotated.suggestions[0].resource_id == "MedicationOrder/o1"
+    assert "No one-click change is offered" in annotated.detail
