@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from cds_service import HOOKS
 from cds_service.config import Config, ConfigError
 
 
@@ -135,7 +136,7 @@ def _stderr_logger(name: str) -> None:
               help="Patient id on the FHIR server (or in a bundle holding several patients).")
 @click.option("--bearer-token", metavar="TOKEN",
               help="Access token for the FHIR server; also passed to the service as fhirAuthorization.")
-@click.option("--hook", type=click.Choice(["order-sign", "order-select"]), default="order-sign", show_default=True)
+@click.option("--hook", type=click.Choice(HOOKS), default="order-sign", show_default=True)
 @click.option("--service", metavar="URL",
               help="Call this service over HTTP (base URL or …/cds-services/ID) instead of in-process.")
 @click.option("--sign-key", type=click.Path(dir_okay=False),

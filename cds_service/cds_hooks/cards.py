@@ -17,17 +17,15 @@ import uuid
 from typing import Any, Iterable
 
 from cds_service.engine import topics
-from cds_service.engine.model import Finding, SuggestionSpec
+from cds_service.engine.model import INDICATORS, Finding, SuggestionSpec, urgency
+from cds_service.engine.text import fit_summary, sources_heading
 from cds_service.handouts import content as handout_content
 from cds_service.handouts import handout_path
 
 TOPIC_SYSTEM = "urn:iron-cds:card-topic"
 OVERRIDE_SYSTEM = "urn:iron-cds:override-reason"
-SUMMARY_LIMIT = 140          # the spec says "< 140 characters"
-ELLIPSIS = "\u2026"
 
 DEFAULT_SERVICE_LABEL = "iron-cds IV iron order check"
-_INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 _ACTIONS = ("create", "update", "delete")
 
 log = logging.getLogger("iron_cds.cards")
@@ -46,7 +44,7 @@ def build_response(findings: Iterable[Finding], knowledge, handout_base: str | N
         if link:
             card["links"] = [link]
         cards.append(card)
-    cards.sort(key=lambda card: _INDICATOR_RANK[card["indicator"]])
+    cards.sort(key=lambda card: urgency(card["indicator"]))
     return {"cards": cards}
 
 
@@ -93,31 +91,14 @@ def build_card(finding: Finding, knowledge) -> dict:
     return _compact(card)
 
 
-def fit_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
-    """At most ``limit - 1`` characters; a cut ends on a word boundary with an ellipsis."""
-    text = " ".join((text or "").split())
-    if len(text) < limit:
-        return text
-    room = limit - 2                     # leave space for the ellipsis
-    cut = text[:room + 1]
-    space = cut.rfind(" ")
-    head = cut[:space] if space > 0 else text[:room]
-    return head.rstrip(" ,;:.-") + ELLIPSIS
-
-
 def _detail(finding: Finding, knowledge) -> str:
     detail = (finding.detail or "").strip()
-    heading = _sources_heading(knowledge)
+    heading = sources_heading(knowledge)
     # The rules cite fact by fact when they can; add the source list only when they did not.
     if heading in detail:
         return detail
     block = sources_block(finding, knowledge)
     return "\n\n".join(part for part in (detail, block) if part)
-
-
-def _sources_heading(knowledge) -> str:
-    common = (knowledge.wording or {}).get("common") or {}
-    return str(common.get("sources_heading") or "**Sources**").strip()
 
 
 _STATUS_TEXT = {
@@ -132,7 +113,7 @@ def sources_block(finding: Finding, knowledge) -> str:
         return ""
     caveats = _caveats(finding, knowledge)
     status_text = {**_STATUS_TEXT, **((knowledge.wording or {}).get("fact_status") or {})}
-    lines = [_sources_heading(knowledge)]
+    lines = [sources_heading(knowledge)]
     for source_id in dict.fromkeys(finding.sources):
         source = knowledge.sources.get(source_id)
         if source is None:
@@ -212,7 +193,7 @@ def _main_label_url(finding: Finding, knowledge) -> str | None:
 
 
 def _indicator(finding: Finding) -> str:
-    if finding.indicator in _INDICATOR_RANK:
+    if finding.indicator in INDICATORS:
         return finding.indicator
     # An engine bug must not make the EHR reject every card: show it, loudly rather than quietly.
     log.error("finding with an invalid indicator shown as warning",

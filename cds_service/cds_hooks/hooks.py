@@ -34,6 +34,20 @@ def _state():
     return current_app.extensions["iron_cds"]
 
 
+def run_engine(state, hook: str, draft_orders, selections, record, patient_id: str, encounter_id: str | None,
+               user_id: str | None) -> dict:
+    """The CDS Hooks response for one request: the engine on the record, then the cards.
+
+    The hook endpoint and the console's preview both answer through here, so a reviewer sees exactly
+    what an EHR would get (same deadline, same handout links).
+    """
+    ctx = EvaluationContext(patient_id=patient_id, encounter_id=encounter_id, user_id=user_id, hook=hook,
+                            now=datetime.now(timezone.utc), jurisdiction=state.config.jurisdiction,
+                            engine_seconds=state.config.engine_deadline_seconds)
+    findings = evaluate(draft_orders, selections, record, state.knowledge, ctx, [key.key for key in state.prefetch])
+    return build_response(findings, state.knowledge, state.config.public_base_url or request.host_url)
+
+
 @bp.post("/cds-services/<service_id>")
 def call_hook(service_id: str):
     started = time.perf_counter()
@@ -54,18 +68,8 @@ def call_hook(service_id: str):
     record = gather_record(hook_request, state.prefetch, state,
                            triage=partial(triage, context["draftOrders"], context.get("selections"),
                                           hook_request["hook"], knowledge=state.knowledge))
-    ctx = EvaluationContext(
-        patient_id=context["patientId"],
-        encounter_id=context.get("encounterId"),
-        user_id=context.get("userId"),
-        hook=hook_request["hook"],
-        now=datetime.now(timezone.utc),
-        jurisdiction=state.config.jurisdiction,
-        engine_seconds=state.config.engine_deadline_seconds,
-    )
-    findings = evaluate(context["draftOrders"], context.get("selections"), record, state.knowledge, ctx,
-                        [key.key for key in state.prefetch])
-    response = build_response(findings, state.knowledge, state.config.public_base_url or request.host_url)
+    response = run_engine(state, hook_request["hook"], context["draftOrders"], context.get("selections"), record,
+                          context["patientId"], context.get("encounterId"), context.get("userId"))
 
     state.store.record_issued_later(service_id, hook_request["hook"], response["cards"])
     duration_ms = round((time.perf_counter() - started) * 1000, 1)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from cds_service import LEGACY_SERVICE_ID, SERVICE_IDS
-from cds_service.cds_hooks.discovery import HOOKS
+from cds_service import HOOKS, LEGACY_SERVICE_ID, SERVICE_IDS
 
 bp = Blueprint("openapi", __name__)
 

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from cds_service import HOOKS
 from cds_service.console import access, feedback_stats, preview
 from cds_service.handouts import content as handout_content
 from cds_service.handouts import handout_path
@@ -111,7 +112,7 @@ def preview_page():
     scenarios = preview.scenarios()
     chosen = request.values.get("scenario", "")
     hook = request.values.get("hook", "order-sign")
-    if hook not in ("order-select", "order-sign"):
+    if hook not in HOOKS:
         hook = "order-sign"
     patient_text = request.form.get("patient_bundle", "")
     order_text = request.form.get("order", "")

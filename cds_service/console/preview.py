@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from flask import request
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from cds_service.cds_hooks.cards import build_response
-from cds_service.engine import evaluate
-from cds_service.engine.model import EvaluationContext
+from cds_service.cds_hooks.hooks import run_engine
 from cds_service.fhir.record import PatientRecord
 from cds_service.paths import fixtures_dir
 
@@ -142,19 +138,10 @@ def run(state, patient_bundle: dict, order: dict, hook: str = "order-sign") -> d
     resources = draft_orders(order)
     patient = record.patient or {}
     patient_id = patient.get("id") or _subject_id(resources) or "preview-patient"
-    ctx = EvaluationContext(
-        patient_id=patient_id,
-        encounter_id=None,
-        user_id="Practitioner/console-preview",
-        hook=hook,
-        now=datetime.now(timezone.utc),
-        jurisdiction=state.config.jurisdiction,
-    )
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
     selections = [f"{r['resourceType']}/{r.get('id')}" for r in resources] if hook == "order-select" else None
-    findings = evaluate(bundle, selections, record, state.knowledge, ctx, [key.key for key in state.prefetch])
-    # the handout link is shown in the preview too, so the committee reviews what patients read
-    return build_response(findings, state.knowledge, state.config.public_base_url or request.host_url)
+    # the same path as a hook call: the handout link is shown too, so the committee reviews what patients read
+    return run_engine(state, hook, bundle, selections, record, patient_id, None, "Practitioner/console-preview")
 
 
 def _subject_id(resources: list[dict]) -> str | None:

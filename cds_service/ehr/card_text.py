@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import textwrap
 
+from cds_service.engine.model import urgency
+
 _INDICATOR = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
-_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 def render_response(response: dict, width: int = 100) -> str:
@@ -16,7 +17,7 @@ def render_response(response: dict, width: int = 100) -> str:
         lines.append("No cards: nothing to say about these orders.")
     else:
         lines.append(f"{len(cards)} card{'s' if len(cards) != 1 else ''}:")
-    for number, card in enumerate(sorted(cards, key=lambda c: _ORDER.get(c.get("indicator"), 3)), start=1):
+    for number, card in enumerate(sorted(cards, key=lambda c: urgency(c.get("indicator"))), start=1):
         lines.append("")
         lines.extend(_card(number, card, width))
     for action in response.get("systemActions") or []:

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cds_service.engine.fhir_values import codings
+from cds_service.engine.fhir_values import (
+    codings,
+    parse_when,  # noqa: F401  (the rules import it from here)
+)
 from cds_service.engine.markdown import markdown_text
 from cds_service.engine.model import Administration, EvaluationContext, IronOrder, PatientPicture
 from cds_service.knowledge.model import Fact, Knowledge, LabelLimits, Product
@@ -102,23 +105,6 @@ def protocol_node(knowledge: Knowledge, *path: str) -> Any:
             raise MissingKnowledge(f"protocol entry {'.'.join(path)} is missing from the knowledge data")
         node = node[key]
     return node
-
-
-def parse_when(value: str | None) -> datetime | None:
-    """An ISO date or date-time from FHIR as an aware datetime (dates count from midnight UTC)."""
-    if not value or not isinstance(value, str):
-        return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-        if len(text) in (4, 7):      # FHIR partial dates: year or year-month; take the earliest moment
-            parts = [int(p) for p in text.split("-")] + [1, 1]
-            return datetime(parts[0], parts[1], parts[2] if len(parts) > 2 else 1, tzinfo=timezone.utc)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def now_utc(ctx: EvaluationContext) -> datetime:

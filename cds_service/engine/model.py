@@ -10,6 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# CDS Hooks card indicators, quietest first: the one home of their ranking.
+INDICATORS = ("info", "warning", "critical")
+
+
+def urgency(indicator: object) -> int:
+    """Sort key, most urgent first: critical 0, warning 1, info 2; anything else after them."""
+    return len(INDICATORS) - 1 - INDICATORS.index(indicator) if indicator in INDICATORS else len(INDICATORS)
+
 
 @dataclass(frozen=True)
 class Evidence:

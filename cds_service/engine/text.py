@@ -16,6 +16,7 @@ from cds_service.knowledge.model import Fact, Knowledge
 
 SUMMARY_LIMIT = 140  # CDS Hooks: summary "<140 characters"
 EVIDENCE_LIMIT = 300  # characters of one data point's text on a card (a 50 kB Condition name is not a data point)
+ELLIPSIS = "\u2026"
 
 
 def topic_wording(knowledge: Knowledge, topic: str) -> dict:
@@ -53,10 +54,20 @@ def summary(text: str) -> str:
 
     The summary is plain text: patient text escaped for the detail (``markdown_text``) is shown unescaped.
     """
-    text = " ".join(plain_text(text).split())
-    if len(text) < SUMMARY_LIMIT:
+    return fit_summary(plain_text(text))
+
+
+def fit_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    """At most ``limit - 1`` characters; a cut ends on a word boundary with an ellipsis.
+    The card builder applies it again to whatever a finding carries."""
+    text = " ".join((text or "").split())
+    if len(text) < limit:
         return text
-    return text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+    room = limit - 2                     # leave space for the ellipsis
+    cut = text[:room + 1]
+    space = cut.rfind(" ")
+    head = cut[:space] if space > 0 else text[:room]
+    return head.rstrip(" ,;:.-") + ELLIPSIS
 
 
 def status_text(knowledge: Knowledge, status: str) -> str:
@@ -97,11 +108,17 @@ def evidence_block(knowledge: Knowledge, evidence: Iterable[Evidence]) -> str:
     return common(knowledge, "data_points_heading") + "\n" + "\n".join(lines)
 
 
+def sources_heading(knowledge: Knowledge) -> str:
+    """The heading of a card's Sources block (the card builder looks for it before adding its own list)."""
+    heading = ((knowledge.wording or {}).get("common") or {}).get("sources_heading")
+    return str(heading or "**Sources**").strip()
+
+
 def sources_block(knowledge: Knowledge, lines: Iterable[str]) -> str:
     unique = list(dict.fromkeys(lines))
     if not unique:
         return ""
-    return common(knowledge, "sources_heading") + "\n" + "\n".join(unique)
+    return sources_heading(knowledge) + "\n" + "\n".join(unique)
 
 
 def compose(*parts: str) -> str:

@@ -17,7 +17,7 @@ from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from cds_service import HOOKS
-from cds_service.engine import topics
+from cds_service.engine import model, topics
 from cds_service.fhir import templates
 
 HOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -34,7 +34,7 @@ JWT_FAILURES = Counter("iron_cds_jwt_failures_total", "Refused JWTs", ["reason"]
 # Fixed label vocabularies: anything else is folded into "other" so that no free
 # text (which could hold an identifier) ever becomes a label value.
 TOPICS = frozenset(topics.codes())
-INDICATORS = {"info", "warning", "critical"}
+INDICATORS = frozenset(model.INDICATORS)
 OUTCOMES = {"accepted", "overridden"}
 PREFETCH_KEYS = frozenset(templates.PREFETCH_KEYS) | {"medication"}  # medication: a draft order's Medication
 FHIR_FAILURES = {

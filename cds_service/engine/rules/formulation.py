@@ -21,7 +21,7 @@ from cds_service.engine.facts import (
     protocol_value,
     within_days,
 )
-from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.model import INDICATORS, Evidence, Finding, SuggestionSpec
 from cds_service.engine.suggest import LOINC, has_marker, lab_request, test_dose_request
 from cds_service.engine.topics import Topic
 
@@ -29,9 +29,6 @@ TOPIC = Topic("formulation", rank=20, display="Formulation-specific requirement"
               label_fields=("test_dose", "boxed_warning", "risks"),
               protocol_keys=("fcm_redose_phosphate_days", "lab_thresholds"))
 HYPOPHOSPHATAEMIA = "hypophosphataemia"
-_LEVELS = ("info", "warning", "critical")
-
-
 class _Card:
     def __init__(self, facts: OrderFacts):
         self.facts = facts
@@ -47,7 +44,7 @@ class _Card:
         if item not in self.items:
             self.items.append(item)
         self.parts.append(paragraph)
-        if _LEVELS.index(indicator) > _LEVELS.index(self.indicator):
+        if INDICATORS.index(indicator) > INDICATORS.index(self.indicator):
             self.indicator = indicator
 
 
