@@ -22,10 +22,10 @@ from fx_resources import (
 NOW = "2026-11-25T12:00:00Z"
 
 OBSERVE = {"topic": "observation-period", "indicator": "info", "actions": ["create"]}
-# Confirmed US boxed warnings (ferumoxytol and iron dextran: anaphylaxis) give an info formulation card on
-# every order of those products; the other formulation concerns (test dose, phosphate, earlier reaction to
-# the same product) share that card. FCM's box (hypophosphataemia) is only assumed for the brand label, so
-# it is quoted on a formulation card that exists for another reason, never a card of its own.
+# Confirmed US boxed warnings (ferumoxytol and iron dextran: anaphylaxis) are quoted on every order of those
+# products: advice with no action of its own rides on a card that already exists (engine/consolidate.py), so
+# only when no other card may take it (a stop card takes none) is it a formulation card of its own. The other
+# formulation concerns (test dose, phosphate) have actions and keep their card, quoting the box too.
 BOXED = {"topic": "formulation", "indicator": "info", "actions": []}
 
 
@@ -72,7 +72,7 @@ CLEAN_ORDERS = {
 CLEAN_EXTRA = {
     # US iron dextran with no earlier iron-dextran dose: the label requires a test dose first.
     "iron_dextran": [card("formulation", "warning", "create")],
-    "ferumoxytol": [BOXED],
+    "ferumoxytol": [],   # the boxed warning and MRI note ride on the observation card
 }
 for product, (dose, minutes) in CLEAN_ORDERS.items():
     name = "clean-" + product.replace("_", "-")
@@ -110,7 +110,8 @@ scenario("rate-at-label-minimum", "clean", [fcm("rate-at-label-minimum", "clean"
          "FCM 750 mg over exactly 15 min (the label minimum) is allowed")
 # Infusion pain: half the rate, acetaminophen per protocol (advice: info), longer observation, and the
 # formulation card also notes the earlier reaction to this same product.
-PAIN_CARDS = [card("infusion-rate", "warning", "update"), card("premedication", "info", "create"), BOXED, OBSERVE]
+# The note that the reaction followed this same product (another may be better tolerated) rides on the rate card.
+PAIN_CARDS = [card("infusion-rate", "warning", "update"), card("premedication", "info", "create"), OBSERVE]
 scenario("pain-history", "pain-history", [fcm("pain-history", "pain-history", 750, 15)], PAIN_CARDS,
          "pain 4/10 during an earlier FCM infusion: at most half the rate (30 min instead of 15) and "
          "acetaminophen premedication")
@@ -159,9 +160,17 @@ _TEST_DOSE["dosageInstruction"][0]["extension"] = [{
     "valueDuration": {"value": 60, "unit": "min", "system": "http://unitsofmeasure.org", "code": "min"}}]
 scenario("test-dose-refired", "clean",
          [iron_order(mr("test-dose-refired"), pid("clean"), "iron_dextran", 100, 30), _TEST_DOSE],
-         [card("formulation", "info"), OBSERVE],
+         [OBSERVE],
          "US iron dextran with the test-dose order the service created: the test dose gets no card of its own "
-         "(its time and wait are read), the first dose keeps its observation and an info reminder")
+         "(its time and wait are read), the first dose keeps its observation card, which carries the reminder")
+
+# Neither dose nor time readable: one card says what could not be checked (was two warnings saying the same).
+_UNREADABLE = fcm("unreadable-dose-and-time", "clean", 750, None, text="Injectafer IV as directed")
+_UNREADABLE["dosageInstruction"][0]["doseAndRate"] = [{"doseQuantity": {"unit": "mg"}}]
+scenario("unreadable-dose-and-time", "clean", [_UNREADABLE],
+         [card("dose-limit", "warning"), OBSERVE],
+         "an FCM order whose dose has no number and that gives no time: one 'not checked' warning for dose and rate, "
+         "plus the observation order")
 
 # --- dose limit -----------------------------------------------------------------------------------------
 scenario("dose-over-absolute", "clean", [fcm("dose-over-absolute", "clean", 1500, 30)],
@@ -215,17 +224,18 @@ scenario("mild-allergy-ferumoxytol", "mild-allergy",
          "after any critical finding, no rate, premedication or observation suggestion)")
 scenario("mild-allergy-iron-sucrose", "mild-allergy",
          [iron_order(mr("mild-allergy-iron-sucrose"), pid("mild-allergy"), "iron_sucrose", 200, 30)],
-         [card("hypersensitivity-history", "warning"), card("infusion-rate", "warning", "update"),
-          card("premedication", "info", "create"), card("formulation", "info"), OBSERVE],
-         "the same mild reaction with iron sucrose again: warning (not critical), at most half the earlier rate, "
-         "premedication, and a note that the reaction followed this same product")
+         [card("infusion-rate", "warning", "update"), card("premedication", "info", "create"), OBSERVE],
+         "the same mild reaction (forearm rash) with iron sucrose again: one warning, the slower rate (at most half "
+         "the earlier rate) carrying the history and the note that the reaction followed this same product; "
+         "premedication and observation as info (three cards, was five)")
 scenario("refuted-allergy", "refuted-allergy", [fcm("refuted-allergy", "refuted-allergy")], [OBSERVE],
          "a refuted anaphylaxis record does not count")
 
 # --- formulation ---------------------------------------------------------------------------------------------
 scenario("dextran-experienced", "dextran-experienced",
          [iron_order(mr("dextran-experienced"), pid("dextran-experienced"), "iron_dextran", 100, 30)],
-         [BOXED, OBSERVE], "iron dextran after an earlier iron-dextran dose: no test dose needed (boxed warning only)")
+         [OBSERVE], "iron dextran after an earlier iron-dextran dose: no test dose needed (the boxed warning rides on "
+         "the observation card)")
 scenario("fcm-recent", "fcm-recent", [fcm("fcm-recent", "fcm-recent")],
          [card("formulation", "warning", "create"), OBSERVE],
          "FCM again 36 days after the last FCM, phosphate not measured since: order a phosphate check before "

@@ -18,6 +18,7 @@ import traceback
 from cds_service.engine import text as _text
 from cds_service.engine import unavailable as unavailable_history  # aliased: engine submodules must not shadow it
 from cds_service.engine.budget import Budget, DeadlineExceeded, budget_scope, over_deadline
+from cds_service.engine.consolidate import consolidate
 from cds_service.engine.facts import OrderFacts, order_name
 from cds_service.engine.model import Finding, IronOrder, PatientPicture
 from cds_service.engine.order_notes import annotate
@@ -91,7 +92,7 @@ def _evaluate(draft_orders, selections, record, knowledge, ctx, prefetch_keys, b
         facts = OrderFacts(order=order, patient=patient, knowledge=knowledge, ctx=ctx,
                            other_drafts=tuple(other_drafts), iron_orders=tuple(orders))
         rules = COMPANION_RULES if is_test_dose_of(order, orders) else RULES
-        findings.extend(annotate(run_rules(facts, rules), order, name, knowledge))
+        findings.extend(annotate(consolidate(run_rules(facts, rules), knowledge), order, name, knowledge))
 
 
 def _selected(orders: list[IronOrder], selections, ctx) -> list[IronOrder]:

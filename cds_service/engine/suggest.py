@@ -189,7 +189,8 @@ def with_dose(order: IronOrder, dose_mg: float) -> dict:
 # --- new orders -------------------------------------------------------------------------
 
 def observation_request(ctx: EvaluationContext, order: IronOrder, service_code: dict, minutes: int,
-                        note: str) -> dict:
+                        note: str, nurse_note: str | None = None) -> dict:
+    """The observation ServiceRequest; ``nurse_note`` (what to do if pain or a reaction starts) is a second note."""
     coding = {k: service_code[k] for k in ("system", "code", "display") if service_code.get(k)}
     return {
         "resourceType": "ServiceRequest",
@@ -201,7 +202,7 @@ def observation_request(ctx: EvaluationContext, order: IronOrder, service_code: 
         **_context(ctx),
         "occurrenceTiming": {"repeat": {"count": 1, "duration": minutes, "durationUnit": "min"}},
         "supportingInfo": [_iron_link(order)],
-        "note": [{"text": note}],
+        "note": [{"text": note}] + ([{"text": nurse_note}] if nurse_note else []),
     }
 
 

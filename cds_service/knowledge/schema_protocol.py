@@ -201,8 +201,16 @@ class ServiceCode(Strict):
     note = optional_text()
 
 
+class FlagFact(Cited):
+    value = fields.Boolean(required=True)
+    unit = optional_text()
+
+
 class Observation(Strict):
     default_minutes = fields.Nested(NumberFact, required=True)
+    # on: the infusion unit observes every patient for default_minutes by standing order, so the card appears
+    # only when this patient needs longer
+    standing_protocol = fields.Nested(FlagFact, load_default=None, allow_none=True)
     first_dextran_dose_minutes = fields.Nested(NumberFact, required=True)
     after_reaction_minutes = fields.Nested(NumberFact, required=True)
     vital_signs = fields.List(text(), required=True, validate=validate.Length(min=1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from cds_service.engine import text
 from cds_service.engine.facts import (
+    MissingKnowledge,
     OrderFacts,
     ceil_minutes,
     codings,
@@ -80,6 +81,27 @@ def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list
     return minutes, reasons, evidence
 
 
+def covered_by_standing_protocol(knowledge, minutes: int) -> bool:
+    """True when the unit's standing observation protocol is on and already observes this long."""
+    try:
+        flag = protocol_fact(knowledge, "observation", "standing_protocol")
+    except MissingKnowledge:    # an override file written before the switch existed: off
+        return False
+    if flag.value is not True:
+        return False
+    return minutes <= ceil_minutes(float(protocol_fact(knowledge, "observation", "default_minutes").value))
+
+
+def nurse_note(knowledge) -> str:
+    """What the nurse does if pain or a reaction starts, as plain text for the observation order.
+
+    The same advice the rate card gives, so it reaches the infusion nurse with every order,
+    not only with an order that was too fast.
+    """
+    advice = text.phrase(knowledge, "infusion-rate", "nurse_advice")
+    return " ".join(advice.replace("**", "").split())
+
+
 def check(facts: OrderFacts) -> Finding | None:
     knowledge = facts.knowledge
     if hypersensitivity.stops(facts):
@@ -89,6 +111,8 @@ def check(facts: OrderFacts) -> Finding | None:
         return None
     cite = text.Citations(knowledge)
     minutes, reasons, evidence = required_minutes(facts, cite)
+    if covered_by_standing_protocol(knowledge, minutes):
+        return None
     vital_signs = ", ".join(protocol_node(knowledge, "observation", "vital_signs"))
     note = text.phrase(knowledge, TOPIC, "order_note", drug=facts.drug, minutes=minutes, vital_signs=vital_signs)
     detail = text.compose(
@@ -109,7 +133,8 @@ def check(facts: OrderFacts) -> Finding | None:
             label=text.phrase(knowledge, TOPIC, "suggestion_label", minutes=minutes),
             action="create",
             description=note,
-            resource=observation_request(facts.ctx, facts.order, service_code, minutes, note),
+            resource=observation_request(facts.ctx, facts.order, service_code, minutes, note,
+                                         nurse_note=nurse_note(knowledge)),
             is_recommended=True,
         ),),
     )

@@ -98,3 +98,31 @@ def test_unidentified_iv_iron_still_gets_the_protocol_observation():
     assert finding.suggestions[
         0].resource["occurrenceTiming"]["repeat"]["duration"] == PROTOCOL["default_minutes"]["value"]
     assert "IV iron infusion" in finding.summary
+
+
+def test_the_observation_order_carries_the_nurse_advice_for_infusion_pain():
+    (suggestion,) = observation.check(facts()).suggestions
+    notes = " ".join(n["text"] for n in suggestion.resource["note"]).lower()
+    for words in ("slow or pause", "half the previous rate", "wheeze", "widespread hives", "stop the infusion"):
+        assert words in notes
+    assert "**" not in notes   # plain text for the order, not markdown
+
+
+def _standing(on: bool):
+    import copy
+    import dataclasses
+    base = knowledge()
+    protocol = copy.deepcopy(base.protocol)
+    protocol["observation"]["standing_protocol"] = {"value": on, "source": "S-ISSUE-PROTOCOL",
+                                                    "status": "institutional"}
+    return dataclasses.replace(base, protocol=protocol)
+
+
+def test_a_standing_observation_protocol_drops_the_card_for_the_standard_time_only():
+    import dataclasses
+    on, off = _standing(True), _standing(False)
+    assert observation.check(dataclasses.replace(facts(), knowledge=on)) is None   # 30 min: the unit observes anyway
+    after_pain = facts(the_patient=patient(reactions=(reaction(),)))
+    longer = observation.check(dataclasses.replace(after_pain, knowledge=on))
+    assert longer is not None and "60 min" in longer.summary                     # this patient needs longer
+    assert observation.check(dataclasses.replace(facts(), knowledge=off)) is not None
