@@ -165,10 +165,15 @@ def not_checked(facts, topic: str, reason_key: str, problems: Iterable[str] = ()
     problems = "; ".join(p.rstrip(".") for p in problems if p)
     if problems:
         detail = compose(detail, common(knowledge, "not_checked_what", problems=problems))
+    sources: tuple[str, ...] = ()
+    if facts.identified:   # the label to check by hand is named, as on every other card
+        label = facts.label
+        cite = Citations(knowledge).add(display, value=label.label, source=label.source, status="confirmed")
+        detail, sources = compose(detail, cite.block()), tuple(cite.ids)
     return Finding(
         topic=topic, indicator="warning", order=facts.order,
         summary=summary(common(knowledge, "not_checked_summary", drug=facts.drug, topic=display, reason=reason)),
-        detail=detail,
+        detail=detail, sources=sources,
     )
 
 
