@@ -336,12 +336,12 @@ scenario("child-6y-sfgc-over", "child-6y",
          [card("patient-suitability", "warning", "update"), OBSERVE],
          "6 years, 20 kg: sodium ferric gluconate 62.5 mg is above 1.5 mg/kg: update to 30 mg")
 scenario("teen-17y-ferumoxytol", "teen-17y",
-         child_order("teen-17y-ferumoxytol", "teen-17y", "ferumoxytol", 510, 30), [SUIT_WARN, BOXED, OBSERVE],
+         child_order("teen-17y-ferumoxytol", "teen-17y", "ferumoxytol", 510, 30), [SUIT_WARN, OBSERVE],
          "17 years: ferumoxytol is not established under 18")
 scenario("teen-17y-fcm", "teen-17y", child_order("teen-17y-fcm", "teen-17y", "ferric_carboxymaltose", 750, 30),
          [OBSERVE], "17 years, 60 kg: FCM 750 mg is the labelled paediatric dose (at most 750 mg)")
 scenario("adult-18y-ferumoxytol", "adult-18y",
-         child_order("adult-18y-ferumoxytol", "adult-18y", "ferumoxytol", 510, 30), [BOXED, OBSERVE],
+         child_order("adult-18y-ferumoxytol", "adult-18y", "ferumoxytol", 510, 30), [OBSERVE],
          "18 years: an adult; ferumoxytol as labelled")
 
 PREGNANT_INFO = card("patient-suitability", "info")
