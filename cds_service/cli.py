@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import unicodedata
 
 import click
 
@@ -87,9 +88,9 @@ def feedback_report(as_json: bool) -> None:
         t = topics[code]
         answered = t["accepted"] + t["overridden"]
         share = f"{100 * t['accepted'] / answered:.0f}%" if answered else "-"
-        click.echo(f"{code:<26}{t['issued']:>8}{t['accepted']:>10}{t['overridden']:>12}{share:>12}")
+        click.echo(f"{printable(code):<26}{t['issued']:>8}{t['accepted']:>10}{t['overridden']:>12}{share:>12}")
         for reason, count in sorted(t["override_reasons"].items(), key=lambda kv: (-kv[1], kv[0])):
-            click.echo(f"    overridden because {reason}: {count}")
+            click.echo(f"    overridden because {printable(reason)}: {count}")
 
 
 @main.command("check-knowledge")
@@ -114,6 +115,17 @@ def check_knowledge(override: str | None, directory: str | None) -> None:
     click.echo(report.heading)
     if override:
         click.echo(f"override applied: {override}")
+
+
+def printable(text: str) -> str:
+    """Client-sent text as a terminal may show it: control and format characters (escape sequences,
+    bidirectional overrides) written out as \\x1b / \\u202e instead of acting on the operator's terminal."""
+    return "".join(ch if ch.isprintable() and unicodedata.category(ch) != "Cf" else _escaped(ch) for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _stderr_logger(name: str) -> None:

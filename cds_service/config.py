@@ -47,6 +47,7 @@ class Config:
     max_prefetch_entries: int = 5000
     fhir_max_pages: int = 5
     engine_deadline_seconds: float = 2.0   # total engine time per hook call; past it a "could not complete" card
+    feedback_per_minute: int = 60          # feedback requests per client per minute, per process (429 past it)
     console_token: str | None = None
     log_level: str = "INFO"
 
@@ -99,6 +100,9 @@ class Config:
             console_token=get("IRON_CDS_CONSOLE_TOKEN"),
             fhir_max_pages=int(_positive_float(get("IRON_CDS_FHIR_MAX_PAGES"), "IRON_CDS_FHIR_MAX_PAGES", 5)),
             engine_deadline_seconds=_positive_float(get("IRON_CDS_ENGINE_DEADLINE"), "IRON_CDS_ENGINE_DEADLINE", 2.0),
+            feedback_per_minute=int(
+                _positive_float(get("IRON_CDS_FEEDBACK_PER_MINUTE"), "IRON_CDS_FEEDBACK_PER_MINUTE", 60)
+            ),
             log_level=_log_level(get("IRON_CDS_LOG_LEVEL")),
         )
 

@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -23,9 +24,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     create_engine,
     delete,
-    distinct,
     event,
     func,
     insert,
@@ -229,7 +230,9 @@ class Store:
     def feedback_report(self) -> dict:
         """Counts per card topic, the contract's ``feedback-report --json`` shape.
 
-        Counts are of distinct cards, so feedback sent again (even with a fresh timestamp) counts once.
+        Counts are of cards, by each card's latest outcome (``_latest_outcomes``): feedback sent again,
+        or 500 overrides of one card, count once; a card accepted and later overridden counts as
+        overridden. Every event stays in the feedback table (the history).
         """
         self.flush()
         topics: dict[str, dict] = {}
@@ -238,29 +241,47 @@ class Store:
             return topics.setdefault(code or "unknown",
                                      {"issued": 0, "accepted": 0, "overridden": 0, "override_reasons": {}})
 
+        latest = self._latest_outcomes()
         joined_topic = func.coalesce(IssuedCard.topic, "unknown")
+        answered = select(joined_topic, latest.c.outcome, latest.c.override_reason_code, func.count()).select_from(
+            latest).join(IssuedCard, IssuedCard.uuid == latest.c.card_uuid, isouter=True).group_by(
+            joined_topic, latest.c.outcome, latest.c.override_reason_code)
         with self.session() as session:
             for code, count in session.execute(select(IssuedCard.topic, func.count()).group_by(IssuedCard.topic)):
                 topic(code)["issued"] = count
-            outcomes = (
-                select(joined_topic, Feedback.outcome, func.count(distinct(Feedback.card_uuid)))
-                .select_from(Feedback)
-                .join(IssuedCard, IssuedCard.uuid == Feedback.card_uuid, isouter=True)
-                .group_by(joined_topic, Feedback.outcome)
-            )
-            for code, outcome, count in session.execute(outcomes):
-                if outcome in ("accepted", "overridden"):
-                    topic(code)[outcome] = count
-            reasons = (
-                select(joined_topic, Feedback.override_reason_code, func.count(distinct(Feedback.card_uuid)))
-                .select_from(Feedback)
-                .join(IssuedCard, IssuedCard.uuid == Feedback.card_uuid, isouter=True)
-                .where(Feedback.outcome == "overridden", Feedback.override_reason_code.is_not(None))
-                .group_by(joined_topic, Feedback.override_reason_code)
-            )
-            for code, reason, count in session.execute(reasons):
-                topic(code)["override_reasons"][reason] = count
+            for code, outcome, reason, count in session.execute(answered):
+                entry = topic(code)
+                entry[outcome] += count
+                if outcome == "overridden" and reason is not None:
+                    entry["override_reasons"][reason] = entry["override_reasons"].get(reason, 0) + count
         return {"topics": topics}
+
+    def card_outcomes(self, since: datetime, until: datetime) -> list["CardOutcome"]:
+        """Every card issued in [since, until) with its latest outcome (None when no feedback came)."""
+        self.flush()
+        latest = self._latest_outcomes()
+        query = (
+            select(IssuedCard.topic, IssuedCard.issued_at, latest.c.outcome, latest.c.override_reason_code,
+                   latest.c.override_reason_display, latest.c.received_at)
+            .select_from(IssuedCard)
+            .join(latest, latest.c.card_uuid == IssuedCard.uuid, isouter=True)
+            .where(IssuedCard.issued_at >= since, IssuedCard.issued_at < until)
+        )
+        with self.session() as session:
+            return [CardOutcome(topic, _aware(issued_at), outcome, display or code, _aware(answered_at))
+                    for topic, issued_at, outcome, code, display, answered_at in session.execute(query)]
+
+    @staticmethod
+    def _latest_outcomes():
+        """One row per card that got feedback: its latest event (by outcome time, then arrival order)."""
+        stamp = Feedback.outcome_timestamp
+        # normalise_timestamp writes "...SSZ" or "...SS.ffffffZ": give both six decimals so text order is time order
+        sortable = case((func.length(stamp) == 20, func.substr(stamp, 1, 19).concat(".000000Z")), else_=stamp)
+        rank = func.row_number().over(partition_by=Feedback.card_uuid,
+                                      order_by=(sortable.desc(), Feedback.id.desc())).label("rank")
+        events = select(Feedback.card_uuid, Feedback.outcome, Feedback.override_reason_code,
+                        Feedback.override_reason_display, Feedback.received_at, rank).subquery("events")
+        return select(events).where(events.c.rank == 1).subquery("latest")
 
     # --- JWT replay protection --------------------------------------------
     def remember_token(self, issuer: str, jti: str, expires_at: datetime) -> bool:
@@ -288,6 +309,24 @@ class Store:
     def _insert_once(self, table, row: dict):
         """INSERT that does nothing when the row's unique key is already there."""
         return self._insert_many_once(table).values(**row)
+
+
+@dataclass(frozen=True)
+class CardOutcome:
+    """One issued card and what the clinician last did with it (no patient data)."""
+
+    topic: str
+    issued_at: datetime
+    outcome: str | None          # "accepted", "overridden", or None: no feedback
+    reason: str | None           # the latest override's reason (display, else code)
+    answered_at: datetime | None  # when that latest feedback arrived
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; we stored UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
 
 
 def _feedback_row(service: str, item: dict, received_at: datetime) -> dict:

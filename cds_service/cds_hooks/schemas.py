@@ -202,9 +202,13 @@ class CodingSchema(_Lenient):
     display = fields.String(allow_none=True)
 
 
+MAX_USER_COMMENT = 2000   # characters; longer is refused (400), never cut: what the clinician wrote is kept whole
+
+
 class OverrideReasonSchema(_Lenient):
     reason = fields.Nested(CodingSchema, allow_none=True)
-    userComment = fields.String(allow_none=True)
+    userComment = fields.String(allow_none=True, validate=validate.Length(
+        max=MAX_USER_COMMENT, error=f"must be at most {MAX_USER_COMMENT} characters"))
 
 
 class AcceptedSuggestionSchema(_Lenient):

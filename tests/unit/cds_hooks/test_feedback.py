@@ -84,10 +84,9 @@ def test_feedback_counts_metrics_per_topic_once(db_app, monkeypatch):
     counted = []
     monkeypatch.setattr(metrics, "count_feedback", lambda topic, outcome: counted.append((topic, outcome)))
     client = db_app.test_client()
-    send(client, accepted("card-obs-1"), overridden("card-dose-1"), overridden("never-issued", reason=None))
+    send(client, accepted("card-obs-1"), overridden("card-dose-1"))
     send(client, accepted("card-obs-1"))
-    assert sorted(counted) == [("dose-limit", "overridden"), ("observation-period", "accepted"),
-                               ("unknown", "overridden")]
+    assert sorted(counted) == [("dose-limit", "overridden"), ("observation-period", "accepted")]
 
 
 def test_feedback_survives_a_restart_and_the_report_counts_it_once(make_app, database_url):
@@ -239,9 +238,11 @@ def test_invalid_feedback_is_400_naming_the_field(client, body, field):
     assert response.get_json()["field"] == field
 
 
-def test_a_batch_has_a_bounded_size(client):
+def test_a_batch_has_a_bounded_size(app, client):
     from cds_service.cds_hooks.schemas import MAX_FEEDBACK_ITEMS
 
+    state_of(app).store.record_issued(LEGACY_SERVICE_ID, "order-sign",
+                                      [issued("dose-limit", f"c-{i}") for i in range(MAX_FEEDBACK_ITEMS)])
     items = [accepted(f"c-{i}") for i in range(MAX_FEEDBACK_ITEMS + 1)]
     response = send(client, *items)
     assert response.status_code == 400
@@ -276,7 +277,9 @@ def test_feedback_over_the_size_limit_is_413(make_app):
     assert response.get_json()["error"]
 
 
-def test_spec_extras_are_accepted(client):
+def test_spec_extras_are_accepted(app, client):
+    state_of(app).store.record_issued(LEGACY_SERVICE_ID, "order-sign",
+                                      [issued("dose-limit", "card-x"), issued("dose-limit", "card-y")])
     item = overridden("card-x", comment="patient asked to wait")
     item["extension"] = {"com.example": 1}
     item["overrideReason"]["reason"]["display"] = None
