@@ -193,7 +193,8 @@ SCHEMAS: dict[str, dict] = {
         "type": "object",
         "required": ["card", "outcome", "outcomeTimestamp"],
         "properties": {
-            "card": {"type": "string", "minLength": 1, "maxLength": 64},
+            "card": {"type": "string", "minLength": 1, "maxLength": 64,
+                     "description": "The uuid of a card this service issued; any other is refused (400)."},
             "outcome": {"enum": ["accepted", "overridden"]},
             "acceptedSuggestions": {
                 "type": ["array", "null"],
@@ -202,7 +203,9 @@ SCHEMAS: dict[str, dict] = {
             },
             "overrideReason": {
                 "type": ["object", "null"],
-                "properties": {"reason": _ref("Coding"), "userComment": {"type": ["string", "null"]}},
+                "properties": {"reason": _ref("Coding"),
+                               "userComment": {"type": ["string", "null"], "maxLength": 2000,
+                                               "description": "Longer is refused (400), never cut."}},
             },
             "outcomeTimestamp": {"type": "string", "format": "date-time"},
         },
@@ -291,6 +294,11 @@ def build_document(public_base_url: str | None = None) -> dict:
                     "responses": {
                         "200": _json(_ref("FeedbackResponse"), "Stored (items sent before count once)"),
                         **_ERRORS,
+                        "429": {
+                            **_json(_ref("Error"), "Too many feedback requests from this client: send it again "
+                                    "after Retry-After seconds"),
+                            "headers": {"Retry-After": {"schema": {"type": "string"}}},
+                        },
                         "503": {
                             **_json(_ref("Error"), "The store is unavailable: send the feedback again"),
                             "headers": {"Retry-After": {"schema": {"type": "string"}}},
