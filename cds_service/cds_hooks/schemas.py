@@ -165,11 +165,13 @@ CDS_HOOKS_1 = ("this is a CDS Hooks 1.0 request ({found}); this service speaks C
 
 def refuse_cds_hooks_1(body: dict) -> None:
     """One 400 that says what a CDS Hooks 1.0 request is and what 2.0 expects, instead of a field-by-field error."""
-    context = body.get("context")
+    context = body.get("context") if isinstance(body.get("context"), dict) else {}
+    # A 2.0 request that also carries a stray 1.0 field is still read as 2.0: only the 1.0 shape is refused.
     found = [name for name, present in (
         ("hook 'medication-prescribe'", body.get("hook") == "medication-prescribe"),
-        ("top-level 'user'", "user" in body),
-        ("context.medications", isinstance(context, dict) and "medications" in context),
+        ("top-level 'user' instead of context.userId", "user" in body and "userId" not in context),
+        ("context.medications instead of context.draftOrders",
+         "medications" in context and "draftOrders" not in context),
     ) if present]
     if found:
         raise ApiError(400, CDS_HOOKS_1.format(found=", ".join(found)))

@@ -383,7 +383,7 @@ def test_a_very_deep_value_is_checked_without_recursion():
 # --- CDS Hooks 1.0 shapes ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("change", [
     {"hook": "medication-prescribe"},
-    {"user": "Practitioner/example"},
+    {"user": "Practitioner/example", "context": {"patientId": "pat-1", "draftOrders": {"resourceType": "Bundle"}}},
     {"context": {"patientId": "pat-1", "medications": [{"resourceType": "MedicationOrder", "id": "m1"}]}},
 ])
 def test_a_cds_hooks_1_request_gets_one_400_that_says_so(client, change):
@@ -392,3 +392,9 @@ def test_a_cds_hooks_1_request_gets_one_400_that_says_so(client, change):
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert "CDS Hooks 1.0 request" in error and "context.draftOrders" in error and "order-sign" in error
+
+
+def test_a_2_0_request_with_a_stray_1_0_field_is_read_as_2_0(client):
+    body = dict(sign_request(), user="Practitioner/example")
+    body["context"]["medications"] = []
+    assert post(client, body).status_code == 200
