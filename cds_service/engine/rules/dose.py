@@ -11,6 +11,7 @@ check did not run.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts, fmt_mg, protocol_value, within_days
@@ -42,27 +43,95 @@ def _weight(facts: OrderFacts) -> tuple[float | None, str | None]:
     return float(weight), date
 
 
-def check(facts: OrderFacts) -> Finding | None:
-    knowledge, order = facts.knowledge, facts.order
-    if not facts.identified:
-        return text.not_checked(facts, TOPIC, "product_unknown")
-    if order.dose_mg is None:
-        return text.not_checked(facts, TOPIC, "dose_unknown", problems=order.problems)
-    label, product = facts.label, facts.product
-    dose = float(order.dose_mg)
-    weight, weight_date = _weight(facts)
-    cite = text.Citations(knowledge)
-    ceilings: list[tuple[float, str]] = []
-    notes: list[str] = []
-    evidence: list[Evidence] = []
-    split_days: list[int] = []
-    per_kg_skipped = False
+@dataclass(frozen=True)
+class Ceiling:
+    """One limit on this administration, in mg, and what its line on the card names."""
 
+    mg: float
+    kind: str                        # its wording under limits: absolute, band, per_kg, daily, weekly
+    limit: float                     # the label's figure (per period for daily / weekly)
+    per_kg: float | None = None
+    weight: float | None = None
+    weight_date: str | None = None
+    days: float | None = None
+    given: float | None = None       # already given within the period
+
+
+@dataclass(frozen=True)
+class DoseDecision:
+    """What the label allows for this order: no wording, the card builders below say it."""
+
+    dose: float
+    ceilings: tuple[Ceiling, ...]
+    per_kg_skipped: bool             # a per-kg limit applies but there is no recent weight
+    history_unknown: bool            # earlier doses unknown while a daily or weekly maximum applies
+    split_days: tuple[int, ...]      # the label's gaps before a further dose, from the bands that applied
+    period_limited: float | None     # days of the daily/weekly window that limits this dose
+    evidence: tuple[Evidence, ...]
+    step: float | None               # mg per mL of the product: the allowed dose is whole mL
+
+    @property
+    def allowed(self) -> float | None:
+        return min((c.mg for c in self.ceilings), default=None)
+
+    @property
+    def within(self) -> bool:
+        return self.allowed is None or self.dose <= self.allowed + 1e-9
+
+    @property
+    def rounded(self) -> float:
+        allowed = self.allowed or 0.0
+        return _round_down(allowed, self.step) if allowed > 0 else 0.0
+
+    @property
+    def interval(self) -> int | None:
+        if self.split_days:
+            return max(self.split_days)
+        return int(self.period_limited) if self.period_limited else None
+
+
+def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
+    """The ceilings that apply to an identified order with a dose (citing each fact on ``cite``)."""
+    label, product = facts.label, facts.product
+    weight, weight_date = _weight(facts)
+    ceilings: list[Ceiling] = []
     if label.max_single_dose is not None:
         limit = float(label.max_single_dose.value)
-        ceilings.append((limit, text.phrase(knowledge, TOPIC, "limits", "absolute", limit=fmt_mg(limit))))
+        ceilings.append(Ceiling(limit, "absolute", limit))
         cite.add("Maximum single dose", label.max_single_dose)
-    for band in label.dose_bands:
+    band_ceilings, split_days, per_kg_skipped = _band_ceilings(label.dose_bands, weight, weight_date, cite)
+    ceilings += band_ceilings
+    evidence = [Evidence(text=f"Body weight {weight:g} kg", date=weight_date)] if weight is not None else []
+    dose = float(facts.order.dose_mg)
+    period_limited = None
+    for key, fact, days in (("daily", label.max_daily_mg, 1), ("weekly", label.max_weekly_mg, None)):
+        if fact is None:
+            continue
+        if days is None:
+            days = float(protocol_value(facts.knowledge, "weekly_window_days"))
+        recent = [a for a in facts.patient.administrations if a.dose_mg and within_days(a.date, facts.ctx, days)]
+        given = sum(a.dose_mg for a in recent)
+        left = max(float(fact.value) - given, 0.0)
+        ceilings.append(Ceiling(left, key, float(fact.value), days=days, given=given))
+        cite.add(f"Maximum {key} dose", fact)
+        evidence.extend(Evidence(text=f"IV iron {fmt_mg(a.dose_mg)}" + (" (stopped)" if a.stopped else ""),
+                                 date=a.date, reference=a.reference) for a in recent)
+        if left < dose:
+            period_limited = days
+    history_unknown = ("ironAdministrations" in facts.history_missing
+                       and bool(label.max_daily_mg or label.max_weekly_mg))
+    step = float(product.concentration_mg_per_ml.value) if product.concentration_mg_per_ml else None
+    return DoseDecision(dose, tuple(ceilings), per_kg_skipped, history_unknown, tuple(split_days), period_limited,
+                        tuple(evidence), step)
+
+
+def _band_ceilings(bands, weight: float | None, weight_date: str | None,
+                   cite: text.Citations) -> tuple[list[Ceiling], list[int], bool]:
+    """The dose bands that apply at this weight; per-kg ones are skipped (and said) without a weight."""
+    ceilings: list[Ceiling] = []
+    split_days: list[int] = []
+    per_kg_skipped = False
+    for band in bands:
         bounded = band.min_weight_kg is not None or band.max_weight_kg is not None
         if bounded:
             if weight is None:
@@ -73,98 +142,108 @@ def check(facts: OrderFacts) -> Finding | None:
                 continue
         applied = False
         if band.max_mg is not None:
-            ceilings.append((float(band.max_mg), text.phrase(knowledge, TOPIC, "limits", "band",
-                                                             limit=fmt_mg(band.max_mg))))
+            ceilings.append(Ceiling(float(band.max_mg), "band", float(band.max_mg)))
             applied = True
         if band.max_mg_per_kg is not None:
             if weight is None:
                 per_kg_skipped = True
             else:
                 limit = band.max_mg_per_kg * weight
-                ceilings.append((limit, text.phrase(knowledge, TOPIC, "limits", "per_kg", per_kg=band.max_mg_per_kg,
-                                                    weight=weight, weight_date=weight_date or "date unknown",
-                                                    limit=fmt_mg(limit))))
+                ceilings.append(Ceiling(limit, "per_kg", limit, per_kg=band.max_mg_per_kg, weight=weight,
+                                        weight_date=weight_date))
                 applied = True
         if applied:
             cite.add("Dose band", value=_band_value(band), source=band.source, status=band.status, note=band.note)
             if band.split_interval_days:
                 split_days.append(int(band.split_interval_days))
-    if weight is not None:
-        evidence.append(Evidence(text=f"Body weight {weight:g} kg", date=weight_date))
+    return ceilings, split_days, per_kg_skipped
 
-    history_unknown = "ironAdministrations" in facts.history_missing
-    period_limited = None
-    for key, fact, days in (("daily", label.max_daily_mg, 1),
-                            ("weekly", label.max_weekly_mg, None)):
-        if fact is None:
-            continue
-        if days is None:
-            days = float(protocol_value(knowledge, "weekly_window_days"))
-        recent = [a for a in facts.patient.administrations if a.dose_mg and within_days(a.date, facts.ctx, days)]
-        given = sum(a.dose_mg for a in recent)
-        left = max(float(fact.value) - given, 0.0)
-        ceilings.append((left, text.phrase(knowledge, TOPIC, "limits", key, limit=fmt_mg(float(fact.value)),
-                                           days=f"{days:g}",
-                                           given=fmt_mg(given), allowed=fmt_mg(left))))
-        cite.add(f"Maximum {key} dose", fact)
-        evidence.extend(Evidence(text=f"IV iron {fmt_mg(a.dose_mg)}" + (" (stopped)" if a.stopped else ""),
-                                 date=a.date, reference=a.reference) for a in recent)
-        if left < dose:
-            period_limited = days
-    if history_unknown and (label.max_daily_mg or label.max_weekly_mg):
+
+def check(facts: OrderFacts) -> Finding | None:
+    knowledge, order = facts.knowledge, facts.order
+    if not facts.identified:
+        return text.not_checked(facts, TOPIC, "product_unknown")
+    if order.dose_mg is None:
+        return text.not_checked(facts, TOPIC, "dose_unknown", problems=order.problems)
+    cite = text.Citations(knowledge)
+    decision = decide(facts, cite)
+    notes = []
+    if decision.history_unknown:
         notes.append(text.phrase(knowledge, TOPIC, "history_unknown"))
-    if per_kg_skipped:
+    if decision.per_kg_skipped:
         notes.append(text.phrase(knowledge, TOPIC, "weight_unknown"))
+    if decision.within:
+        return _unweighed_card(facts, notes, cite) if decision.per_kg_skipped else None
+    if decision.rounded <= 0:
+        return _none_left_card(facts, decision, notes, cite)
+    return _reduce_card(facts, decision, notes, cite)
 
-    allowed = min((value for value, _ in ceilings), default=None)
-    if allowed is None or dose <= allowed + 1e-9:
-        if not per_kg_skipped:
-            return None
-        # Within the limits we could check, but the per-kg limit could not be: say so, quietly.
-        return Finding(topic=TOPIC, indicator="info", order=order,
-                       summary=text.summary(text.common(knowledge, "not_checked_summary", drug=facts.drug,
-                                                        topic=text.topic_wording(knowledge, TOPIC)["display"],
-                                                        reason=text.phrase(knowledge, TOPIC, "weight_unknown_short"))),
-                       detail=text.compose(text.bullet_list(notes), cite.block()), sources=tuple(cite.ids))
 
-    step = float(product.concentration_mg_per_ml.value) if product.concentration_mg_per_ml else None
-    rounded = _round_down(allowed, step) if allowed > 0 else 0.0
-    why = text.phrase(knowledge, TOPIC, "why_heading") + "\n" + text.bullet_list(r for _, r in ceilings)
-    if rounded <= 0:
-        return Finding(
-            topic=TOPIC, indicator="warning", order=order,
-            summary=text.summary(text.phrase(knowledge, TOPIC, "summary_none_left", drug=facts.drug,
-                                             ordered=fmt_mg(dose))),
-            detail=text.compose(text.phrase(knowledge, TOPIC, "detail_none_left", drug=facts.drug,
-                                            ordered=fmt_mg(dose)),
-                                why, text.bullet_list(notes), text.evidence_block(knowledge, evidence), cite.block()),
-            evidence=tuple(evidence), sources=tuple(cite.ids))
+def _ceiling_line(knowledge, ceiling: Ceiling) -> str:
+    if ceiling.kind == "per_kg":
+        return text.phrase(knowledge, TOPIC, "limits", "per_kg", per_kg=ceiling.per_kg, weight=ceiling.weight,
+                           weight_date=ceiling.weight_date or "date unknown", limit=fmt_mg(ceiling.limit))
+    if ceiling.kind in ("daily", "weekly"):
+        return text.phrase(knowledge, TOPIC, "limits", ceiling.kind, limit=fmt_mg(ceiling.limit),
+                           days=f"{ceiling.days:g}", given=fmt_mg(ceiling.given), allowed=fmt_mg(ceiling.mg))
+    return text.phrase(knowledge, TOPIC, "limits", ceiling.kind, limit=fmt_mg(ceiling.limit))
 
-    remaining = dose - rounded
-    interval = max(split_days) if split_days else (int(period_limited) if period_limited else None)
-    if interval:
+
+def _why(knowledge, decision: DoseDecision) -> str:
+    lines = (_ceiling_line(knowledge, c) for c in decision.ceilings)
+    return text.phrase(knowledge, TOPIC, "why_heading") + "\n" + text.bullet_list(lines)
+
+
+def _unweighed_card(facts: OrderFacts, notes: list[str], cite: text.Citations) -> Finding:
+    """Within the limits we could check, but the per-kg limit could not be: say so, quietly."""
+    knowledge = facts.knowledge
+    return Finding(topic=TOPIC, indicator="info", order=facts.order,
+                   summary=text.summary(text.common(knowledge, "not_checked_summary", drug=facts.drug,
+                                                    topic=text.topic_wording(knowledge, TOPIC)["display"],
+                                                    reason=text.phrase(knowledge, TOPIC, "weight_unknown_short"))),
+                   detail=text.compose(text.bullet_list(notes), cite.block()), sources=tuple(cite.ids))
+
+
+def _none_left_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], cite: text.Citations) -> Finding:
+    knowledge, ordered = facts.knowledge, fmt_mg(decision.dose)
+    evidence = list(decision.evidence)
+    return Finding(
+        topic=TOPIC, indicator="warning", order=facts.order,
+        summary=text.summary(text.phrase(knowledge, TOPIC, "summary_none_left", drug=facts.drug, ordered=ordered)),
+        detail=text.compose(text.phrase(knowledge, TOPIC, "detail_none_left", drug=facts.drug, ordered=ordered),
+                            _why(knowledge, decision), text.bullet_list(notes),
+                            text.evidence_block(knowledge, evidence), cite.block()),
+        evidence=tuple(evidence), sources=tuple(cite.ids))
+
+
+def _reduce_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], cite: text.Citations) -> Finding:
+    knowledge, label = facts.knowledge, facts.label
+    rounded, remaining = decision.rounded, decision.dose - decision.rounded
+    if decision.interval:
         split = text.phrase(knowledge, TOPIC, "split_with_interval", allowed=fmt_mg(rounded),
-                            remaining=fmt_mg(remaining), days=interval)
+                            remaining=fmt_mg(remaining), days=decision.interval)
     else:
         split = text.phrase(knowledge, TOPIC, "split_no_interval", allowed=fmt_mg(rounded), remaining=fmt_mg(remaining))
     if label.max_daily_mg or label.max_weekly_mg:
-        notes.append(text.phrase(knowledge, TOPIC, "weekly_counts_all"))
-    label_text = text.phrase(knowledge, TOPIC, "suggestion_label", allowed=fmt_mg(rounded))
+        notes = notes + [text.phrase(knowledge, TOPIC, "weekly_counts_all")]
+    evidence = list(decision.evidence)
     detail = text.compose(
-        text.phrase(knowledge, TOPIC, "detail", drug=facts.drug, ordered=fmt_mg(dose), allowed=fmt_mg(rounded)),
-        why,
+        text.phrase(knowledge, TOPIC, "detail", drug=facts.drug, ordered=fmt_mg(decision.dose),
+                    allowed=fmt_mg(rounded)),
+        _why(knowledge, decision),
         text.phrase(knowledge, TOPIC, "split_heading") + "\n" + split,
         text.bullet_list(notes),
         text.evidence_block(knowledge, evidence),
         cite.block(),
     )
     return Finding(
-        topic=TOPIC, indicator="warning", order=order,
-        summary=text.summary(text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, ordered=fmt_mg(dose),
+        topic=TOPIC, indicator="warning", order=facts.order,
+        summary=text.summary(text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, ordered=fmt_mg(decision.dose),
                                          allowed=fmt_mg(rounded))),
         detail=detail, evidence=tuple(evidence), sources=tuple(cite.ids),
-        suggestions=(SuggestionSpec(label=label_text, action="update", description=split,
-                                    resource=with_dose(order, rounded), is_recommended=True),),
+        suggestions=(SuggestionSpec(label=text.phrase(knowledge, TOPIC, "suggestion_label", allowed=fmt_mg(rounded)),
+                                    action="update", description=split,
+                                    resource=with_dose(facts.order, rounded), is_recommended=True),),
     )
 
 

@@ -10,6 +10,7 @@ anaphylaxis and must not look like a way to proceed.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from cds_service.engine import text
 from cds_service.engine.facts import (
@@ -112,37 +113,45 @@ def needed(facts: OrderFacts) -> tuple[list[tuple[str, str]], list[Evidence]]:
     return [(key, " ".join(reasons)) for key, reasons in merged.items()], evidence
 
 
+@dataclass(frozen=True)
+class PremedicationDecision:
+    """What to suggest for this order: no wording, ``check`` builds the card."""
+
+    wanted: tuple[tuple[MedicationSpec, str, bool], ...]   # (premedication, why, already drafted)
+    antihistamines: tuple[tuple[dict, str], ...]           # drafted H1 antihistamines to remove (request, name)
+    critical: bool                                         # a critical hypersensitivity card speaks: suggest none
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def to_order(self) -> list[tuple[MedicationSpec, str]]:
+        return [(spec, reason) for spec, reason, drafted in self.wanted if not drafted]
+
+
+def decide(facts: OrderFacts) -> PremedicationDecision:
+    assessment = hypersensitivity.assess(facts)
+    critical = assessment is not None and assessment.critical
+    wanted, evidence = ([], []) if critical else needed(facts)
+    premedications = []
+    for key, reason in wanted:
+        spec = facts.knowledge.premedications.get(key)
+        if spec is None:
+            raise LookupError(f"premedication {key!r} named by the protocol is not defined")
+        premedications.append((spec, reason, _already_drafted(facts, spec)))
+    return PremedicationDecision(tuple(premedications), tuple(drafted_antihistamines(facts)), critical,
+                                 tuple(evidence))
+
+
 def check(facts: OrderFacts) -> Finding | None:
+    decision = decide(facts)
+    if not decision.to_order and not decision.antihistamines:
+        return None
     knowledge, order = facts.knowledge, facts.order
-    antihistamines = drafted_antihistamines(facts)
-    critical = (assessment := hypersensitivity.assess(facts)) is not None and assessment.critical
     cite = text.Citations(knowledge)
-    suggestions: list[SuggestionSpec] = []
-    parts: list[str] = []
-    evidence: list[Evidence] = []
-    names: list[str] = []
-
-    if not critical:
-        wanted, evidence = needed(facts)
-        reasons = []
-        for key, reason in wanted:
-            spec = knowledge.premedications.get(key)
-            if spec is None:
-                raise LookupError(f"premedication {key!r} named by the protocol is not defined")
-            cite.add(f"Premedication {spec.display}", value=spec.timing_text, source=spec.source, status=spec.status)
-            if _already_drafted(facts, spec):
-                continue
-            note = text.phrase(knowledge, TOPIC, "order_note", drug=facts.drug, reason=reason)
-            label = text.phrase(knowledge, TOPIC, "suggestion_label", medication=spec.display, timing=spec.timing_text)
-            suggestions.append(SuggestionSpec(label=label, action="create", description=reason,
-                                              resource=premedication_request(facts.ctx, order, spec, note),
-                                              is_recommended=True))
-            names.append(spec.display)
-            reasons.append(f"{spec.display}: {reason}")
-        if names:
-            parts.append(text.phrase(knowledge, TOPIC, "intro", drug=facts.drug))
-            parts.append(text.bullet_list(reasons))
-
+    for spec, _, _ in decision.wanted:
+        cite.add(f"Premedication {spec.display}", value=spec.timing_text, source=spec.source, status=spec.status)
+    suggestions, parts = _premedication_suggestions(facts, decision)
+    names = [spec.display for spec, _ in decision.to_order]
+    antihistamines = decision.antihistamines
     for request, name in antihistamines:
         parts.append(text.phrase(knowledge, TOPIC, "h1_warning", antihistamine=name))
         label = text.phrase(knowledge, TOPIC, "suggestion_label_h1", antihistamine=name)
@@ -152,10 +161,8 @@ def check(facts: OrderFacts) -> Finding | None:
         avoid = text.topic_wording(knowledge, TOPIC)["avoid_h1"]
         cite.add("No first-generation H1 antihistamine", value=", ".join(sorted({n for _, n in antihistamines})),
                  source=avoid.get("source"), status=avoid.get("status"))
-        if critical:
+        if decision.critical:
             parts.append(text.phrase(knowledge, TOPIC, "critical_note"))
-    if not suggestions:
-        return None
 
     if antihistamines and names:
         summary = text.phrase(knowledge, TOPIC, "summary_h1_and_suggest", drug=facts.drug,
@@ -164,7 +171,26 @@ def check(facts: OrderFacts) -> Finding | None:
         summary = text.phrase(knowledge, TOPIC, "summary_h1", drug=facts.drug, antihistamine=antihistamines[0][1])
     else:
         summary = text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, medications=" and ".join(names))
+    evidence = list(decision.evidence)
     detail = text.compose(*parts, text.evidence_block(knowledge, evidence), cite.block())
     return Finding(topic=TOPIC, indicator="warning" if antihistamines else "info", order=order,
                    summary=text.summary(summary), detail=detail, evidence=tuple(evidence), sources=tuple(cite.ids),
                    suggestions=tuple(suggestions))
+
+
+def _premedication_suggestions(facts: OrderFacts,
+                               decision: PremedicationDecision) -> tuple[list[SuggestionSpec], list[str]]:
+    """One create suggestion per premedication not yet drafted, and the card's paragraph listing them."""
+    knowledge = facts.knowledge
+    suggestions: list[SuggestionSpec] = []
+    reasons: list[str] = []
+    for spec, reason in decision.to_order:
+        note = text.phrase(knowledge, TOPIC, "order_note", drug=facts.drug, reason=reason)
+        label = text.phrase(knowledge, TOPIC, "suggestion_label", medication=spec.display, timing=spec.timing_text)
+        suggestions.append(SuggestionSpec(label=label, action="create", description=reason,
+                                          resource=premedication_request(facts.ctx, facts.order, spec, note),
+                                          is_recommended=True))
+        reasons.append(f"{spec.display}: {reason}")
+    if not reasons:
+        return suggestions, []
+    return suggestions, [text.phrase(knowledge, TOPIC, "intro", drug=facts.drug), text.bullet_list(reasons)]
