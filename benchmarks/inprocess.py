@@ -65,12 +65,15 @@ def echo_app():
 
 def bodies(count: int, **kind) -> list[bytes]:
     """``count`` request bodies that differ in hookInstance, so that nothing is reused between calls."""
+    return list(fresh_bodies(count, **kind))
+
+
+def fresh_bodies(count: int, **kind):
+    """The same, made one at a time (only one large body in memory)."""
     template = payloads.hook_body(with_prefetch=True, **kind)
-    out = []
     for _ in range(count):
         template["hookInstance"] = str(uuid.uuid4())
-        out.append(json.dumps(template).encode())
-    return out
+        yield json.dumps(template).encode()
 
 
 def environ(body: bytes) -> dict:

@@ -13,7 +13,6 @@ both logged, because an EHR may reject a whole response for one bad card.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any, Iterable
 
 from cds_service.engine import topics
@@ -21,6 +20,7 @@ from cds_service.engine.model import INDICATORS, Finding, SuggestionSpec, urgenc
 from cds_service.engine.text import fit_summary, sources_heading
 from cds_service.handouts import content as handout_content
 from cds_service.handouts import handout_path
+from cds_service.ids import uuid4
 
 TOPIC_SYSTEM = "urn:iron-cds:card-topic"
 OVERRIDE_SYSTEM = "urn:iron-cds:override-reason"
@@ -65,7 +65,7 @@ def build_card(finding: Finding, knowledge) -> dict:
     declared = topics.by_code(finding.topic)
     display = topic_wording.get("display") or (declared.display if declared else finding.topic)
     card = {
-        "uuid": str(uuid.uuid4()),
+        "uuid": uuid4(),
         # summary is required: a finding without one still gets a card that says where to look
         "summary": fit_summary(finding.summary) or fit_summary(f"{display}: see the details"),
         "indicator": _indicator(finding),
@@ -222,7 +222,7 @@ def _suggestion(spec: SuggestionSpec) -> dict:
         action["resourceId"] = spec.resource_id or _reference_of(spec.resource)
     else:
         action["resource"] = spec.resource
-    suggestion = {"uuid": str(uuid.uuid4()), "label": spec.label, "actions": [_compact(action)]}
+    suggestion = {"uuid": uuid4(), "label": spec.label, "actions": [_compact(action)]}
     if spec.is_recommended:
         suggestion["isRecommended"] = True
     return suggestion

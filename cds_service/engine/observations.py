@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterator, NamedTuple
 
-from cds_service.engine.fhir_values import effective_span, reference_of, system_kind
+from cds_service.engine.fhir_values import effective_span, parse_when, reference_of, system_kind
 from cds_service.engine.units import quantity_value
 
 SKIPPED_STATUS = {"entered-in-error", "cancelled"}
@@ -38,6 +38,15 @@ def _codes(concept: object) -> set[str]:
         return set()
     return {c["code"] for c in coding if isinstance(c, dict) and isinstance(c.get("code"), str)
             and system_kind(c.get("system")) in ("loinc", None)}
+
+
+def _start(obs: dict) -> tuple[str | None, datetime | None]:
+    """(text, moment) of when an Observation was made, as ``effective_span`` reads it."""
+    text = obs.get("effectiveDateTime")
+    if isinstance(text, str):   # the common case, and the first one effective_span tries
+        return text, parse_when(text)
+    text, start, _ = effective_span(obs)
+    return text, start
 
 
 def _quantity(holder: dict) -> tuple[dict, float] | None:
@@ -102,7 +111,7 @@ class ObservationIndex:
     def _date(self, obs: dict) -> tuple[str | None, datetime | None, float]:
         date = self._dates.get(id(obs))
         if date is None:
-            text, start, _ = effective_span(obs)
+            text, start = _start(obs)
             date = self._dates[id(obs)] = (text, start, start.timestamp() if start else _UNDATED)
         return date
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import copy
 import math
-import uuid
 
 from cds_service.engine import suggest_text
 from cds_service.engine.fhir_values import items
 from cds_service.engine.method import bag_volume_ml
 from cds_service.engine.model import EvaluationContext, IronOrder
+from cds_service.ids import uuid4
 from cds_service.knowledge.model import MedicationSpec
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -40,7 +40,7 @@ _RATE_UNITS = {
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    return uuid4()
 
 
 def marker(topic: str, order_id: str, what: str | None = None) -> dict:

@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.engine import observations
+from cds_service.engine.fhir_values import parse_when
 from cds_service.engine.observations import ObservationIndex
 
 LOINC = "http://loinc.org"
@@ -32,13 +35,13 @@ def obs(code, value=None, when=NOW, rid=None, status="final", **extra):
 def parsed(monkeypatch):
     """id() of every Observation whose date was parsed, in order."""
     seen: list[int] = []
-    real = observations.effective_span
+    real = observations._start
 
     def counting(resource):
         seen.append(id(resource))
         return real(resource)
 
-    monkeypatch.setattr(observations, "effective_span", counting)
+    monkeypatch.setattr(observations, "_start", counting)
     return seen
 
 
@@ -116,3 +119,66 @@ def test_newest_reads_values_only_as_far_as_the_caller_goes(monkeypatch):
     index = ObservationIndex([obs(HB, 9 + i / 10, NOW - timedelta(days=i), rid=f"hb{i}") for i in range(30)])
     first = next(index.newest(HB))
     assert first.resource["id"] == "hb0" and read == ["hb0"]
+
+
+# --- dates: the fast path of parse_when reads every text exactly as the full path does ------------------
+def _parse_when_full_path(value):
+    """parse_when before its fast path (the reference)."""
+    if not isinstance(value, str) or len(value) < 4:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 4:
+            return datetime(int(text), 1, 1, tzinfo=timezone.utc)
+        if len(text) == 7:
+            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=timezone.utc)
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _same(value):
+    fast, full = parse_when(value), _parse_when_full_path(value)
+    assert fast == full and (fast is None or fast.utcoffset() == full.utcoffset()), value
+
+
+@pytest.mark.parametrize("value", [
+    "2024-01-01T10:00:00Z", "2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00.123-05:00", "2024-01-01T10:00:00",
+    " 2024-01-01T10:00:00Z ", "2024-01-01T10Z", "2024-01-01T10:00:00z", "2024-01-01T24:00:00Z", "2024-02-30T10:00:00Z",
+    "2024-01-01T10:00:00ZZ", "2024-01-01T10:00:00+0200", "2024-01-01T10:00:00.1234567Z", "20240101T100000",
+    "2024-W01-1T10:00", "2024-01-01 ", " 2024-01-01", "2024-01", "2024", "2024-01-01", "garbage text here",
+])
+def test_dates_read_as_before(value):
+    _same(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="0123456789-:T+Z.zW ,", min_size=4, max_size=32))
+def test_any_date_like_text_reads_as_before(value):
+    _same(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+       st.sampled_from(["", "Z", "+00:00", "-05:00", "+14:00", "+05:45"]),
+       st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]))
+def test_real_date_times_read_as_before(moment, offset, timespec):
+    _same(moment.isoformat(timespec=timespec) + offset)
+
+
+def test_every_kind_of_effective_time_is_read():
+    at = "2025-05-30T08:00:00Z"
+    index = ObservationIndex([
+        obs(HB, 9.1, None, rid="instant", effectiveInstant=at),
+        obs(HB, 9.2, None, rid="period", effectivePeriod={"start": "2025-05-29T08:00:00Z"}),
+        obs(HB, 9.3, None, rid="issued", issued="2025-05-28T08:00:00Z"),
+        obs(HB, 9.4, "2025-05-31", rid="day"),
+        obs(HB, 9.5, None, rid="none"),
+    ])
+    assert [(r.resource["id"], r.when_text) for r in index.readings(HB)] == [
+        ("day", "2025-05-31"), ("instant", at), ("period", "2025-05-29T08:00:00Z"),
+        ("issued", "2025-05-28T08:00:00Z"), ("none", None)]
