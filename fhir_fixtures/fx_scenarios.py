@@ -146,6 +146,16 @@ scenario("slow-push-1-min", "haemodialysis",
          "iron sucrose 100 mg by slow IV push over 1 min is faster than the label's 2-5 min: the update keeps it a "
          "push over 2 min (accepting it settles: no further card)")
 
+# A rate in mL/h for a named bag: 100 mL at 600 mL/h is 10 min, faster than the 15-minute infusion; the update
+# keeps the bag and the words and restates the rate for it (400 mL/h), so signing again settles.
+_ML_PER_H = fcm("rate-ml-per-hour-bag", "clean", 750, None, text="750 mg in 100 mL sodium chloride 0.9% at 600 mL/h")
+_ML_PER_H["dosageInstruction"][0]["doseAndRate"][0]["rateQuantity"] = {
+    "value": 600, "unit": "mL/h", "system": "http://unitsofmeasure.org", "code": "mL/h"}
+scenario("rate-ml-per-hour-bag", "clean", [_ML_PER_H],
+         [card("infusion-rate", "warning", "update"), OBSERVE],
+         "FCM 750 mg in 100 mL at 600 mL/h (10 min) is an infusion faster than 15 min: the update sets 15 min and "
+         "400 mL/h for the bag the order names, keeping its words")
+
 # The test-dose order our formulation card creates (25 mg over 30 s, wait 60 min), re-fired with the first dose:
 # no rate card and no rewrite for it, the first dose's test-dose reminder no longer interrupts.
 _TEST_DOSE = iron_order("icds-test-dose-refired-td", pid("clean"), "iron_dextran", 25, None,

@@ -292,3 +292,19 @@ def test_accepting_every_recommended_suggestion_settles(service_for, name):
     assert_settled(before, after, keys, f"{name}, after accepting all")
     again = sign(client, name, apply_actions(drafts, actions))
     assert [c["summary"] for c in again["cards"]] == [c["summary"] for c in after["cards"]], "signing again is stable"
+
+
+def test_an_ml_per_hour_rate_is_restated_for_the_bag_the_order_names(e2e):
+    update = single(actions_of(call(e2e, "rate-ml-per-hour-bag"), "infusion-rate"), "update")["resource"]
+    dosage = update["dosageInstruction"][0]
+    assert dosage["timing"]["repeat"]["duration"] == 15
+    assert dosage["doseAndRate"][0]["rateQuantity"]["value"] == 400       # 100 mL over 15 min
+    assert dosage["text"] == "750 mg in 100 mL sodium chloride 0.9% at 400 mL/h over 15 minutes"
+
+
+def test_a_slow_push_stays_a_push_when_slowed(e2e):
+    update = single(actions_of(call(e2e, "slow-push-1-min"), "infusion-rate"), "update")["resource"]
+    dosage = update["dosageInstruction"][0]
+    assert dosage["timing"]["repeat"]["duration"] == 2
+    assert dosage["text"] == "100 mg slow IV push over 2 min"
+    assert dosage["route"] == draft("slow-push-1-min")["dosageInstruction"][0]["route"]

@@ -142,6 +142,19 @@ def fits_another_method(facts: OrderFacts) -> bool:
     return fastest is not None and order.minutes >= fastest[0] - 1e-9
 
 
+def push_alternative(facts: OrderFacts, required: float) -> str | None:
+    """When the order does not say how it is given and a slow injection would need less time, say so:
+    the suggested time fits any method, but a push written as such may be quicker."""
+    order = facts.order
+    if order.dose_mg is None or order_method(order, facts.knowledge) is not None:
+        return None
+    fastest = any_method_minimum(facts.label, order.dose_mg)
+    if fastest is None or fastest[1] != "push" or ceil_minutes(fastest[0]) >= ceil_minutes(required):
+        return None
+    return text.phrase(facts.knowledge, TOPIC, "reasons", "push_alternative",
+                       minimum=fmt_minutes(ceil_minutes(fastest[0])))
+
+
 def _indicator(facts: OrderFacts, label_min: float) -> str:
     """A single risk factor other than an earlier reaction (asthma alone) is worth a note, not an
     interruption; an order faster than the label, or after a reaction, or with several risk factors
@@ -176,6 +189,8 @@ def check(facts: OrderFacts) -> Finding | None:
         return None
     if order.minutes is not None and not history_driven and fits_another_method(facts):
         return None
+    if not history_driven and (alternative := push_alternative(facts, required)):
+        reasons.append(alternative)
     if order.minutes is not None:
         intro = text.phrase(knowledge, TOPIC, "detail_too_fast", drug=facts.drug, ordered=fmt_minutes(order.minutes),
                             required=fmt_minutes(required_whole), label_minimum=fmt_minutes(label_min))

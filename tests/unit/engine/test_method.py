@@ -87,3 +87,11 @@ def test_history_still_slows_a_method_that_is_not_said():
     finding = rate.check(facts(sucrose(100, 2, "100 mg IV over 2 min"), pain))
     assert finding is not None
     assert finding.suggestions[0].resource["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 30
+
+
+def test_too_fast_for_every_method_says_what_a_push_would_allow_only_when_the_method_is_not_said():
+    from support.rules import flat
+    not_said = rate.check(facts(sucrose(100, 1, "100 mg IV over 1 min")))
+    assert "given as a push the label allows 2 min" in flat(not_said.detail)
+    said = rate.check(facts(sucrose(100, 14, "100 mg in 100 mL sodium chloride 0.9% over 14 min")))
+    assert "given as a push" not in flat(said.detail)
