@@ -12,7 +12,9 @@ both logged, because an EHR may reject a whole response for one bad card.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from typing import Any, Iterable
 
 from cds_service.engine import topics
@@ -31,15 +33,17 @@ _ACTIONS = ("create", "update", "delete")
 log = logging.getLogger("iron_cds.cards")
 
 
-def build_response(findings: Iterable[Finding], knowledge, handout_base: str | None = None) -> dict:
+def build_response(findings: Iterable[Finding], knowledge, handout_base: str | None = None,
+                   jurisdiction: str | None = None) -> dict:
     """One card per finding, most urgent first (stable within an indicator).
 
     ``handout_base`` is the service's public base URL: with it, each observation-period card links to the
-    patient handout for the ordered product (unless the knowledge turns the link off).
+    patient handout for the ordered product (unless the knowledge turns the link off). ``jurisdiction``
+    picks the spelling the prescriber reads (wording ``spelling``: US text, UK words under EU).
     """
     cards = []
     for finding in findings:
-        card = build_card(finding, knowledge)
+        card = localise_card(build_card(finding, knowledge), knowledge, jurisdiction)
         link = _handout_link(finding, knowledge, handout_base)
         if link:
             card["links"] = [link]
@@ -71,7 +75,7 @@ def build_card(finding: Finding, knowledge) -> dict:
         "indicator": _indicator(finding),
         "detail": _detail(finding, knowledge),
         "source": _compact({
-            "label": wording.get("service_label") or DEFAULT_SERVICE_LABEL,
+            "label": source_label(knowledge),
             "url": _service_url(wording) or _main_label_url(finding, knowledge),
             "topic": {
                 "system": TOPIC_SYSTEM,
@@ -85,10 +89,66 @@ def build_card(finding: Finding, knowledge) -> dict:
         card["suggestions"] = suggestions
         # Each suggestion is independent (a rate change and a premedication can both be taken).
         card["selectionBehavior"] = "any"
-    reasons = _override_reasons(topic_wording, wording)
+    reasons = _override_reasons(topic_wording, wording, finding.override_reason_sets)
     if reasons:
         card["overrideReasons"] = reasons
     return _compact(card)
+
+
+def source_label(knowledge) -> str:
+    """The card's source label names the knowledge version that produced it (CDS Hooks 2.0: source.label is
+    free text), so a card can be traced to the signed-off knowledge files."""
+    wording = knowledge.wording or {}
+    service = wording.get("service_label") or DEFAULT_SERVICE_LABEL
+    version = getattr(knowledge, "version", None)
+    template = wording.get("source_label") or "{service} (knowledge {version})"
+    if not version:
+        return service
+    try:
+        return template.format(service=service, version=version)
+    except (KeyError, IndexError, ValueError):
+        return f"{service} (knowledge {version})"
+
+
+def localise_card(card: dict, knowledge, jurisdiction: str | None) -> dict:
+    """Apply the jurisdiction's spelling to what a prescriber reads (summary, detail, labels, reasons).
+
+    Resources inside suggestions keep their coded displays; only the words shown on the card change."""
+    spelling = ((knowledge.wording or {}).get("spelling") or {}).get(jurisdiction or "") or {}
+    if not spelling:
+        return card
+    fix = functools.partial(respell, spelling)
+    card["summary"] = fit_summary(fix(card["summary"]))
+    if "detail" in card:
+        card["detail"] = fix(card["detail"])
+    for suggestion in card.get("suggestions", ()):
+        suggestion["label"] = fix(suggestion["label"])
+        for action in suggestion.get("actions", ()):
+            if "description" in action:
+                action["description"] = fix(action["description"])
+    for reason in card.get("overrideReasons", ()):
+        reason["display"] = fix(reason["display"])
+    return card
+
+
+@functools.lru_cache(maxsize=8)
+def _spelling_pattern(words: tuple[str, ...]) -> re.Pattern:
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(r"\b(" + alternatives + r")\b", re.IGNORECASE)
+
+
+def respell(spelling: dict, text: str) -> str:
+    """Replace whole words (case of the first letter kept): {"anemia": "anaemia"}."""
+    lower = {str(k).lower(): str(v) for k, v in spelling.items()}
+    if not text or not lower:
+        return text
+
+    def swap(match: re.Match) -> str:
+        word = match.group(0)
+        new = lower[word.lower()]
+        return new[:1].upper() + new[1:] if word[:1].isupper() else new
+
+    return _spelling_pattern(tuple(lower)).sub(swap, text)
 
 
 def _detail(finding: Finding, knowledge) -> str:
@@ -101,78 +161,21 @@ def _detail(finding: Finding, knowledge) -> str:
     return "\n\n".join(part for part in (detail, block) if part)
 
 
-_STATUS_TEXT = {
-    "unconfirmed-conservative": "not verified against the source; the stricter value is used",
-    "institutional": "local protocol choice",
-}
 
 
 def sources_block(finding: Finding, knowledge) -> str:
-    """Markdown list of the cited sources, with the status of values that are not confirmed."""
+    """Markdown list of the cited sources (where each value comes from, never how sure we are of it:
+    verification status belongs to the console and ``check-knowledge``)."""
     if not finding.sources:
         return ""
-    caveats = _caveats(finding, knowledge)
-    status_text = {**_STATUS_TEXT, **((knowledge.wording or {}).get("fact_status") or {})}
     lines = [sources_heading(knowledge)]
     for source_id in dict.fromkeys(finding.sources):
         source = knowledge.sources.get(source_id)
         if source is None:
-            lines.append(f"- {source_id}")
-            continue
+            continue  # check-knowledge refuses unknown ids; never print a bare id to a prescriber
         title = source.title.replace("[", "(").replace("]", ")")
-        line = f"- [{title}]({source.url})" if source.url else f"- {title}"
-        if source.accessed:
-            line += f" (accessed {source.accessed})"
-        lines.append(line)
-        for status, note in caveats.get(source_id, ()):
-            text = f"  - *{status_text[status]}*"
-            lines.append(f"{text}: {note}" if note else text)
-    return "\n".join(lines)
-
-
-def _caveats(finding: Finding, knowledge) -> dict[str, list[tuple[str, str | None]]]:
-    """source id -> [(status, note)] for the unconfirmed or institutional values this topic uses."""
-    found: dict[str, list[tuple[str, str | None]]] = {}
-    topic = topics.by_code(finding.topic)
-    if topic is None:
-        return found
-    # Which parts of a product label / of the protocol the topic's values come from (its declaration),
-    # so the Sources line can say when one of those values is unverified or a local choice.
-    holders: list[Any] = []
-    if finding.order is not None:
-        product = knowledge.products.get(finding.order.product_key)
-        for label in (product.labels.values() if product else ()):
-            holders.extend(getattr(label, name) for name in topic.label_fields)
-    protocol = knowledge.protocol or {}
-    holders.extend(protocol.get(key) for key in topic.protocol_keys)
-    if topic.premedications:
-        holders.extend(knowledge.premedications.values())
-    for source, status, note in _facts_in(holders):
-        if status in _STATUS_TEXT and source in finding.sources:
-            entry = (status, note)
-            if entry not in found.setdefault(source, []):
-                found[source].append(entry)
-    return found
-
-
-def _facts_in(obj: Any):
-    """Yield (source, status, note) of every fact-like value inside ``obj``."""
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return
-    if isinstance(obj, dict):
-        if isinstance(obj.get("source"), str) and isinstance(obj.get("status"), str):
-            yield obj["source"], obj["status"], obj.get("note")
-        for value in obj.values():
-            if isinstance(value, (dict, list, tuple)):
-                yield from _facts_in(value)
-        return
-    if isinstance(obj, (list, tuple)):
-        for item in obj:
-            yield from _facts_in(item)
-        return
-    source, status = getattr(obj, "source", None), getattr(obj, "status", None)
-    if isinstance(source, str) and isinstance(status, str):
-        yield source, status, getattr(obj, "note", None)
+        lines.append(f"- [{title}]({source.url})" if source.url else f"- {title}")
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def _service_url(wording: dict) -> str | None:
@@ -234,13 +237,18 @@ def _reference_of(resource: dict | None) -> str | None:
     return None
 
 
-def _override_reasons(topic_wording: dict, wording: dict) -> list[dict]:
-    reasons = topic_wording.get("override_reasons")
+def _override_reasons(topic_wording: dict, wording: dict, sets: tuple[str, ...] = ()) -> list[dict]:
+    if sets:
+        reasons = [r for name in sets for r in (topic_wording.get(name) or ())]
+    else:
+        reasons = topic_wording.get("override_reasons")
     if reasons is None:
         reasons = wording.get("override_reasons") or ()
     codings = []
+    seen: set[str] = set()
     for reason in reasons:
-        if isinstance(reason, dict) and reason.get("code") and reason.get("display"):
+        if isinstance(reason, dict) and reason.get("code") and reason.get("display") and reason["code"] not in seen:
+            seen.add(str(reason["code"]))
             codings.append({"system": OVERRIDE_SYSTEM, "code": str(reason["code"]), "display": str(reason["display"])})
     return codings
 

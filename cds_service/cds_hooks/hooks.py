@@ -45,7 +45,8 @@ def run_engine(state, hook: str, draft_orders, selections, record, patient_id: s
                             now=datetime.now(timezone.utc), jurisdiction=state.config.jurisdiction,
                             engine_seconds=state.config.engine_deadline_seconds)
     findings = evaluate(draft_orders, selections, record, state.knowledge, ctx, [key.key for key in state.prefetch])
-    return build_response(findings, state.knowledge, state.config.public_base_url or request.host_url)
+    return build_response(findings, state.knowledge, state.config.public_base_url or request.host_url,
+                          jurisdiction=state.config.jurisdiction)
 
 
 @bp.post("/cds-services/<service_id>")

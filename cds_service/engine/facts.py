@@ -141,6 +141,12 @@ def fmt_minutes(value: float | None) -> str:
     return f"{value:.1f} min"
 
 
+def minutes_phrase(value: float) -> str:
+    """ "1 minute", "90 minutes", "7.5 minutes" for running text (never "1 minutes")."""
+    number = f"{value:g}"
+    return f"{number} minute" if number == "1" else f"{number} minutes"
+
+
 def fmt_number(value: float) -> str:
     return f"{value:g}"
 

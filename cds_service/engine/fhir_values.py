@@ -202,5 +202,15 @@ def notes_text(resource: dict) -> list[str]:
 
 
 def day(text: str | None) -> str | None:
-    """The date part of an ISO date-time, for prescriber-facing text."""
-    return text[:10] if isinstance(text, str) else None
+    """The date of an ISO date-time as prescribers read it ("20 Jul 2026"), never a raw timestamp."""
+    if not isinstance(text, str):
+        return None
+    parts = text[:10].split("-")
+    if len(parts) == 3 and all(p.isdigit() for p in parts) and 1 <= int(parts[1]) <= 12:
+        return f"{int(parts[2])} {_MONTHS[int(parts[1]) - 1]} {parts[0]}"
+    if len(parts) == 2 and all(p.isdigit() for p in parts) and 1 <= int(parts[1]) <= 12:
+        return f"{_MONTHS[int(parts[1]) - 1]} {parts[0]}"
+    return text
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

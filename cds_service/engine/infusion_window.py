@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cds_service.engine.administrations import span
+from cds_service.engine.facts import minutes_phrase
 from cds_service.engine.fhir_values import day, reference_target
 from cds_service.engine.model import Administration, Evidence, Reaction
 from cds_service.engine.observations import ObservationIndex, Reading
@@ -64,7 +65,7 @@ def pain_reactions(index: ObservationIndex, knowledge, admins: list[Administrati
         admin, (start, end) = spans[i]
         if reading.when is not None and reading.when > end:
             minutes = (reading.when - end).total_seconds() / 60
-            when = f"{fmt(minutes)} minutes after the end of"
+            when = f"{minutes_phrase(float(fmt(minutes)))} after the end of"
         else:
             when = "during"
         text = (f"Pain score {fmt(reading.value)}/10 recorded {when} the {_admin_name(knowledge, admin)} "

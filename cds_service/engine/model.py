@@ -161,6 +161,9 @@ class Finding:
     evidence: tuple[Evidence, ...] = ()
     sources: tuple[str, ...] = ()    # ids in the knowledge sources
     suggestions: tuple[SuggestionSpec, ...] = ()
+    # Which override-reason lists of the topic's wording fit this card (e.g. premedication's
+    # "override_reasons_h1" on a card about a drafted antihistamine); empty = "override_reasons".
+    override_reason_sets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from cds_service.engine.facts import MissingKnowledge
+from cds_service.engine.facts import MissingKnowledge, minutes_phrase  # noqa: F401 (re-exported for rules)
+from cds_service.engine.fhir_values import day
 from cds_service.engine.markdown import markdown_text, plain_text
 from cds_service.engine.model import Evidence
 from cds_service.knowledge.model import Fact, Knowledge
@@ -70,30 +71,43 @@ def fit_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
     return head.rstrip(" ,;:.-") + ELLIPSIS
 
 
-def status_text(knowledge: Knowledge, status: str) -> str:
-    statuses = knowledge.wording.get("fact_status") or {}
-    return statuses.get(status, status)
+def citation(knowledge: Knowledge, source_id: str | None, status: str | None, section: str | None = None) -> str:
+    """How a card names where a value comes from: the source and its section, or the local protocol.
+
+    The verification status is for the console and ``check-knowledge``, not for prescribers, so a card
+    never shows it; a local choice is named as the local protocol (with the source it rests on).
+    """
+    src = knowledge.sources.get(source_id) if source_id else None
+    title = src.title if src else "source not recorded"
+    if section:
+        title = common(knowledge, "section_citation", title=title, section=section)
+    if status == "institutional":
+        key = "local_citation" if source_id in local_protocol_ids(knowledge) else "local_based_on"
+        return common(knowledge, key, title=title)
+    return title
+
+
+def local_protocol_ids(knowledge: Knowledge) -> tuple[str, ...]:
+    """Source ids that stand for the institution's own protocol document (wording common.local_protocol_sources)."""
+    ids = (knowledge.wording.get("common") or {}).get("local_protocol_sources") or ()
+    return tuple(str(i) for i in ids)
 
 
 def source_line(knowledge: Knowledge, what: str, fact: Fact | None = None, *, value: str | None = None,
-                source: str | None = None, status: str | None = None, note: str | None = None) -> str:
-    """One line of the Sources block: what the value is, where it comes from, how sure we are."""
+                source: str | None = None, status: str | None = None, note: str | None = None,
+                section: str | None = None) -> str:
+    """One line of the Sources block: what the value is and where it comes from (``note`` stays in the data)."""
     source_id = fact.source if fact else source
     status = fact.status if fact else status
-    note = fact.note if fact and fact.note else note
+    section = (getattr(fact, "section", None) if fact else None) or section
     if value is None and fact is not None:
-        value = f"{fact.value:g}" if isinstance(fact.value, (int, float)) else str(fact.value)
+        value = f"{fact.value:,g}" if isinstance(fact.value, (int, float)) else str(fact.value)
         if fact.unit:
             value = f"{value} {fact.unit}"
-    src = knowledge.sources.get(source_id) if source_id else None
-    line = common(knowledge, "source_line", what=what, value=value or "",
-                  title=src.title if src else (source_id or "unknown source"),
-                  id=source_id or "-", status=status_text(knowledge, status or ""))
-    if status == "unconfirmed-conservative":
-        line += " " + common(knowledge, "conservative_note", note=note or "")
-    elif note:
-        line += f" ({note})"
-    return line
+    cited = citation(knowledge, source_id, status, section)
+    if not value:
+        return common(knowledge, "source_line_no_value", what=what, citation=cited)
+    return common(knowledge, "source_line", what=what, value=value, citation=cited)
 
 
 def evidence_block(knowledge: Knowledge, evidence: Iterable[Evidence]) -> str:
@@ -101,8 +115,10 @@ def evidence_block(knowledge: Knowledge, evidence: Iterable[Evidence]) -> str:
     data (a Condition's name, a stop reason): escaped, so they show as text and never as markup."""
     lines = []
     for item in evidence:
-        date = markdown_text(item.date) if item.date else common(knowledge, "no_date")
-        lines.append(f"- {markdown_text(item.text, EVIDENCE_LIMIT)} ({date})")
+        date = display_date(item.date) or common(knowledge, "no_date")
+        shown = markdown_text(item.text, EVIDENCE_LIMIT)
+        # the text often names the day already ("given on 20 Jul 2026"): say it once
+        lines.append(f"- {shown}" if date in item.text else f"- {shown} ({markdown_text(date)})")
     if not lines:
         return ""
     return common(knowledge, "data_points_heading") + "\n" + "\n".join(lines)
@@ -119,6 +135,19 @@ def sources_block(knowledge: Knowledge, lines: Iterable[str]) -> str:
     if not unique:
         return ""
     return sources_heading(knowledge) + "\n" + "\n".join(unique)
+
+
+def display_date(value: str | None) -> str | None:
+    """An ISO date or date-time as prescribers read it: "20 Jul 2026"."""
+    return day(value)
+
+
+def natural_list(items: Iterable[str], conjunction: str = "and") -> str:
+    """ "a", "a and b", "a, b and c" """
+    words = [str(i) for i in items if i]
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
 
 
 def compose(*parts: str) -> str:
@@ -139,6 +168,7 @@ class Citations:
         self.ids: list[str] = []
 
     def add(self, what: str, fact: Fact | None = None, **kwargs: Any) -> "Citations":
+        """``kwargs``: value, source, status, note, section (when the value is not a Fact)."""
         source_id = fact.source if fact else kwargs.get("source")
         if source_id and source_id not in self.ids:
             self.ids.append(source_id)
@@ -182,4 +212,4 @@ def cite_from_wording(cite: Citations, topic: str, key: str) -> None:
     entries = (topic_wording(cite.knowledge, topic).get("citations") or {}).get(key) or {}
     for entry in entries.values():
         cite.add(entry["what"], value=entry.get("value", ""), source=entry.get("source"),
-                 status=entry.get("status"), note=entry.get("note"))
+                 status=entry.get("status"), note=entry.get("note"), section=entry.get("section"))

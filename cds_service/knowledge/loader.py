@@ -126,7 +126,13 @@ def _fact(raw: dict | None) -> Fact | None:
     if raw is None:
         return None
     return Fact(value=raw["value"], source=raw["source"], status=raw["status"], unit=raw.get("unit"),
-                note=raw.get("note"))
+                note=raw.get("note"), section=raw.get("section"))
+
+
+def _product_warning(raw: dict) -> tuple:
+    codes = raw.get("codes") or {}
+    listed = {kind: tuple(str(c) for c in codes.get(kind) or ()) for kind in ("rxnorm", "ndc")}
+    return listed, raw["products"], _fact(raw["warning"])
 
 
 def _label(raw: dict) -> LabelLimits:
@@ -147,6 +153,7 @@ def _label(raw: dict) -> LabelLimits:
         observation_minutes=_fact(raw["observation_minutes"]),
         contraindications=tuple(raw.get("contraindications") or ()),
         risks=tuple(raw.get("risks") or ()),
+        boxed_warning_by_product=tuple(_product_warning(w) for w in raw.get("boxed_warning_by_product") or ()),
     )
 
 

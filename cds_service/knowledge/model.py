@@ -36,6 +36,7 @@ class Fact:
     status: str
     unit: str | None = None
     note: str | None = None
+    section: str | None = None       # where in the source ("2.2", "Boxed warning", "4.2"), shown on cards
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class DoseBand:
     note: str | None = None
     method: str | None = None        # "infusion" or "push": the band applies only to that method; None = any.
                                      # Ignoring it is safe (the smallest ceiling then applies to every method).
+    section: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ class LabelLimits:
     observation_minutes: Fact
     contraindications: tuple[Mapping[str, Any], ...]   # {"code", "text", "source", "status"}
     risks: tuple[Mapping[str, Any], ...]               # {"code", "text", "source", "status", optional params}
+    # Boxed warnings only some labels of the product carry, chosen by the ordered code (never assumed):
+    # ({"rxnorm": (...), "ndc": (...)}, "generic ferric carboxymaltose injection", Fact)
+    boxed_warning_by_product: tuple[tuple[Mapping[str, tuple[str, ...]], str, Fact], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class MedicationSpec:
     source: str
     status: str
     note: str | None = None
+    section: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ STATUSES = ("confirmed", "unconfirmed-conservative", "institutional")
 TTYS = ("IN", "PIN", "MIN", "BN", "SCDC", "SCD", "SBD", "SBDC", "SCDF", "SBDF", "SCDG", "SBDG", "GPCK", "BPCK")
 POSITIVE = validate.Range(min=0, min_inclusive=False)
 NON_NEGATIVE = validate.Range(min=0)
+NDC = validate.Regexp(r"^\d{4,5}-\d{3,4}(-\d{1,2})?$", error="Not an NDC (labeler-product[-package]).")
 DIGITS = validate.Regexp(r"^\d+$", error="Must be a string of digits.")
 TIME_METHODS = ("infusion", "push", "any")
 DOSE_METHODS = ("infusion", "push")
@@ -38,6 +39,7 @@ class Cited(Strict):
     source = text(required=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     note = optional_text()
+    section = optional_text()    # where in the source: "2.2", "Boxed warning", "SmPC 4.2"
 
 
 class NumberFact(Cited):
@@ -137,6 +139,19 @@ def _band_order_errors(bands: list[dict], key: str = "method") -> dict:
     return errors
 
 
+class ProductCodeList(Strict):
+    rxnorm = fields.List(fields.String(validate=DIGITS), load_default=list)
+    ndc = fields.List(fields.String(validate=NDC), load_default=list)
+
+
+class ProductWarning(Strict):
+    """A boxed warning only some labels of the product carry, by the ordered product code."""
+
+    codes = fields.Nested(ProductCodeList, required=True)
+    products = text(required=True)               # "generic ferric carboxymaltose injection"
+    warning = fields.Nested(TextFact, required=True)
+
+
 class Label(Strict):
     label = text(required=True)
     source = text(required=True)
@@ -149,6 +164,7 @@ class Label(Strict):
     max_rate_mg_per_min = fields.Nested(NumberFact, allow_none=True, load_default=None)
     test_dose = fields.Nested(TestDose, allow_none=True, load_default=None)
     boxed_warning = fields.Nested(TextFact, allow_none=True, load_default=None)
+    boxed_warning_by_product = fields.List(fields.Nested(ProductWarning), load_default=list)
     observation_minutes = fields.Nested(NumberFact, required=True)
     contraindications = fields.List(fields.Nested(Contraindication), load_default=list)
     risks = fields.List(fields.Nested(Risk), load_default=list)

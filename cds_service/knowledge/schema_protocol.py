@@ -296,7 +296,7 @@ def wording_errors(wording) -> dict:
 
 def _walk_wording(node, errors: dict) -> None:
     for key, value in node.items():
-        if key == "override_reasons":
+        if key == "override_reasons" or str(key).startswith("override_reasons_"):
             if not isinstance(value, list):
                 errors[key] = ["Must be a list of {code, display}."]
                 continue

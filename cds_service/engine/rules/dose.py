@@ -153,7 +153,8 @@ def _band_ceilings(bands, weight: float | None, weight_date: str | None,
                                         weight_date=weight_date))
                 applied = True
         if applied:
-            cite.add("Dose band", value=_band_value(band), source=band.source, status=band.status, note=band.note)
+            cite.add("Dose band", value=_band_value(band), source=band.source, status=band.status, note=band.note,
+                     section=band.section)
             if band.split_interval_days:
                 split_days.append(int(band.split_interval_days))
     return ceilings, split_days, per_kg_skipped
@@ -182,7 +183,7 @@ def check(facts: OrderFacts) -> Finding | None:
 def _ceiling_line(knowledge, ceiling: Ceiling) -> str:
     if ceiling.kind == "per_kg":
         return text.phrase(knowledge, TOPIC, "limits", "per_kg", per_kg=ceiling.per_kg, weight=ceiling.weight,
-                           weight_date=ceiling.weight_date or "date unknown", limit=fmt_mg(ceiling.limit))
+                           weight_date=text.display_date(ceiling.weight_date) or "date unknown", limit=fmt_mg(ceiling.limit))
     if ceiling.kind in ("daily", "weekly"):
         return text.phrase(knowledge, TOPIC, "limits", ceiling.kind, limit=fmt_mg(ceiling.limit),
                            days=f"{ceiling.days:g}", given=fmt_mg(ceiling.given), allowed=fmt_mg(ceiling.mg))

@@ -10,6 +10,8 @@ same product (consider another).
 
 from __future__ import annotations
 
+import re
+
 from cds_service.engine import text
 from cds_service.engine.facts import (
     OrderFacts,
@@ -21,6 +23,8 @@ from cds_service.engine.facts import (
     protocol_value,
     within_days,
 )
+from cds_service.engine.fhir_values import day
+from cds_service.engine.identify import ndc_keys
 from cds_service.engine.model import INDICATORS, Evidence, Finding, SuggestionSpec
 from cds_service.engine.suggest import LOINC, has_marker, lab_request, test_dose_request
 from cds_service.engine.topics import Topic
@@ -68,7 +72,11 @@ def _test_dose(card: _Card) -> None:
         return  # this order is the test dose
     if iron_administrations(facts.patient, knowledge, dextran_only=True):
         return
-    paragraph = [text.phrase(knowledge, TOPIC, "test_dose", dose=f"{dose_mg:g} mg", wait=wait, label=facts.label.label)]
+    seconds = rule.get("min_administration_seconds")
+    given_over = f" over at least {seconds:g} seconds" if seconds else ""
+    paragraph = [text.phrase(knowledge, TOPIC, "test_dose", dose=f"{dose_mg:g} mg", wait=f"{wait:g}",
+                             label=facts.label.label,
+                             given_over=given_over)]
     if "ironAdministrations" in facts.history_missing:
         paragraph.append(text.phrase(knowledge, TOPIC, "test_dose_history_unknown"))
     drafted = any(o is not order and o.product_key == order.product_key and
@@ -80,7 +88,6 @@ def _test_dose(card: _Card) -> None:
         iv = knowledge.codes["routes"]["iv"]["snomed"]
         code, display = next(iter(iv.items()))
         route = {"system": "http://snomed.info/sct", "code": str(code), "display": display}
-        seconds = rule.get("min_administration_seconds")
         instruction = text.phrase(knowledge, TOPIC, "test_dose_instruction_timed", dose=f"{dose_mg:g} mg",
                                   seconds=f"{seconds:g}", wait=f"{wait:g}") if seconds else \
             text.phrase(knowledge, TOPIC, "test_dose_instruction", dose=f"{dose_mg:g} mg", wait=wait)
@@ -95,8 +102,20 @@ def _test_dose(card: _Card) -> None:
                                                resource=resource, is_recommended=True))
     # Once the test-dose order is among the drafts the action is taken: the reminder stays, no longer interruptive.
     card.add("test_dose", " ".join(paragraph), "info" if drafted else "warning")
-    card.cite.add("Test dose", value=f"{dose_mg:g} mg, wait {wait} min", source=rule.get("source"),
-                  status=rule.get("status"), note=rule.get("note"))
+    card.cite.add("Test dose", value=test_dose_value(card.facts, dose_mg, rule), source=rule.get("source"),
+                  status=rule.get("status"), note=rule.get("note"), section=rule.get("section"))
+
+
+def test_dose_value(facts: OrderFacts, dose_mg: float, rule) -> str:
+    """ "25 mg (0.5 mL) over at least 30 seconds, then at least 60 minutes before the rest" for the Sources line."""
+    value = f"{dose_mg:g} mg"
+    concentration = float(facts.product.concentration_mg_per_ml.value or 0)
+    if concentration:
+        value += f" ({dose_mg / concentration:g} mL)"
+    seconds = rule.get("min_administration_seconds")
+    if seconds:
+        value += f" over at least {seconds:g} seconds"
+    return value + f", then at least {text.minutes_phrase(float(rule['wait_minutes']))} before the rest"
 
 
 def _phosphate(card: _Card) -> None:
@@ -119,8 +138,8 @@ def _phosphate(card: _Card) -> None:
     if low:
         card.add("phosphate_low", text.phrase(knowledge, TOPIC, "phosphate_low", drug=facts.drug,
                                               value=f"{phosphate.value:g}",
-                                              date=phosphate.date or "date unknown", threshold=f"{threshold.value:g}"),
-                                              "warning")
+                                              date=day(phosphate.date) or "date unknown",
+                                              threshold=f"{threshold.value:g}"), "warning")
         card.evidence.append(Evidence(text=f"Serum phosphate {phosphate.value:g} mg/dL", date=phosphate.date,
                                       reference=phosphate.reference))
         card.cite.add("Low phosphate threshold (protocol)", threshold)
@@ -128,7 +147,7 @@ def _phosphate(card: _Card) -> None:
         checked_after = phosphate is not None and parse_when(phosphate.date) and parse_when(last.date) \
             and parse_when(phosphate.date) >= parse_when(last.date)
         paragraph = [text.phrase(knowledge, TOPIC, "phosphate_redose", drug=facts.drug, days=f"{days:g}",
-                                 last_date=last.date[:10])]
+                                 last_date=day(last.date))]
         card.evidence.append(Evidence(text=f"Earlier {facts.product.display} {last.dose_mg or '?'} mg", date=last.date,
                                       reference=last.reference))
         card.cite.add("Phosphate before a re-dose (protocol)", window)
@@ -136,7 +155,7 @@ def _phosphate(card: _Card) -> None:
             return  # measured since the last dose and not low: nothing to ask
         if checked_after:
             paragraph.append(text.phrase(knowledge, TOPIC, "phosphate_recent", value=f"{phosphate.value:g}",
-                                         date=phosphate.date))
+                                         date=day(phosphate.date)))
         drafted = any(c.get("system") == LOINC and c.get("code") == spec["loinc"]
                       for request in draft_resources_of_type(facts,
                                                              "ServiceRequest") for c in codings(request.get("code")))
@@ -148,8 +167,8 @@ def _phosphate(card: _Card) -> None:
                 is_recommended=True))
         card.add("phosphate", " ".join(paragraph), "warning")
     if low or last is not None:
-        card.cite.add("Hypophosphataemia (label)", value=risk.get("text", ""), source=risk.get("source"),
-                      status=risk.get("status"), note=risk.get("note"))
+        card.cite.add("Hypophosphatemia (label)", value=risk.get("text", ""), source=risk.get("source"),
+                      status=risk.get("status"), note=risk.get("note"), section=risk.get("section"))
 
 
 def _label_warnings(card: _Card) -> None:
@@ -158,17 +177,54 @@ def _label_warnings(card: _Card) -> None:
     for risk in facts.label.risks:
         if risk.get("code") in always:
             card.add("label_risk", text.phrase(knowledge, TOPIC, "label_risk", text=risk.get("text", "")), "info")
-            card.cite.add("Label warning", value=risk.get("code", ""), source=risk.get("source"),
-                          status=risk.get("status"), note=risk.get("note"))
-    boxed = facts.label.boxed_warning
-    # A confirmed boxed warning earns a card on every order. One kept only as the conservative
-    # assumption (ferric carboxymaltose's brand label: hypophosphataemia) is quoted when the card
-    # exists for a reason of its own (re-dose, low phosphate): an info card on every order of the
-    # product would be noise that teaches prescribers to skip our cards.
-    if boxed is not None and (boxed.status == "confirmed" or card.items):
-        card.add("boxed_warning", text.phrase(knowledge, TOPIC, "boxed_warning", label=facts.label.label,
-                                              text=boxed.value), "info")
-        card.cite.add("Boxed warning", boxed, value="boxed")
+            card.cite.add("Label warning", value="", source=risk.get("source"),
+                          status=risk.get("status"), note=risk.get("note"), section=risk.get("section"))
+    boxed, products, label_name = ordered_boxed_warning(facts)
+    if boxed is None:
+        return
+    # A confirmed boxed warning of the whole product (every label carries it) earns a card on every order.
+    # One that only some labels carry (generic ferric carboxymaltose: hypophosphatemia, acted on by the
+    # phosphate check) is quoted when the card exists for a reason of its own: an info card on every order
+    # would be noise that teaches prescribers to skip our cards. When the order does not say which product
+    # (brand or generic) it is, the warning is quoted as those labels', never assumed to be the ordered one's.
+    if products is None and ((boxed.status == "confirmed" and label_name == facts.label.label) or card.items):
+        card.add("boxed_warning", text.phrase(knowledge, TOPIC, "boxed_warning", label=label_name, text=boxed.value),
+                 "info")
+        card.cite.add("Boxed warning", boxed, value="")
+    elif card.items:
+        card.add("boxed_warning", text.phrase(knowledge, TOPIC, "boxed_warning_other_products", products=products,
+                                              label=label_name, text=boxed.value), "info")
+        card.cite.add("Boxed warning", boxed, value="")
+
+
+_CODE_IN_MATCH = re.compile(r"\b(RxNorm|NDC) ([0-9-]+)")
+
+
+def ordered_boxed_warning(facts: OrderFacts):
+    """(boxed warning, None, label name) when it is the ordered product's; (warning, "which labels", label
+    name) when the order names only the ingredient and some labels of the product box it; else Nones.
+
+    The ordered codes are those that identified the product (``IronOrder.matched_on``)."""
+    label = facts.label
+    if label.boxed_warning is not None or not label.boxed_warning_by_product:
+        return label.boxed_warning, None, label.label
+    found = _CODE_IN_MATCH.findall(facts.order.matched_on or "")
+    rxnorm = {code for kind, code in found if kind == "RxNorm"}
+    ndc = {key for kind, code in found if kind == "NDC" for key in ndc_keys(code)}
+    brand_codes = {code for code, tty in facts.product.rxnorm.items() if tty.startswith("SB") or tty == "BN"}
+    brand_named = any(f"name '{b}'".lower() in (facts.order.matched_on or "").lower() for b in facts.product.brands)
+    for codes, _, warning in label.boxed_warning_by_product:
+        if rxnorm & set(codes["rxnorm"]) or ndc & {key for c in codes["ndc"] for key in ndc_keys(c)}:
+            return warning, None, _source_title(facts, warning.source)
+    if rxnorm & brand_codes or brand_named or ndc:
+        return None, None, None   # a brand product, or a product whose label has no box: nothing is assumed
+    codes, products, warning = label.boxed_warning_by_product[0]
+    return warning, products, _source_title(facts, warning.source)
+
+
+def _source_title(facts: OrderFacts, source_id: str) -> str:
+    source = facts.knowledge.sources.get(source_id)
+    return source.title if source else facts.label.label
 
 
 def _same_product_reaction(card: _Card) -> None:
@@ -176,7 +232,7 @@ def _same_product_reaction(card: _Card) -> None:
     same = [r for r in facts.patient.reactions if r.product_key == facts.order.product_key]
     if not same:
         return
-    days = dict.fromkeys(e.date[:10] for r in same for e in r.evidence if e.date)  # one reaction, several records
+    days = dict.fromkeys(day(e.date) for r in same for e in r.evidence if e.date)  # one reaction, several records
     card.add("other_product", text.phrase(facts.knowledge, TOPIC, "other_product", drug=facts.product.display,
                                           date=", ".join(days) or "date unknown"), "info")
     card.evidence.extend(e for r in same for e in r.evidence)

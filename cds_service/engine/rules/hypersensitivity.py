@@ -91,7 +91,7 @@ def check(facts: OrderFacts) -> Finding | None:
             intro = text.phrase(knowledge, TOPIC, "detail_contraindicated", drug=facts.drug,
                                 contraindication=item.get("text", ""), label=label.label)
             cite.add("Contraindication", value=item.get("text", ""), source=item.get("source"),
-                     status=item.get("status"), note=item.get("note"))
+                     status=item.get("status"), note=item.get("note"), section=item.get("section"))
         label_text = text.phrase(knowledge, TOPIC, "suggestion_label_cancel", drug=facts.drug)
         suggestions = (SuggestionSpec(label=label_text, action="delete", description=label_text,
                                       resource_id=f"MedicationRequest/{order.request_id}", is_recommended=True),)
@@ -107,7 +107,7 @@ def check(facts: OrderFacts) -> Finding | None:
                     notes.append(text.phrase(knowledge, TOPIC, "label_contraindication_same_product",
                                              label=label.label, contraindication=item.get("text", "")))
                     cite.add("Contraindication", value=item.get("text", ""), source=item.get("source"),
-                             status=item.get("status"), note=item.get("note"))
+                             status=item.get("status"), note=item.get("note"), section=item.get("section"))
         text.cite_from_wording(cite, TOPIC, "warning")
     text.cite_from_wording(cite, TOPIC, "always")
     detail = text.compose(intro, text.bullet_list(notes), text.evidence_block(knowledge, evidence), cite.block())

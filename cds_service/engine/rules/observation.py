@@ -49,9 +49,16 @@ def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list
     if facts.identified:  # an order known only as "IV iron" has no label: the protocol still applies
         label = facts.label
         label_fact = label.observation_minutes
-        candidates.append((float(label_fact.value), text.phrase(knowledge, TOPIC, "reasons", "label", label=label.label,
-                                                                 minutes=f"{label_fact.value:g}")))
-        cite.add("Observation after the dose (label)", label_fact)
+        # Only a time the label itself states is credited to the label; a value filled in where the label
+        # gives no duration (INFeD: "observe during all administrations") is the protocol's, cited below.
+        if label_fact.source == label.source:
+            reason = text.phrase(knowledge, TOPIC, "reasons", "label", label=label.label,
+                                 minutes=f"{label_fact.value:g}")
+            candidates.append((float(label_fact.value), reason))
+            cite.add("Observation after the dose (label)", label_fact)
+        else:
+            candidates.append((float(label_fact.value), text.phrase(knowledge, TOPIC, "reasons", "protocol",
+                                                                     minutes=f"{label_fact.value:g}")))
     candidates.append((float(default.value), text.phrase(knowledge, TOPIC, "reasons", "protocol",
                                                          minutes=f"{default.value:g}")))
     cite.add("Observation after every dose (protocol)", default)
@@ -77,7 +84,7 @@ def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list
 
     minutes = ceil_minutes(max(value for value, _ in candidates))
     # Name only the reasons that set (or equal) the time, so the card says why this number.
-    reasons = [reason for value, reason in candidates if ceil_minutes(value) == minutes]
+    reasons = list(dict.fromkeys(reason for value, reason in candidates if ceil_minutes(value) == minutes))
     return minutes, reasons, evidence
 
 
@@ -113,7 +120,7 @@ def check(facts: OrderFacts) -> Finding | None:
     minutes, reasons, evidence = required_minutes(facts, cite)
     if covered_by_standing_protocol(knowledge, minutes):
         return None
-    vital_signs = ", ".join(protocol_node(knowledge, "observation", "vital_signs"))
+    vital_signs = text.natural_list(protocol_node(knowledge, "observation", "vital_signs"))
     note = text.phrase(knowledge, TOPIC, "order_note", drug=facts.drug, minutes=minutes, vital_signs=vital_signs)
     detail = text.compose(
         text.phrase(knowledge, TOPIC, "detail", drug=facts.drug, minutes=minutes, vital_signs=vital_signs),

@@ -148,7 +148,8 @@ def check(facts: OrderFacts) -> Finding | None:
     knowledge, order = facts.knowledge, facts.order
     cite = text.Citations(knowledge)
     for spec, _, _ in decision.wanted:
-        cite.add(f"Premedication {spec.display}", value=spec.timing_text, source=spec.source, status=spec.status)
+        cite.add(f"Premedication {spec.display}", value=spec.timing_text, source=spec.source, status=spec.status,
+                 section=spec.section)
     suggestions, parts = _premedication_suggestions(facts, decision)
     names = [spec.display for spec, _ in decision.to_order]
     antihistamines = decision.antihistamines
@@ -173,7 +174,10 @@ def check(facts: OrderFacts) -> Finding | None:
         summary = text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, medications=" and ".join(names))
     evidence = list(decision.evidence)
     detail = text.compose(*parts, text.evidence_block(knowledge, evidence), cite.block())
+    # Reasons to override fit what the card asks: a premedication, removing an antihistamine, or both.
+    reason_sets = (("override_reasons",) if names else ()) + (("override_reasons_h1",) if antihistamines else ())
     return Finding(topic=TOPIC, indicator="warning" if antihistamines else "info", order=order,
+                   override_reason_sets=reason_sets,
                    summary=text.summary(summary), detail=detail, evidence=tuple(evidence), sources=tuple(cite.ids),
                    suggestions=tuple(suggestions))
 

@@ -71,7 +71,7 @@ def _label_reasons(facts: OrderFacts, cite: text.Citations) -> tuple[float, list
             reasons.append(text.phrase(knowledge, TOPIC, "reasons", "label", label=label.label,
                                        minimum=fmt_minutes(item.min_minutes), dose=fmt_mg(dose)))
             cite.add("Minimum administration time", value=fmt_minutes(item.min_minutes), source=item.source,
-                     status=item.status, note=item.note)
+                     status=item.status, note=item.note, section=item.section)
         else:
             reasons.append(text.phrase(knowledge, TOPIC, "reasons", "push_rate", max_rate=f"{item.value:g}",
                                        dose=fmt_mg(dose), minimum=fmt_minutes(label_min)))
@@ -100,7 +100,8 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
             key = "after_reaction_same_product" if earlier else "after_reaction"
             reasons.append(text.phrase(knowledge, TOPIC, "reasons", key, percent=f"{float(factor.value) * 100:g}",
                                        minimum=fmt_minutes(ceil_minutes(minutes))))
-            cite.add("Rate after infusion pain or a reaction (protocol)", factor)
+            cite.add("Rate after infusion pain or a reaction (protocol)", factor,
+                     value=f"at most {float(factor.value) * 100:g}% of the earlier rate")
         for reaction in facts.patient.reactions:
             evidence.extend(reaction.evidence)
         evidence.extend(e for _, e in earlier)
@@ -113,7 +114,8 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
         reasons.append(text.phrase(knowledge, TOPIC, "reasons", "risk_factors",
                                    percent=f"{float(factor.value) * 100:g}",
                                    minimum=fmt_minutes(ceil_minutes(minutes)), factors=names))
-        cite.add("Rate with risk factors (protocol)", factor)
+        cite.add("Rate with risk factors (protocol)", factor,
+                 value=f"at most {float(factor.value) * 100:g}% of the usual rate")
         for risk in facts.patient.risk_factors:
             evidence.extend(risk.evidence)
 

@@ -109,7 +109,7 @@ def test_card_carries_uuid_indicator_source_and_topic(knowledge):
     card = build_response([finding()], knowledge)["cards"][0]
     uuid.UUID(card["uuid"])
     assert card["indicator"] == "info"
-    assert card["source"]["label"] == "iron-cds test label"
+    assert card["source"]["label"] == "iron-cds test label (knowledge test)"   # names the knowledge version
     assert card["source"]["topic"] == {"system": "urn:iron-cds:card-topic", "code": "observation-period",
                                        "display": "Post-infusion observation period"}
 
@@ -151,22 +151,22 @@ def test_detail_keeps_the_findings_markdown_and_lists_sources(knowledge):
     assert card["detail"].startswith("Why observation-period fired.")
     assert "**Sources**" in card["detail"]
     # brackets in a title would break the markdown link
-    assert "- [Example (brand) label](https://labels.example.org/fcm) (accessed 2026-11-01)" in card["detail"]
+    assert "- [Example (brand) label](https://labels.example.org/fcm)\n" in card["detail"]
     assert "- Hospital IV iron protocol" in card["detail"]
 
 
-def test_detail_says_when_a_value_is_unconfirmed_or_institutional(knowledge):
+def test_cards_never_show_verification_status_or_notes(knowledge):
+    """How far a value was verified stays in the console and check-knowledge, not on the card."""
     formulation = build_response([finding("formulation", "warning", sources=("S-GEN",))], knowledge)["cards"][0]
-    assert "not verified against the source; the stricter value is used*: kept as boxed (stricter)" in formulation[
-        "detail"]
     rate = build_response([finding("infusion-rate", "warning", sources=("S-LABEL", "S-LOCAL"))], knowledge)["cards"][0]
-    assert "local protocol choice" in rate["detail"]
-    assert "not verified" not in rate["detail"]            # the boxed warning is not a rate fact
+    for card in (formulation, rate):
+        assert "verified" not in card["detail"] and "stricter" not in card["detail"] and "S-" not in card["detail"]
+    assert "- [Generic label with a boxed warning](https://labels.example.org/gen)" in formulation["detail"]
 
 
-def test_confirmed_values_carry_no_caveat(knowledge):
-    card = build_response([finding("observation-period", sources=("S-LABEL",))], knowledge)["cards"][0]
-    assert "not verified" not in card["detail"] and "local protocol" not in card["detail"]
+def test_an_unknown_source_id_is_left_out_rather_than_shown_bare(knowledge):
+    card = build_response([finding(sources=("S-NOPE",))], knowledge)["cards"][0]
+    assert card["detail"] == "Why observation-period fired."
 
 
 def test_no_sources_means_no_sources_block(knowledge):
@@ -368,12 +368,22 @@ def test_a_detail_that_already_cites_its_sources_is_not_given_a_second_list(know
     assert card["detail"] == cited
 
 
-def test_the_sources_heading_and_status_words_follow_the_wording(knowledge):
+def test_the_sources_heading_follows_the_wording(knowledge):
     data = copy.deepcopy(KNOWLEDGE_DATA)
     data["wording"]["common"] = {"sources_heading": "**Quellen**"}
-    data["wording"]["fact_status"] = {"unconfirmed-conservative": "noch nicht geprüft"}
     card = build_response([finding("formulation", "warning", sources=("S-GEN",))], build(data))["cards"][0]
-    assert "**Quellen**" in card["detail"] and "*noch nicht geprüft*: kept as boxed" in card["detail"]
+    assert card["detail"].startswith("Why formulation fired.\n\n**Quellen**\n- [Generic label")
+
+
+def test_eu_cards_read_in_uk_spelling_and_us_cards_in_us_spelling(knowledge):
+    data = copy.deepcopy(KNOWLEDGE_DATA)
+    data["wording"]["spelling"] = {"EU": {"hypophosphatemia": "hypophosphataemia", "anemia": "anaemia"}}
+    text = "Hypophosphatemia risk; anemia; hypophosphatemia."
+    spec = finding("formulation", "warning", summary=text, detail=text)
+    eu = build_response([spec], build(data), jurisdiction="EU")["cards"][0]
+    us = build_response([spec], build(data), jurisdiction="US")["cards"][0]
+    assert eu["summary"] == eu["detail"] == "Hypophosphataemia risk; anaemia; hypophosphataemia."
+    assert us["summary"] == us["detail"] == text
 
 
 def test_an_invalid_indicator_is_shown_as_a_warning_not_sent_as_is(knowledge, caplog):
@@ -452,3 +462,19 @@ def test_any_findings_give_a_valid_2_0_response(findings):
     assert problems == []
     indicators = [c["indicator"] for c in body["cards"]]
     assert indicators == sorted(indicators, key=["critical", "warning", "info"].index)
+
+
+def test_override_reasons_follow_the_sets_the_finding_names(knowledge):
+    data = copy.deepcopy(KNOWLEDGE_DATA)
+    data["wording"].setdefault("topics", {})["premedication"] = {
+        "override_reasons": [{"code": "already-premedicated", "display": "Premedication already ordered"}],
+        "override_reasons_h1": [{"code": "antihistamine-other-indication",
+                                 "display": "Antihistamine for another indication"}]}
+    k = build(data)
+    plain = build_response([finding("premedication")], k)["cards"][0]
+    h1 = build_response([finding("premedication", override_reason_sets=("override_reasons_h1",))], k)["cards"][0]
+    both_sets = ("override_reasons", "override_reasons_h1")
+    both = build_response([finding("premedication", override_reason_sets=both_sets)], k)["cards"][0]
+    assert [r["code"] for r in plain["overrideReasons"]] == ["already-premedicated"]
+    assert [r["code"] for r in h1["overrideReasons"]] == ["antihistamine-other-indication"]
+    assert [r["code"] for r in both["overrideReasons"]] == ["already-premedicated", "antihistamine-other-indication"]

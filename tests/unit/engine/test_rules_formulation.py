@@ -101,9 +101,21 @@ def test_earlier_reaction_to_the_same_product_suggests_considering_another():
     assert formulation.check(facts(the_patient=patient(reactions=(reaction(product="iron_sucrose"),)))) is None
 
 
-def test_unconfirmed_boxed_warning_is_quoted_only_on_a_card_with_its_own_reason():
-    # FCM's brand-label box is an unverified, conservative assumption: no card of its own ...
-    assert formulation.check(facts()) is None
-    # ... but quoted on the phosphate card, where it matters.
-    low = formulation.check(facts(the_patient=patient(labs=[lab("phosphate", PHOSPHATE_LOW - 0.1)])))
-    assert "boxed warning" in flat(low.detail)
+def test_the_ordered_product_code_decides_the_ferric_carboxymaltose_boxed_warning():
+    """Generic FCM labels box symptomatic hypophosphatemia; Injectafer lists it under 5.2 without a box.
+    The product ordered decides, never an assumption; the box is quoted on a card with its own reason."""
+    low = patient(labs=[lab("phosphate", PHOSPHATE_LOW - 0.1)])
+    generic, generic_ndc = order(matched_on="RxNorm 1435169 (SCD)"), order(matched_on="NDC 0781-3542-94")
+    brand, brand_by_name = order(matched_on="RxNorm 1435174 (SBD)"), order(matched_on="name 'Injectafer'")
+    ingredient = order(matched_on="RxNorm 1433693 (IN)")
+    for ordered in (generic, brand, ingredient):
+        assert formulation.check(facts(ordered)) is None          # no card of its own (noise)
+    for ordered in (generic, generic_ndc):
+        detail = flat(formulation.check(facts(ordered, low)).detail)
+        assert "boxed warning** (ferric carboxymaltose injection (generic) us prescribing information)" in detail
+        assert "injectafer" not in detail.split("**sources**")[0]
+    for ordered in (brand, brand_by_name):
+        assert "**boxed warning" not in flat(formulation.check(facts(ordered, low)).detail)
+    unknown = flat(formulation.check(facts(ingredient, low)).detail)
+    assert "boxed warning on generic ferric carboxymaltose injection labels" in unknown
+    assert "does not say which product" in unknown and "assumed" not in unknown

@@ -113,7 +113,8 @@ def test_the_detail_tells_the_nurse_what_to_do_and_the_warning_signs():
     for words in ("slow or pause", "position", "warmth", "analgesic", "wheeze", "stridor", "stop the infusion",
                   "call for help"):
         assert words in detail
-    assert "s-inj-us" in detail
+    assert "injectafer (ferric carboxymaltose injection) us prescribing information" in detail   # the label, by name
+    assert "s-inj-us" not in detail and "confirmed" not in detail   # no source ids or verification status
 
 
 def test_unknown_time_with_nothing_stated_suggests_setting_the_label_minimum():

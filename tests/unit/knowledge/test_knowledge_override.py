@@ -138,7 +138,8 @@ def test_check_knowledge_with_an_unreadable_file_exits_1_naming_it(tmp_path, mon
 
 
 def test_check_knowledge_reads_the_override_from_the_environment(override, monkeypatch):
-    path = override("protocol:\n  rate_after_reaction_factor: {value: 2, source: S-BLOODPROJ, status: institutional}\n")
+    path = override("protocol:\n  rate_after_reaction_factor: "
+                    "{value: 2, source: S-LOCAL-PROTOCOL, status: institutional}\n")
     monkeypatch.setenv("IRON_CDS_KNOWLEDGE", path)
     result = CliRunner().invoke(main, ["check-knowledge"])
     assert result.exit_code == 1
