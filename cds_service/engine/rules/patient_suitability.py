@@ -103,7 +103,7 @@ def age_concern(facts: OrderFacts, cite: text.Citations) -> Concern | None:
     else:
         concern = _paediatric_dose(facts, spec, age, cite)
     if concern is not None:
-        cite.add(f"Paediatric use (label section {spec.get('section')})", value=_spec_value(spec),
+        cite.add(f"Pediatric use (label section {spec.get('section')})", value=_spec_value(spec),
                  source=spec.get("source"), status=spec.get("status"), note=spec.get("note"))
         cite.add("Adult age (protocol)", value=f"{adult['value']:g} years", source=adult.get("source"),
                  status=adult.get("status"), note=adult.get("note"))
