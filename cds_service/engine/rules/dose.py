@@ -183,7 +183,8 @@ def check(facts: OrderFacts) -> Finding | None:
 def _ceiling_line(knowledge, ceiling: Ceiling) -> str:
     if ceiling.kind == "per_kg":
         return text.phrase(knowledge, TOPIC, "limits", "per_kg", per_kg=ceiling.per_kg, weight=ceiling.weight,
-                           weight_date=text.display_date(ceiling.weight_date) or "date unknown", limit=fmt_mg(ceiling.limit))
+                           weight_date=text.display_date(ceiling.weight_date) or "date unknown",
+                           limit=fmt_mg(ceiling.limit))
     if ceiling.kind in ("daily", "weekly"):
         return text.phrase(knowledge, TOPIC, "limits", ceiling.kind, limit=fmt_mg(ceiling.limit),
                            days=f"{ceiling.days:g}", given=fmt_mg(ceiling.given), allowed=fmt_mg(ceiling.mg))
