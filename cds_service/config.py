@@ -17,6 +17,15 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message is one line for the operator."""
 
 
+CONSOLE_TOKEN_MIN = 32   # characters: a token that short cannot be guessed online, nor offline from a cookie
+
+
+def check_console_token(token: str | None) -> None:
+    if token is not None and len(token) < CONSOLE_TOKEN_MIN:
+        raise ConfigError(f"IRON_CDS_CONSOLE_TOKEN must be at least {CONSOLE_TOKEN_MIN} characters "
+                          f"(it has {len(token)}); use a random value, e.g. `openssl rand -hex 32`")
+
+
 @dataclass(frozen=True)
 class TrustedIssuer:
     """A CDS client we accept JWTs from, and the FHIR servers it may name."""
@@ -78,6 +87,7 @@ class Config:
             public_base = public_base.rstrip("/")
 
         origins = tuple(o.strip() for o in (get("IRON_CDS_CORS_ORIGINS") or "*").split(",") if o.strip())
+        check_console_token(get("IRON_CDS_CONSOLE_TOKEN"))
 
         return cls(
             auth=auth,

@@ -12,10 +12,11 @@ import json
 import logging
 import os
 import queue
+import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from sqlalchemy import (
@@ -73,6 +74,24 @@ class Feedback(Base):
     override_reason_display: Mapped[str | None] = mapped_column(String(500), nullable=True)
     user_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleSession(Base):
+    """A console login: the cookie carries only this id, so logging out (deleting the row) ends it everywhere."""
+
+    __tablename__ = "console_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class DeploymentSecret(Base):
+    """Random values made once per deployment and shared by every worker and replica (e.g. the HKDF salt)."""
+
+    __tablename__ = "deployment_secret"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
 
 
 class SeenToken(Base):
@@ -282,6 +301,42 @@ class Store:
         events = select(Feedback.card_uuid, Feedback.outcome, Feedback.override_reason_code,
                         Feedback.override_reason_display, Feedback.received_at, rank).subquery("events")
         return select(events).where(events.c.rank == 1).subquery("latest")
+
+    def card_counts(self) -> tuple[int, int]:
+        """(cards issued, cards with feedback): what the console overview shows."""
+        self.flush()
+        with self.session() as session:
+            issued = session.scalar(select(func.count()).select_from(IssuedCard)) or 0
+            answered = session.scalar(select(func.count(Feedback.card_uuid.distinct()))) or 0
+        return issued, answered
+
+    # --- console sessions and deployment secrets -----------------------------
+    def deployment_secret(self, name: str) -> str:
+        """The deployment's random value called ``name``, made on first use (64 hex characters)."""
+        with self.session() as session, session.begin():
+            session.execute(self._insert_once(DeploymentSecret, {"name": name, "value": secrets.token_hex(32)}))
+        with self.session() as session:   # a sibling may have won the race: everyone reads the stored one
+            return session.scalar(select(DeploymentSecret.value).where(DeploymentSecret.name == name))
+
+    def open_console_session(self, lifetime_seconds: float) -> str:
+        session_id = secrets.token_urlsafe(32)
+        now = _utcnow()
+        with self.session() as session, session.begin():
+            session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
+            session.add(ConsoleSession(id=session_id, expires_at=now + timedelta(seconds=lifetime_seconds)))
+        return session_id
+
+    def console_session_valid(self, session_id: str | None) -> bool:
+        if not isinstance(session_id, str) or not session_id:
+            return False
+        with self.session() as session:
+            expires = session.scalar(select(ConsoleSession.expires_at).where(ConsoleSession.id == session_id))
+        return expires is not None and _aware(expires) > _utcnow()
+
+    def close_console_session(self, session_id: str | None) -> None:
+        if isinstance(session_id, str) and session_id:
+            with self.session() as session, session.begin():
+                session.execute(delete(ConsoleSession).where(ConsoleSession.id == session_id))
 
     # --- JWT replay protection --------------------------------------------
     def remember_token(self, issuer: str, jti: str, expires_at: datetime) -> bool:

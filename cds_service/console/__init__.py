@@ -11,14 +11,12 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
-from sqlalchemy import func, select
 
 from cds_service import HOOKS
 from cds_service.console import access, feedback_stats, preview
 from cds_service.handouts import content as handout_content
 from cds_service.handouts import handout_path
 from cds_service.knowledge.report import check_knowledge
-from cds_service.store import Feedback, IssuedCard
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 
@@ -26,7 +24,8 @@ PUBLIC_ENDPOINTS = {"console.login", "console.static"}
 
 
 def init_app(app: Flask) -> None:
-    access.init_app(app, app.extensions["iron_cds"].config.console_token)
+    state = app.extensions["iron_cds"]
+    access.init_app(app, state.config.console_token, state.store)
     app.register_blueprint(bp)
 
 
@@ -40,6 +39,9 @@ def _guard():
         return render_template("disabled.html"), 503
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
+    wait = access.wait_before_trying() if request.headers.get("Authorization") else None
+    if wait is not None:
+        return access.too_many_tries(wait)
     if not access.is_allowed():
         return access.refuse()
     return None
@@ -62,9 +64,14 @@ def _headers(response: Response) -> Response:
 def login():
     error = None
     if request.method == "POST":
+        wait = access.wait_before_trying()
+        if wait is not None:   # refused before the token is even compared
+            return render_template("login.html", error=f"Too many failed tries: wait {wait} s."), 429, \
+                {"Retry-After": str(wait)}
         if access.token_matches(request.form.get("token")):
             access.log_in()
             return redirect(access.safe_next(request.args.get("next")))
+        access.delays().failed(access.client_key())
         error = "That token is not right."
     return render_template("login.html", error=error), (401 if error else 200)
 
@@ -79,10 +86,7 @@ def logout():
 @bp.get("/")
 def overview():
     state = _state()
-    state.store.flush()
-    with state.store.session() as session:
-        issued = session.scalar(select(func.count()).select_from(IssuedCard)) or 0
-        answered = session.scalar(select(func.count()).select_from(Feedback)) or 0
+    issued, answered = state.store.card_counts()
     knowledge = state.knowledge
     return render_template(
         "overview.html",

@@ -44,8 +44,8 @@ class RateLimiter:
 
 
 class GrowingDelay:
-    """After each failure a key must wait longer before trying again: ``base`` x 2^(failures - 1) seconds,
-    at most ``ceiling``; a success forgets the key."""
+    """After each failure but the first (a typo is free) a key must wait longer before trying again:
+    ``base`` x 2^(failures - 2) seconds, at most ``ceiling``; a success forgets the key."""
 
     def __init__(self, base: float = 1.0, ceiling: float = 900.0, max_keys: int = 10_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -65,7 +65,7 @@ class GrowingDelay:
         with self._lock:
             failures, _ = self._state.pop(key, (0, 0.0))
             failures += 1
-            delay = min(self.ceiling, self.base * 2 ** min(failures - 1, 30))
+            delay = 0.0 if failures == 1 else min(self.ceiling, self.base * 2 ** min(failures - 2, 30))
             self._state[key] = (failures, self.clock() + delay)
             while len(self._state) > self.max_keys:
                 self._state.popitem(last=False)

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-TOKEN = "console-test-token-0123456789"
+TOKEN = "console-test-token-0123456789-abcdef"
 HTML = {"Accept": "text/html"}
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 

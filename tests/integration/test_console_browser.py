@@ -19,7 +19,7 @@ from cds_service.app import create_app
 from cds_service.config import Config
 from support.paths import FIXTURES, ROOT
 
-TOKEN = "browser-console-token-42"
+TOKEN = "browser-console-token-42-0123456789ab"
 ARTIFACTS = ROOT / "artifacts" / "console"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
