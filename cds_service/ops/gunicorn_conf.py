@@ -20,6 +20,9 @@ worker_class = "gthread"
 timeout = int(os.environ.get("IRON_CDS_WORKER_TIMEOUT", "15"))
 graceful_timeout = int(os.environ.get("IRON_CDS_GRACEFUL_TIMEOUT", "20"))  # finish in-flight calls on SIGTERM
 keepalive = 5
+# No header-read deadline: gunicorn has no such setting, and a gthread worker thread, once a client's
+# first byte arrives, blocks reading the headers for as long as the client trickles them (`timeout`
+# is a worker heartbeat and does not fire). Run behind a buffering proxy (deploy/nginx, the Ingress).
 
 # Requests are never logged with their URLs (they carry no PHI, but the hook logs say what matters).
 accesslog = None
