@@ -11,11 +11,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from cds_service import HOOKS, LEGACY_SERVICE_ID, SERVICE_IDS
+from cds_service.fhir.ids import ID_JSON_SCHEMA, REFERENCE_JSON_SCHEMA
 
 bp = Blueprint("openapi", __name__)
 
-_FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"
-_REFERENCE = r"^[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}$"
 _REF = "#/components/schemas/"
 _JSON = "application/json"
 
@@ -56,7 +55,7 @@ SCHEMAS: dict[str, dict] = {
     "Resource": {
         "type": "object",
         "required": ["resourceType"],
-        "properties": {"resourceType": {"type": "string", "minLength": 1}, "id": {"type": "string"}},
+        "properties": {"resourceType": {"type": "string", "minLength": 1}, "id": {"type": "string", **ID_JSON_SCHEMA}},
         "description": "A FHIR R4 resource (only its type and id are checked on input).",
     },
     "DraftOrders": {
@@ -77,13 +76,13 @@ SCHEMAS: dict[str, dict] = {
         "type": "object",
         "required": ["userId", "patientId", "draftOrders"],
         "properties": {
-            "userId": {"type": "string", "pattern": _REFERENCE, "examples": ["Practitioner/123"]},
-            "patientId": {"type": "string", "pattern": _FHIR_ID},
-            "encounterId": {"type": ["string", "null"], "pattern": _FHIR_ID},
+            "userId": {"type": "string", **REFERENCE_JSON_SCHEMA, "examples": ["Practitioner/123"]},
+            "patientId": {"type": "string", **ID_JSON_SCHEMA},
+            "encounterId": {"type": ["string", "null"], **ID_JSON_SCHEMA},
             "selections": {
                 "type": "array",
                 "minItems": 1,
-                "items": {"type": "string", "pattern": _REFERENCE},
+                "items": {"type": "string", **REFERENCE_JSON_SCHEMA},
                 "description": "order-select only (required there): Type/id of draft orders in draftOrders.",
             },
             "draftOrders": _ref("DraftOrders"),
@@ -100,7 +99,7 @@ SCHEMAS: dict[str, dict] = {
                            "description": "Not used by the service; a number of seconds, also as a numeric string."},
             "scope": {"type": "string"},
             "subject": {"type": "string"},
-            "patient": {"type": ["string", "null"], "pattern": _FHIR_ID},
+            "patient": {"type": ["string", "null"], **ID_JSON_SCHEMA},
         },
     },
     "HookRequest": {

@@ -16,24 +16,23 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from cds_service.cds_hooks.errors import ApiError
 from cds_service.cds_hooks.request_body import read_json_body  # noqa: F401  (hooks.py and feedback.py import it from here)
+from cds_service.fhir.ids import ID_RULE, is_fhir_id, names_other_patient, split_reference
 from cds_service.fhir.urls import parse_base
 
-# FHIR R4 id and relative reference rules; ids end up in FHIR search URLs, so nothing else gets in.
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_REFERENCE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 MAX_FEEDBACK_ITEMS = 1000
 
 
+# Ids end up in FHIR URLs with the EHR's token: their rules live in fhir/ids.py (one home).
 def _fhir_id(value: str) -> None:
-    if not _FHIR_ID.fullmatch(value):
-        raise ValidationError("must be a FHIR id (letters, digits, '-' and '.', at most 64)")
+    if not is_fhir_id(value):
+        raise ValidationError(f"must be a FHIR id ({ID_RULE})")
 
 
 def _reference(value: str) -> None:
-    if not _REFERENCE.fullmatch(value):
-        raise ValidationError("must be a reference of the form Type/id")
+    if split_reference(value) is None:
+        raise ValidationError(f"must be a reference of the form Type/id (id: {ID_RULE})")
 
 
 def _fhir_server(value: str) -> None:
@@ -88,7 +87,7 @@ class FhirAuthorizationSchema(_Lenient):
 
 class ResourceSchema(_Lenient):
     resourceType = fields.String(required=True, validate=validate.Length(min=1))
-    id = fields.String(allow_none=True)
+    id = fields.String(allow_none=True, validate=_fhir_id)
 
 
 class BundleEntrySchema(_Lenient):
@@ -105,6 +104,17 @@ class OrderSignContextSchema(_Lenient):
     patientId = fields.String(required=True, validate=_fhir_id)
     encounterId = fields.String(allow_none=True, validate=_fhir_id)
     draftOrders = fields.Nested(DraftOrdersSchema, required=True)
+
+    @validates_schema(pass_original=True)
+    def _orders_are_for_this_patient(self, data, original, **kwargs):
+        # An order for another patient, checked against this patient's history, is checked against
+        # the wrong history: a severe reaction on record would go unseen.
+        entries = original["draftOrders"].get("entry") or []
+        for index, entry in enumerate(entries):
+            field = names_other_patient(entry["resource"], data["patientId"])
+            if field is not None:
+                raise ValidationError({"draftOrders": {"entry": {index: {"resource": {
+                    field: ["names another patient than context.patientId"]}}}}})
 
 
 class OrderSelectContextSchema(OrderSignContextSchema):

@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from cds_service.fhir.ids import is_fhir_id
+from cds_service.fhir.ids import is_fhir_id, names_other_patient
 from cds_service.fhir.payload import Failure, Obtained, interpret
 from cds_service.fhir.reader import ReadLimits, ReadResult, read_paged, shared_session
 from cds_service.fhir.record import PatientRecord
@@ -117,7 +117,7 @@ def _history_reads(call: _Call, prefetch_keys, prefetch: dict) -> list[_Read]:
                 continue
             found = interpret(value)
             if isinstance(found, Obtained):
-                _add(record, key, found.resources, found.skipped, hook_instance)
+                _add(record, key, found.resources, found.skipped, hook_instance, _patient_id(call))
                 record.sources[key] = "prefetch"
                 if found.next_url:
                     more = _continuation(key, found.next_url, base, max_pages, record, hook_instance)
@@ -156,7 +156,7 @@ def _execute(call: _Call, reads: list[_Read]) -> None:
     timeout = float(call.state.config.fhir_timeout)
     results = _run_parallel(reads, call.base, call.token or None, timeout, _extras(call.state))
     for read in reads:
-        _apply(call.record, read, results[read], timeout, call.hook_instance)
+        _apply(call.record, read, results[read], timeout, call.hook_instance, _patient_id(call))
 
 
 def _run_parallel(reads: list[_Read], base, token, timeout: float, extras: dict) -> dict[_Read, ReadResult]:
@@ -189,7 +189,8 @@ def _run_parallel(reads: list[_Read], base, token, timeout: float, extras: dict)
     return results
 
 
-def _apply(record: PatientRecord, read: _Read, result: ReadResult, timeout: float, hook_instance) -> None:
+def _apply(record: PatientRecord, read: _Read, result: ReadResult, timeout: float, hook_instance,
+           patient_id: str | None) -> None:
     failure = result.failure
     resources = result.resources
     if read.key.startswith("medication:") and failure is None:
@@ -197,7 +198,7 @@ def _apply(record: PatientRecord, read: _Read, result: ReadResult, timeout: floa
         if not resources:
             failure = Failure("not-fhir", "not a Medication")
     metrics.observe_fhir_read(read.key, result.seconds, "ok" if failure is None else failure.outcome)
-    _add(record, read.key, resources, result.skipped, hook_instance)
+    _add(record, read.key, resources, result.skipped, hook_instance, patient_id)
     if not read.continuation and (failure is None or resources):
         record.sources[read.key] = "fhir"
     if failure is not None:
@@ -311,13 +312,29 @@ def _access_token(authorization) -> str | None | bool:
     return token
 
 
-def _add(record: PatientRecord, key: str, resources: list[dict], skipped: int, hook_instance) -> None:
+def _add(record: PatientRecord, key: str, resources: list[dict], skipped: int, hook_instance,
+         patient_id: str | None) -> None:
+    others = 0
     for resource in resources:
+        if patient_id is not None and names_other_patient(resource, patient_id):
+            others += 1   # another patient's reaction or weight must never be read as this patient's
+            continue
         record.add(resource)
+    if others:
+        log.warning(f"left out {others} resources of another patient",
+                    extra={"event": "fhir-other-patient-left-out", "key": key, "count": others,
+                           "hookInstance": hook_instance})
+        # What this patient's data under this key is, we cannot tell: say so rather than check it as clean.
+        _fail(record, key, "held another patient's data (left out)", "other-patient", hook_instance)
     if skipped:
         log.warning(f"skipped {skipped} unreadable resources",
                     extra={"event": "fhir-resources-skipped", "key": key, "skipped": skipped,
                            "hookInstance": hook_instance})
+
+
+def _patient_id(call: _Call) -> str | None:
+    value = call.context.get("patientId")
+    return value if isinstance(value, str) else None
 
 
 def _fail(record: PatientRecord, key: str, reason: str, outcome: str, hook_instance) -> None:

@@ -43,3 +43,37 @@ def split_reference(value: object) -> tuple[str, str] | None:
     if not slash or not _TYPE.fullmatch(resource_type) or not is_fhir_id(rid):
         return None
     return resource_type, rid
+
+
+def referenced_patient(reference: object) -> str | None:
+    """The id of the Patient a FHIR Reference names (``Patient/1``, an absolute URL, ``.../_history/2``),
+    else None (no reference, a contained ``#id``, another resource type, or an unreadable one)."""
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(ref, str) or len(ref) > 4096:
+        return None
+    parts = ref.strip().split("?", 1)[0].rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
+        return parts[-1]
+    return None
+
+
+# Where resources name their patient: ``subject`` (R4 orders, observations, conditions, events),
+# ``patient`` (AllergyIntolerance; DSTU2 MedicationOrder).
+PATIENT_FIELDS = ("subject", "patient")
+
+
+def names_other_patient(resource: object, patient_id: str) -> str | None:
+    """The field of ``resource`` that names a patient other than ``patient_id`` (a Patient resource: its
+    ``id``), else None. A resource that names no patient is not "another patient's"."""
+    if not isinstance(resource, dict):
+        return None
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return "id" if isinstance(rid, str) and rid != patient_id else None
+    for field in PATIENT_FIELDS:
+        named = referenced_patient(resource.get(field))
+        if named is not None and named != patient_id:
+            return field
+    return None

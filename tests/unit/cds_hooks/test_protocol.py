@@ -245,7 +245,13 @@ def test_a_missing_required_field_is_named(client, build, path, field):
     # patientId goes into FHIR search URLs: nothing but a FHIR id may pass
     (("context", "patientId"), "pat-1&_include=*", "context.patientId"),
     (("context", "patientId"), "../Practitioner/1", "context.patientId"),
-    (("context", "patientId"), "p" * 65, "context.patientId"),
+    (("context", "patientId"), "p" * 257, "context.patientId"),   # EHR ids exceed FHIR's 64; 256 is the cap
+    (("context", "patientId"), "..", "context.patientId"),
+    (("context", "patientId"), ".", "context.patientId"),
+    (("context", "userId"), "Practitioner/..", "context.userId"),
+    (("context", "encounterId"), "..", "context.encounterId"),
+    (ENTRY0 + ("resource", "id"), "..", "context.draftOrders.entry[0].resource.id"),
+    (ENTRY0 + ("resource", "id"), "mr/1", "context.draftOrders.entry[0].resource.id"),
     (("context", "encounterId"), {"id": "e"}, "context.encounterId"),
     (("context", "encounterId"), "enc/1", "context.encounterId"),
     (("context", "draftOrders"), [], "context.draftOrders"),

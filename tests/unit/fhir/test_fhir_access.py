@@ -478,3 +478,16 @@ def test_a_bug_outside_the_reads_makes_every_key_unavailable_instead_of_raising(
     monkeypatch.setattr(access, "interpret", lambda value: 1 / 0)
     record = gather_record(request({"patient": PATIENT_RES}), KEYS, state())
     assert set(record.unavailable) == {"patient", "labs"}
+
+
+def test_resources_of_another_patient_from_a_read_are_left_out_and_the_key_is_unavailable(fhir, caplog):
+    caplog.set_level(logging.INFO, logger="iron_cds")
+    other = {**OBS, "id": "o-other", "subject": {"reference": "Patient/someone-else"}}
+    own = {**OBS, "id": "o-own", "subject": {"reference": f"Patient/{PATIENT}"}}
+    fhir.get(f"{BASE}/Observation", json=searchset(own, other))
+    record = gather_record(request({"patient": PATIENT_RES}), KEYS, state())
+    assert [o["id"] for o in record.of_type("Observation")] == ["o-own"]
+    assert record.unavailable["labs"] == "held another patient's data (left out)"
+    counts = [r for r in caplog.records if getattr(r, "event", None) == "fhir-other-patient-left-out"]
+    assert [(r.key, r.count) for r in counts] == [("labs", 1)]
+    assert "someone-else" not in "\n".join(JsonFormatter().format(r) for r in caplog.records)
