@@ -66,7 +66,7 @@ def empty_bundle():
 
 
 def test_a_hook_call_writes_exactly_one_summary_line(app, stderr_lines):
-    body = hook_request(medication_request(), hook="order-select", patient=PATIENT,
+    body = hook_request(medication_request(patient=PATIENT), hook="order-select", patient=PATIENT,
                         prefetch={key: empty_bundle() for key in PREFETCH_KEYS} | {"patient": None})
     stderr_lines()                                              # drop start-up lines
     response = app.test_client().post(HOOK_URL, json=body)
