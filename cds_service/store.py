@@ -183,12 +183,6 @@ class Store:
             time.sleep(0.2)
             self.flush()
 
-    def record_issued(self, service: str, hook: str, cards: Iterable[dict]) -> bool:
-        """Remember the cards we answered with, now. Never raises: the prescriber's cards matter more
-        than our audit row, so a database fault is logged (and returns False) instead."""
-        rows = self._issued_rows(service, hook, cards)
-        return self._insert_issued(rows) if rows else True
-
     def _issued_rows(self, service: str, hook: str, cards: Iterable[dict]) -> list[dict]:
         now = _utcnow()
         return [
@@ -241,10 +235,6 @@ class Store:
                 inserted = session.execute(self._insert_once(Feedback, row).returning(Feedback.__table__.c.id))
                 new.append(inserted.first() is not None)
         return new
-
-    def record_feedback(self, service: str, items: Iterable[dict]) -> int:
-        """Store feedback items; returns how many were new. Repeats are ignored."""
-        return sum(self.store_feedback(service, items))
 
     def feedback_report(self) -> dict:
         """Counts per card topic, the contract's ``feedback-report --json`` shape.

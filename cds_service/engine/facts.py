@@ -120,13 +120,6 @@ def within_days(when: str | None, ctx: EvaluationContext, days: float) -> bool:
     return now - timedelta(days=days) <= moment <= now + timedelta(minutes=5)
 
 
-def days_ago(when: str | None, ctx: EvaluationContext) -> float | None:
-    moment = parse_when(when)
-    if moment is None:
-        return None
-    return (now_utc(ctx) - moment).total_seconds() / 86400
-
-
 def fmt_mg(value: float | None) -> str:
     if value is None:
         return "unknown"
@@ -145,10 +138,6 @@ def minutes_phrase(value: float) -> str:
     """ "1 minute", "90 minutes", "7.5 minutes" for running text (never "1 minutes")."""
     number = f"{value:g}"
     return f"{number} minute" if number == "1" else f"{number} minutes"
-
-
-def fmt_number(value: float) -> str:
-    return f"{value:g}"
 
 
 def ceil_minutes(value: float) -> int:

@@ -148,4 +148,3 @@ class Knowledge:
     overridden_by: str | None = None            # path of the institution's override file, when one was applied
     handouts: Mapping[str, Any] = field(default_factory=dict)  # patient handout wording (cards/handouts.yaml)
     suitability: Mapping[str, Any] = field(default_factory=dict)  # ages, paediatric doses, pregnancy (suitability.yaml)
-    warnings: tuple[str, ...] = field(default_factory=tuple)  # non-fatal notes from validation

@@ -6,7 +6,6 @@ below masks anything that still looks like a bearer token or a JWT.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -22,13 +21,6 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 
 def scrub(text: str) -> str:
     return _BEARER.sub(r"\1[redacted]", _JWT.sub("[redacted-jwt]", text))
-
-
-def pseudonym(value: str | None) -> str | None:
-    """A stable, non-reversible tag for an identifier (to correlate log lines, not to identify)."""
-    if value is None:
-        return None
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
 
 
 def _text(value) -> str:

@@ -202,9 +202,6 @@ class KeyRegistry:
         keys = self._by_issuer.get(issuer)
         return bool(keys and keys.loaded)
 
-    def issuer_keys(self, issuer: str) -> IssuerKeys | None:
-        return self._by_issuer.get(issuer)
-
     def check_files(self) -> None:
         """Fail at start-up, not at the first call, when a configured JWKS file is unusable."""
         for keys in self._by_issuer.values():

@@ -5,6 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from support.store_fill import give_feedback, issue
+
 TOKEN = "console-test-token-0123456789-abcdef"
 HTML = {"Accept": "text/html"}
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -128,11 +130,11 @@ def test_preview_explains_bad_input(console):
 
 def test_feedback_page_counts_and_exports_seeded_feedback(console, app):
     store = app.extensions["iron_cds"].store
-    store.record_issued("iv-iron-order-check", "order-sign", [
+    issue(store, "iv-iron-order-check", "order-sign", [
         {"uuid": f"card-{i}", "indicator": "warning",
          "source": {"topic": {"code": "infusion-rate"}}} for i in range(3)])
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    store.record_feedback("iv-iron-order-check", [
+    give_feedback(store, "iv-iron-order-check", [
         {"card": "card-0", "outcome": "accepted", "acceptedSuggestions": [{"id": "s"}], "outcomeTimestamp": now},
         {"card": "card-1", "outcome": "overridden", "outcomeTimestamp": now,
          "overrideReason": {"reason": {"system": "urn:iron-cds:override-reason", "code": "patient-tolerated-rate",
@@ -152,7 +154,7 @@ def test_feedback_page_counts_and_exports_seeded_feedback(console, app):
 
 def test_feedback_date_filter_excludes_other_days_and_rejects_bad_dates(console, app):
     store = app.extensions["iron_cds"].store
-    store.record_issued("iv-iron-order-check", "order-sign",
+    issue(store, "iv-iron-order-check", "order-sign",
                         [{"uuid": "c1", "indicator": "info", "source": {"topic": {"code": "observation-period"}}}])
     assert 'id="topic-observation-period"' not in console.get(
         "/console/feedback?from=2020-01-01&to=2020-01-31", headers=BEARER).get_data(as_text=True)

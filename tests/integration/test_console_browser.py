@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from cds_service.app import create_app
 from cds_service.config import Config
 from support.paths import FIXTURES, ROOT
+from support.store_fill import give_feedback, issue
 
 TOKEN = "browser-console-token-42-0123456789ab"
 ARTIFACTS = ROOT / "artifacts" / "console"
@@ -43,10 +44,10 @@ def live_console(tmp_path_factory):
 
 
 def _seed_feedback(store) -> None:
-    store.record_issued("iv-iron-order-check", "order-sign", [
+    issue(store, "iv-iron-order-check", "order-sign", [
         {"uuid": f"seed-{i}", "indicator": "warning", "source": {"topic": {"code": "dose-limit"}}} for i in range(4)])
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    store.record_feedback("iv-iron-order-check", [
+    give_feedback(store, "iv-iron-order-check", [
         {"card": "seed-0", "outcome": "accepted", "acceptedSuggestions": [{"id": "x"}], "outcomeTimestamp": now},
         {"card": "seed-1", "outcome": "accepted", "acceptedSuggestions": [{"id": "x"}], "outcomeTimestamp": now},
         {"card": "seed-2", "outcome": "overridden", "outcomeTimestamp": now,

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from cds_service.config import ConfigError
 from cds_service.store import Store
+from support.store_fill import give_feedback, issue
 
 
 def card(uuid, topic="observation-period", indicator="info"):
@@ -43,29 +44,29 @@ def store(database_url):
 
 
 def test_issued_cards_are_remembered_with_their_topic(store):
-    assert store.record_issued("svc", "order-sign", [card("c1"), card("c2", "dose-limit", "warning"),
+    issue(store, "svc", "order-sign", [card("c1"), card("c2", "dose-limit", "warning"),
                                                      {"summary": "no uuid"}])
     assert store.card_topics(["c1", "c2", "never-issued"]) == {"c1": "observation-period", "c2": "dose-limit"}
     assert store.card_topics([]) == {}
 
 
 def test_a_card_recorded_twice_is_one_row_and_no_error(store):
-    assert store.record_issued("svc", "order-select", [card("c1")])
-    assert store.record_issued("svc", "order-sign", [card("c1")])
+    issue(store, "svc", "order-select", [card("c1")])
+    issue(store, "svc", "order-sign", [card("c1")])
     assert store.feedback_report()["topics"]["observation-period"]["issued"] == 1
 
 
 def test_feedback_repeats_are_no_ops_within_and_across_batches(store):
     first = store.store_feedback("svc", [accepted("c1"), overridden("c2", "patient-declined"), accepted("c1")])
     assert first == [True, True, False]
-    assert store.record_feedback("svc", [accepted("c1"), overridden("c2", "patient-declined")]) == 0
+    assert give_feedback(store, "svc", [accepted("c1"), overridden("c2", "patient-declined")]) == 0
     # the same card at another time is another event, stored (the report still counts the card once)
-    assert store.record_feedback("svc", [accepted("c1", when="2026-01-05T10:00:01Z")]) == 1
+    assert give_feedback(store, "svc", [accepted("c1", when="2026-01-05T10:00:01Z")]) == 1
 
 
 def test_report_has_the_contract_shape_and_counts_cards_once(store):
-    store.record_issued("svc", "order-sign", [card("c1"), card("c2"), card("c3"), card("d1", "dose-limit")])
-    store.record_feedback("svc", [
+    issue(store, "svc", "order-sign", [card("c1"), card("c2"), card("c3"), card("d1", "dose-limit")])
+    give_feedback(store, "svc", [
         accepted("c1"),
         accepted("c1", when="2026-01-06T08:00:00Z"),     # resent later with a fresh timestamp
         overridden("c2", "already-ordered"),
@@ -80,7 +81,7 @@ def test_report_has_the_contract_shape_and_counts_cards_once(store):
 
 
 def test_feedback_on_a_card_we_never_issued_is_kept_under_unknown(store):
-    store.record_feedback("svc", [overridden("ghost", "other")])
+    give_feedback(store, "svc", [overridden("ghost", "other")])
     assert store.feedback_report() == {"topics": {
         "unknown": {"issued": 0, "accepted": 0, "overridden": 1, "override_reasons": {"other": 1}},
     }}
@@ -92,11 +93,11 @@ def test_an_empty_store_reports_no_topics(store):
 
 def test_feedback_survives_a_new_store_on_the_same_database(database_url):
     first = Store(database_url)
-    first.record_issued("svc", "order-sign", [card("c1")])
-    first.record_feedback("svc", [accepted("c1")])
+    issue(first, "svc", "order-sign", [card("c1")])
+    give_feedback(first, "svc", [accepted("c1")])
     first.dispose()
     second = Store(database_url)      # a restart, or another worker / replica
-    assert second.record_feedback("svc", [accepted("c1")]) == 0
+    assert give_feedback(second, "svc", [accepted("c1")]) == 0
     assert second.feedback_report()["topics"]["observation-period"]["accepted"] == 1
     second.dispose()
 
@@ -107,7 +108,7 @@ def test_override_details_are_stored_as_sent(store):
     long_display = "x" * 900
     item = overridden("c1", "other", comment="patient preferred to wait")
     item["overrideReason"]["reason"]["display"] = long_display
-    store.record_feedback("svc", [item, accepted("c2", suggestions=("a", "b"))])
+    give_feedback(store, "svc", [item, accepted("c2", suggestions=("a", "b"))])
     with store.session() as session:
         rows = {row.card_uuid: row for row in session.query(Feedback)}
     assert rows["c1"].override_reason_code == "other"
@@ -121,7 +122,8 @@ def test_a_failing_database_does_not_lose_the_prescribers_cards(store, caplog):
     with store.engine.begin() as conn:
         conn.execute(text("DROP TABLE issued_card"))
     with caplog.at_level(logging.ERROR, logger="iron_cds.store"):
-        assert store.record_issued("svc", "order-sign", [card("c1")]) is False
+        store.record_issued_later("svc", "order-sign", [card("c1")])
+        store.flush()                                     # never raises: the fault is logged
     assert [r.event for r in caplog.records] == ["store-error"]
 
 

@@ -13,6 +13,7 @@ from cds_service import LEGACY_SERVICE_ID
 from cds_service.cli import main
 from cds_service.ops import metrics
 from support.hook_requests import HOOK_URL
+from support.store_fill import issue
 
 FEEDBACK_URL = f"{HOOK_URL}/feedback"
 
@@ -48,7 +49,7 @@ def state_of(app):
 @pytest.fixture
 def db_app(make_app, database_url):
     app = make_app(database_url=database_url)
-    state_of(app).store.record_issued(LEGACY_SERVICE_ID, "order-sign", [
+    issue(state_of(app).store, LEGACY_SERVICE_ID, "order-sign", [
         issued("observation-period", "card-obs-1"), issued("observation-period", "card-obs-2"),
         issued("dose-limit", "card-dose-1", "warning"),
     ])
@@ -91,7 +92,7 @@ def test_feedback_counts_metrics_per_topic_once(db_app, monkeypatch):
 
 def test_feedback_survives_a_restart_and_the_report_counts_it_once(make_app, database_url):
     first = make_app(database_url=database_url)
-    state_of(first).store.record_issued(LEGACY_SERVICE_ID, "order-sign", [
+    issue(state_of(first).store, LEGACY_SERVICE_ID, "order-sign", [
         issued("observation-period", "card-obs-1"), issued("observation-period", "card-obs-2"),
         issued("dose-limit", "card-dose-1", "warning"),
     ])
@@ -241,7 +242,7 @@ def test_invalid_feedback_is_400_naming_the_field(client, body, field):
 def test_a_batch_has_a_bounded_size(app, client):
     from cds_service.cds_hooks.schemas import MAX_FEEDBACK_ITEMS
 
-    state_of(app).store.record_issued(LEGACY_SERVICE_ID, "order-sign",
+    issue(state_of(app).store, LEGACY_SERVICE_ID, "order-sign",
                                       [issued("dose-limit", f"c-{i}") for i in range(MAX_FEEDBACK_ITEMS)])
     items = [accepted(f"c-{i}") for i in range(MAX_FEEDBACK_ITEMS + 1)]
     response = send(client, *items)
@@ -278,7 +279,7 @@ def test_feedback_over_the_size_limit_is_413(make_app):
 
 
 def test_spec_extras_are_accepted(app, client):
-    state_of(app).store.record_issued(LEGACY_SERVICE_ID, "order-sign",
+    issue(state_of(app).store, LEGACY_SERVICE_ID, "order-sign",
                                       [issued("dose-limit", "card-x"), issued("dose-limit", "card-y")])
     item = overridden("card-x", comment="patient asked to wait")
     item["extension"] = {"com.example": 1}

@@ -20,6 +20,7 @@ from cds_service.console import feedback_stats
 from cds_service.ops.rate_limit import RateLimiter
 from cds_service.store import Feedback
 from support.hook_requests import HOOK_URL
+from support.store_fill import issue
 
 FEEDBACK_URL = f"{HOOK_URL}/feedback"
 TOKEN = "console-test-token-0123456789-abcdef"
@@ -50,7 +51,7 @@ def send(client, *items, **kwargs):
 @pytest.fixture
 def app(make_app, database_url):
     app = make_app(database_url=database_url, console_token=TOKEN, feedback_per_minute=10_000)
-    app.extensions["iron_cds"].store.record_issued(LEGACY_SERVICE_ID, "order-sign", [
+    issue(app.extensions["iron_cds"].store, LEGACY_SERVICE_ID, "order-sign", [
         issued("infusion-rate", f"rate-{i}") for i in range(91)] + [issued("dose-limit", "dose-1")])
     yield app
     app.extensions["iron_cds"].store.dispose()
@@ -125,7 +126,7 @@ def test_a_comment_over_2000_characters_is_refused_not_cut(app):
 
 def test_a_client_over_its_rate_gets_429_with_retry_after_and_others_do_not(make_app, database_url):
     app = make_app(database_url=database_url, feedback_per_minute=3)
-    app.extensions["iron_cds"].store.record_issued(LEGACY_SERVICE_ID, "order-sign", [issued("dose-limit", "d")])
+    issue(app.extensions["iron_cds"].store, LEGACY_SERVICE_ID, "order-sign", [issued("dose-limit", "d")])
     client = app.test_client()
     codes = [send(client, accepted("d", when=f"2026-01-05T10:00:0{n}Z")).status_code for n in range(4)]
     assert codes == [200, 200, 200, 429]
