@@ -5,8 +5,10 @@ couple of seconds (in the headers or the body) never trips them, and a fetch can
 last minutes. Here a timer shuts the connection's socket down at the deadline,
 whatever phase the request is in, so the blocked read returns at once. The
 connection is opened for this request only (``Connection: close``), so the timer
-always knows its socket. Name resolution is not covered by any timeout: callers
-that must not wait past the deadline run this in a thread of its own (``jwks.py``).
+always knows its socket. Name resolution is not covered by any timeout, and a
+request through an HTTP(S)_PROXY from the environment goes through requests' proxy
+manager, whose sockets the timer does not see (only the per-read timeouts bound it):
+callers that must not wait past the deadline run this in a thread of its own (``jwks.py``).
 """
 
 from __future__ import annotations

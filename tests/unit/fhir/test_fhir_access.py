@@ -31,7 +31,8 @@ OBS = {"resourceType": "Observation", "id": "o1", "status": "final"}
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing"}]}
 
 
-def state(timeout=0.3, max_pages=3):
+def state(timeout=2.0, max_pages=3):
+    # Reads are mocked and answer at once; the timeout only has to outlast a loaded test machine.
     return SimpleNamespace(config=Config(fhir_timeout=timeout, fhir_max_pages=max_pages), extras={})
 
 
@@ -220,8 +221,8 @@ def test_patient_id_is_url_encoded(fhir):
     ({"status": 401, "json": OUTCOME}, "HTTP 401", "http-error"),
     ({"status": 404}, "HTTP 404", "http-error"),
     ({"status": 302, "headers": {"Location": "http://elsewhere.test/"}}, "HTTP 302", "http-error"),
-    ({"body": requests.exceptions.ReadTimeout()}, "timeout after 0.3s", "timeout"),
-    ({"body": requests.exceptions.ConnectTimeout()}, "timeout after 0.3s", "timeout"),
+    ({"body": requests.exceptions.ReadTimeout()}, "timeout after 2s", "timeout"),
+    ({"body": requests.exceptions.ConnectTimeout()}, "timeout after 2s", "timeout"),
     ({"body": requests.exceptions.ConnectionError()}, "connection failed", "connection-error"),
     ({"body": requests.exceptions.SSLError()}, "connection failed", "connection-error"),
     ({"body": "<html>login</html>", "content_type": "text/html"}, "not JSON", "not-json"),
@@ -405,7 +406,7 @@ def test_garbage_requests_never_raise(fhir, body):
 
 
 def test_with_the_real_prefetch_keys_of_the_app(fhir, make_app):
-    app_state = make_app(fhir_timeout=0.3).extensions["iron_cds"]
+    app_state = make_app(fhir_timeout=2.0).extensions["iron_cds"]
     fhir.get(BASE + "/Patient/" + PATIENT, json=PATIENT_RES)
     for path in ("Observation", "AllergyIntolerance", "Condition", "MedicationAdministration", "AdverseEvent"):
         fhir.get(f"{BASE}/{path}", json=searchset())
