@@ -156,6 +156,13 @@ scenario("rate-ml-per-hour-bag", "clean", [_ML_PER_H],
          "FCM 750 mg in 100 mL at 600 mL/h (10 min) is an infusion faster than 15 min: the update sets 15 min and "
          "400 mL/h for the bag the order names, keeping its words")
 
+# Ferumoxytol's boxed warning: only as an infusion, never as an IV injection. A push gets a warning whatever its time.
+scenario("ferumoxytol-push", "clean",
+         [iron_order(mr("ferumoxytol-push"), pid("clean"), "ferumoxytol", 510, 17, text="510 mg slow IV push over 17 min")],
+         [card("infusion-rate", "warning"), OBSERVE],
+         "ferumoxytol ordered as a slow IV push (17 min): the label allows only an infusion, so a warning with no "
+         "one-click change (the boxed warning rides on it)")
+
 # The test-dose order our formulation card creates (25 mg over 30 s, wait 60 min), re-fired with the first dose:
 # no rate card and no rewrite for it, the first dose's test-dose reminder no longer interrupts.
 _TEST_DOSE = iron_order("icds-test-dose-refired-td", pid("clean"), "iron_dextran", 25, None,

@@ -71,6 +71,7 @@ class TimeBand:
     status: str
     note: str | None = None
     section: str | None = None       # label section, e.g. "2.4 (PDD-CKD)"
+    labelled: bool = True            # False: the label does not allow giving it this way (e.g. no push)
     setting: str | None = None       # who the band is written for ("haemodialysis", "peritoneal dialysis")
 
 

@@ -87,6 +87,7 @@ class TimeBand(Cited):
     min_minutes = fields.Float(required=True, validate=POSITIVE)
     method = fields.String(required=True, validate=validate.OneOf(TIME_METHODS))
     section = optional_text()        # where in the label, e.g. "2.4 (PDD-CKD)"
+    labelled = fields.Boolean(load_default=True)   # false: the label does not allow this method (the band says why)
     setting = optional_text()        # who the band is written for, e.g. "peritoneal dialysis"
 
 

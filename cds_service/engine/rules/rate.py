@@ -32,7 +32,7 @@ from cds_service.engine.method import order_method
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import with_duration
-from cds_service.engine.timing import any_method_minimum, has_rate_information, label_minimum
+from cds_service.engine.timing import any_method_minimum, has_rate_information, label_minimum, method_minimum
 from cds_service.engine.topics import Topic
 
 TOPIC = Topic("infusion-rate", rank=40, display="Infusion rate",
@@ -144,6 +144,30 @@ def fits_another_method(facts: OrderFacts) -> bool:
     return fastest is not None and order.minutes >= fastest[0] - 1e-9
 
 
+def unlabelled_method(facts: OrderFacts) -> Finding | None:
+    """A warning when the order says it is given a way the label does not allow (ferumoxytol as a push).
+
+    No one-click change: giving it as an infusion needs a diluent and a bag the prescriber chooses.
+    """
+    knowledge, order = facts.knowledge, facts.order
+    method = order_method(order, knowledge)
+    if method is None or order.dose_mg is None:
+        return None
+    found = method_minimum(facts.label, order.dose_mg, method)
+    band = next((item for kind, item in found[1] if kind == "band"), None) if found else None
+    if band is None or band.labelled is not False:
+        return None
+    cite = text.Citations(knowledge)
+    cite.add("How it is given", value=band.note or method, source=band.source, status=band.status)
+    fields = {"drug": facts.drug, "method": method, "label": facts.label.label,
+              "minimum": fmt_minutes(ceil_minutes(label_minimum(facts.label, order.dose_mg, "infusion")[0]))}
+    return Finding(topic=TOPIC, indicator="warning", order=order,
+                   summary=text.summary(text.phrase(knowledge, TOPIC, "summary_method_not_labelled", **fields)),
+                   detail=text.compose(text.phrase(knowledge, TOPIC, "detail_method_not_labelled", **fields),
+                                       text.phrase(knowledge, TOPIC, "nurse_advice"), cite.block()),
+                   sources=tuple(cite.ids))
+
+
 def push_alternative(facts: OrderFacts, required: float) -> str | None:
     """When the order does not say how it is given and a slow injection would need less time, say so:
     the suggested time fits any method, but a push written as such may be quicker."""
@@ -182,6 +206,9 @@ def check(facts: OrderFacts) -> Finding | None:
                        detail=text.compose(text.phrase(knowledge, TOPIC, "detail_unknown_no_dose", drug=facts.drug,
                                                        problems=problems),
                                            text.phrase(knowledge, TOPIC, "nurse_advice")))
+    not_labelled = unlabelled_method(facts)
+    if not_labelled is not None:
+        return not_labelled
     cite = text.Citations(knowledge)
     required, label_min, reasons, evidence = required_time(facts, cite)
     required_whole = ceil_minutes(required)

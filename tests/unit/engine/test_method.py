@@ -95,3 +95,18 @@ def test_too_fast_for_every_method_says_what_a_push_would_allow_only_when_the_me
     assert "given as a push the label allows 2 min" in flat(not_said.detail)
     said = rate.check(facts(sucrose(100, 14, "100 mg in 100 mL sodium chloride 0.9% over 14 min")))
     assert "given as a push" not in flat(said.detail)
+
+
+@pytest.mark.parametrize("product, code, display, dose", [
+    ("ferumoxytol", "860605", "17 ML ferumoxytol 30 MG/ML Injection", 510),
+    ("ferric_derisomaltose", "2274409", "10 ML ferric derisomaltose 100 MG/ML Injection [Monoferric]", 1000),
+])
+def test_a_push_of_a_product_the_label_gives_only_by_infusion_is_a_warning_whatever_the_time(product, code, display,
+                                                                                          dose):
+    resource = draft_resource(dose_mg=dose, minutes=30, product_code=code, display=display)
+    resource["dosageInstruction"][0]["text"] = f"{dose} mg slow IV push over 30 min"
+    finding = rate.check(facts(order(product=product, dose_mg=dose, minutes=30, resource=resource)))
+    assert finding is not None and finding.indicator == "warning" and finding.suggestions == ()
+    assert "push" in finding.summary and "infus" in finding.summary
+    resource["dosageInstruction"][0]["text"] = f"{dose} mg in 100 mL sodium chloride 0.9% over 30 min"
+    assert rate.check(facts(order(product=product, dose_mg=dose, minutes=30, resource=resource))) is None
