@@ -158,7 +158,8 @@ scenario("rate-ml-per-hour-bag", "clean", [_ML_PER_H],
 
 # Ferumoxytol's boxed warning: only as an infusion, never as an IV injection. A push gets a warning whatever its time.
 scenario("ferumoxytol-push", "clean",
-         [iron_order(mr("ferumoxytol-push"), pid("clean"), "ferumoxytol", 510, 17, text="510 mg slow IV push over 17 min")],
+         [iron_order(mr("ferumoxytol-push"), pid("clean"), "ferumoxytol", 510, 17,
+                     text="510 mg slow IV push over 17 min")],
          [card("infusion-rate", "warning"), OBSERVE],
          "ferumoxytol ordered as a slow IV push (17 min): the label allows only an infusion, so a warning with no "
          "one-click change (the boxed warning rides on it)")
