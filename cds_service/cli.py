@@ -113,6 +113,8 @@ def check_knowledge(override: str | None, directory: str | None) -> None:
             click.echo(f"  {line}", err=True)
         sys.exit(1)
     click.echo(report.heading)
+    for line in report.warnings:   # unsigned files: said, but not a failure (exit 0)
+        click.echo(f"warning: {line}", err=True)
     if override:
         click.echo(f"override applied: {override}")
 

@@ -29,7 +29,7 @@ FILES: dict[str, tuple[tuple[str, ...], Any]] = {
     "suitability.yaml": (("suitability",), SuitabilityFile),
 }
 SECTION_FILE = {section: name for name, (sections, _) in FILES.items() for section in sections}
-FREE_SECTIONS = ("version",)
+FREE_SECTIONS = ("version", "meta")   # meta: each file's sign-off, validated by knowledge/signoff.py
 
 Path = tuple  # a key path into the merged data, e.g. ("products", "iron_sucrose", "labels")
 

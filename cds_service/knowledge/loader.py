@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from cds_service.knowledge import check
+from cds_service.knowledge import check, signoff
 from cds_service.knowledge.model import (
     DoseBand,
     Fact,
@@ -65,6 +65,8 @@ def read_files(directory: Path | None = None) -> tuple[dict[str, Any], list[str]
         if not isinstance(content, dict):
             errors.append(f"{_display(directory / name)}: must be a mapping of sections")
             continue
+        content, meta = signoff.split_meta(content)
+        data.setdefault(signoff.META, {})[name] = meta
         data.update({"codes": content} if name == "codes.yaml" else content)
     return data, errors
 
@@ -77,7 +79,8 @@ def read_override(override_path: str) -> tuple[dict[str, Any] | None, list[str]]
         content = {}
     if not isinstance(content, dict):
         return None, [f"{override_path}: the override must be a mapping of sections (protocol:, premedications:, ...)"]
-    return content, []
+    content, meta = signoff.split_meta(content)
+    return {**content, signoff.META: {signoff.OVERRIDE: meta}}, []
 
 
 def _supplied_by(override: dict | None, path: tuple) -> bool:
@@ -110,6 +113,27 @@ def validation_messages(data: dict[str, Any], directory: Path | None = None, ove
             where = _display(directory / name)
         lines.append(f"{where}: {check.format_path(shown)}: {message}")
     return lines
+
+
+def signoff_messages(data: dict[str, Any], directory: Path | None = None,
+                     override_path: str | None = None) -> list[str]:
+    """A sign-off block that is present but invalid, one line each, naming its file."""
+    directory = directory or cards_dir()
+    return [f"{_where(name, directory, override_path)}: {message}"
+            for name, message in signoff.problems(data.get(signoff.META) or {})]
+
+
+def signoff_warnings(data: dict[str, Any], directory: Path | None = None,
+                     override_path: str | None = None) -> list[str]:
+    """One line per file that carries no sign-off (a warning: the knowledge still loads)."""
+    directory = directory or cards_dir()
+    return [f"{_where(name, directory, override_path)}: not signed off: add "
+            f"meta: {{reviewed_by, reviewed_on, version}} (see README, For pharmacists)"
+            for name in signoff.unsigned(data.get(signoff.META) or {})]
+
+
+def _where(name: str, directory: Path, override_path: str | None) -> str:
+    return override_path or "the override" if name == signoff.OVERRIDE else _display(directory / name)
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -175,7 +199,10 @@ def build(data: dict[str, Any], overridden_by: str | None = None) -> Knowledge:
             labels={j: _label(lab) for j, lab in (raw.get("labels") or {}).items()},
         )
     return Knowledge(
-        version=str(data.get("version", "unversioned")),
+        version=signoff.version_in_force(data.get(signoff.META) or {}) or str(data.get("version", "unversioned")),
+        signoffs={name: dict(meta) if isinstance(meta, dict) else None
+                  for name, meta in (data.get(signoff.META) or {}).items()},
+        warnings=tuple(signoff_warnings(data, override_path=overridden_by)),
         sources={sid: Source(id=sid, title=s["title"], url=s.get("url"), accessed=s.get("accessed"), note=s.get("note"))
                  for sid, s in (data.get("sources") or {}).items()},
         products=products,
@@ -206,6 +233,7 @@ def validate(override_path: str | None = None, directory: Path | None = None) ->
     if errors:  # a file that cannot be read makes every further message misleading
         return data, errors
     messages = validation_messages(data, directory, override, override_path)
+    messages += signoff_messages(data, directory, override_path)
     return data, messages or _handout_render_problems(data)
 
 

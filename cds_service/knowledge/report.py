@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cds_service.knowledge import check
-from cds_service.knowledge.loader import build, validate
+from cds_service.knowledge.loader import build, signoff_warnings, validate
 
 
 @dataclass(frozen=True)
 class Report:
     problems: tuple[str, ...]        # one line per problem, naming file and field; empty when the files are fine
     summary: str = ""                # when fine: products, sources and how many facts have each status
+    warnings: tuple[str, ...] = ()   # not fatal: files that are not signed off
+    version: str | None = None       # the knowledge version in force (see knowledge/signoff.py)
 
     @property
     def ok(self) -> bool:
@@ -40,6 +42,7 @@ def check_knowledge(override_path: str | None = None, directory: Path | None = N
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # the schemas should make this unreachable
         return Report((f"knowledge passed the schemas but could not be built: {type(exc).__name__}: {exc}",))
     statuses = check.count_statuses(data)
-    return Report((), f"{len(knowledge.products)} products, {len(knowledge.sources)} sources, "
-                      f"{statuses['confirmed']} confirmed facts, {statuses['unconfirmed-conservative']} "
-                      f"unconfirmed-conservative (stricter value kept), {statuses['institutional']} institutional")
+    summary = (f"version {knowledge.version}; {len(knowledge.products)} products, {len(knowledge.sources)} sources, "
+               f"{statuses['confirmed']} confirmed facts, {statuses['unconfirmed-conservative']} "
+               f"unconfirmed-conservative (stricter value kept), {statuses['institutional']} institutional")
+    return Report((), summary, tuple(signoff_warnings(data, directory, override_path)), knowledge.version)

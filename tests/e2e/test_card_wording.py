@@ -16,6 +16,7 @@ import pytest
 
 from cds_service.app import create_app
 from cds_service.config import Config
+from cds_service.knowledge.loader import load_knowledge
 from support.e2e import SCENARIOS, pin_now, request_with_prefetch
 
 # Notes meant for developers or reviewers, never for a prescriber.
@@ -131,9 +132,12 @@ def test_override_reasons_fit_the_card(scenario_cards):
 
 
 def test_every_card_names_the_knowledge_version(scenario_cards):
+    """Each card's source says which signed-off knowledge version produced it (CDS Hooks 2.0: free-text label)."""
+    version = load_knowledge().version
+    assert version and "unsigned" not in version
     for _, cards in scenario_cards.values():
         for card in cards:
-            assert "knowledge " in card["source"]["label"], card["source"]["label"]
+            assert card["source"]["label"] == f"iron-cds IV iron order check (knowledge {version})"
 
 
 @pytest.mark.parametrize("text, expected", [

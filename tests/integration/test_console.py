@@ -66,6 +66,14 @@ def test_knowledge_page_shows_every_product_with_sources_and_statuses(console, a
     assert "check-knowledge: " in page
 
 
+def test_knowledge_page_shows_the_version_in_force_and_who_signed_each_file(console, app):
+    knowledge = app.extensions["iron_cds"].knowledge
+    page = console.get("/console/knowledge", headers=BEARER).get_data(as_text=True)
+    assert f'<b id="knowledge-version">{knowledge.version}</b>' in page
+    for name, meta in knowledge.signoffs.items():
+        assert f"cards/{name}" in page and meta["reviewed_on"] in page
+
+
 def test_knowledge_page_shows_exactly_what_check_knowledge_reports(console, tmp_path, monkeypatch):
     """Same files, same validation: the page lists the command's problem lines, one for one."""
     import html

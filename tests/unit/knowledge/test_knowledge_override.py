@@ -84,7 +84,7 @@ def test_check_knowledge_passes_on_packaged_data(monkeypatch):
     monkeypatch.delenv("IRON_CDS_KNOWLEDGE", raising=False)
     result = CliRunner().invoke(main, ["check-knowledge"])
     assert result.exit_code == 0, result.output
-    assert "knowledge OK: 6 products" in result.output
+    assert "knowledge OK: version " in result.output and "; 6 products" in result.output
     assert "unconfirmed-conservative" in result.output
 
 
