@@ -291,6 +291,11 @@ def read_order(
     if product is not None and product.concentration_mg_per_ml is not None:
         concentration = float(product.concentration_mg_per_ml.value)
     read = _dose_and_time(request, dosage, medications, concentration, knowledge, patient)
+    return _iron_order(request, identity, label, route, read, problems, notes, conflict, dosages)
+
+
+def _iron_order(request: dict, identity: Identity, label, route: RouteReading, read, problems: list[str],
+                notes: list[str], conflict: bool, dosages: list[dict]) -> IronOrder:
     rid = request.get("id")
     return IronOrder(
         request_id=rid if isinstance(rid, str) else "",

@@ -94,22 +94,10 @@ def verify_token(
     def reject(reason: str) -> TokenRejected:
         return TokenRejected(reason, iss=iss[:200] if iss else None, jti=log_jti)
 
-    alg = header.get("alg")
-    if alg not in ALLOWED_ALGORITHMS:
-        raise reject("algorithm")
-    if not isinstance(header.get("typ"), str) or header["typ"].upper() != "JWT":
-        raise reject("malformed")
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise reject("malformed")
-
-    issuer = config.trusted_issuers.get(iss) if iss else None
-    if issuer is None:
-        raise reject("untrusted-issuer")
-    jku = header.get("jku")
-    if jku is not None and (issuer.jwks_url is None or jku != issuer.jwks_url):
-        # Never fetched: a token cannot choose where its own verification key comes from.
-        raise reject("untrusted-jku")
+    problem = _header_problem(header, config.trusted_issuers.get(iss) if iss else None)
+    if problem:
+        raise reject(problem)
+    alg, kid = header["alg"], header["kid"]
 
     if not _signature_fits(token, alg):
         # Before any key lookup: an unsigned or cut-off token must never make us fetch a key set.
@@ -122,47 +110,15 @@ def verify_token(
         raise reject("unknown-key")
 
     try:
-        claims = jwt.decode(
-            token,
-            key=public_key,
-            algorithms=[alg],
-            audience=audience,
-            issuer=iss,
-            leeway=config.clock_skew_seconds,
-            options={
-                "require": ["iss", "aud", "exp", "iat", "jti"],
-                "verify_signature": True,
-                "verify_exp": True,
-                "verify_nbf": True,
-                "verify_iat": True,
-                "verify_aud": True,
-                "verify_iss": True,
-            },
-        )
-    except jwt.ExpiredSignatureError:
-        raise reject("expired") from None
-    except jwt.ImmatureSignatureError:
-        raise reject("not-yet-valid") from None
-    except jwt.InvalidAudienceError:
-        raise reject("audience") from None
-    except jwt.InvalidIssuerError:
-        raise reject("untrusted-issuer") from None
-    except jwt.MissingRequiredClaimError:
-        raise reject("missing-claim") from None
-    except jwt.InvalidSignatureError:
-        raise reject("bad-signature") from None
-    except jwt.InvalidTokenError:
-        raise reject("malformed") from None
+        claims = jwt.decode(token, key=public_key, algorithms=[alg], audience=audience, issuer=iss,
+                            leeway=config.clock_skew_seconds, options=_DECODE_OPTIONS)
+    except jwt.InvalidTokenError as exc:
+        raise reject(_decode_reason(exc)) from None
 
-    if not jti or len(jti) > MAX_JTI_CHARS:
-        raise reject("missing-claim")
     expires_at = datetime.fromtimestamp(int(claims["exp"]), timezone.utc)
-    if expires_at - now > timedelta(seconds=config.max_token_lifetime_seconds + config.clock_skew_seconds):
-        # A token valid for days would be a long-lived credential and would also keep its jti
-        # in the replay table for days; CDS Hooks clients issue tokens for minutes.
-        raise reject("lifetime")
-    if config.allowed_tenants and claims.get("tenant") not in config.allowed_tenants:
-        raise reject("tenant")
+    problem = _claims_problem(claims, jti, expires_at - now, config)
+    if problem:
+        raise reject(problem)
 
     # Keep the jti at least as long as the token could still be accepted (exp + skew).
     keep_until = expires_at + timedelta(seconds=config.clock_skew_seconds)
@@ -173,6 +129,61 @@ def verify_token(
     if not fresh:
         raise reject("replay")
     return VerifiedToken(claims=claims, issuer=iss, jti=jti, expires_at=expires_at)
+
+
+def _claims_problem(claims: dict, jti: str | None, lifetime: timedelta, config: Config) -> str | None:
+    """Why verified claims are still refused: jti, lifetime left, tenant."""
+    if not jti or len(jti) > MAX_JTI_CHARS:
+        return "missing-claim"
+    if lifetime > timedelta(seconds=config.max_token_lifetime_seconds + config.clock_skew_seconds):
+        # A token valid for days would be a long-lived credential and would also keep its jti
+        # in the replay table for days; CDS Hooks clients issue tokens for minutes.
+        return "lifetime"
+    if config.allowed_tenants and claims.get("tenant") not in config.allowed_tenants:
+        return "tenant"
+    return None
+
+
+def _header_problem(header: dict, issuer) -> str | None:
+    """Why the header alone refuses the token (``issuer``: the trusted issuer its iss names, if any)."""
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
+        return "algorithm"
+    if not isinstance(header.get("typ"), str) or header["typ"].upper() != "JWT":
+        return "malformed"
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        return "malformed"
+    if issuer is None:
+        return "untrusted-issuer"
+    jku = header.get("jku")
+    if jku is not None and (issuer.jwks_url is None or jku != issuer.jwks_url):
+        # Never fetched: a token cannot choose where its own verification key comes from.
+        return "untrusted-jku"
+    return None
+
+
+_DECODE_OPTIONS = {
+    "require": ["iss", "aud", "exp", "iat", "jti"],
+    "verify_signature": True,
+    "verify_exp": True,
+    "verify_nbf": True,
+    "verify_iat": True,
+    "verify_aud": True,
+    "verify_iss": True,
+}
+# PyJWT's errors -> our refusal reasons; most specific first (they all derive from InvalidTokenError).
+_DECODE_ERRORS = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not-yet-valid"),
+    (jwt.InvalidAudienceError, "audience"),
+    (jwt.InvalidIssuerError, "untrusted-issuer"),
+    (jwt.MissingRequiredClaimError, "missing-claim"),
+    (jwt.InvalidSignatureError, "bad-signature"),
+)
+
+
+def _decode_reason(exc: jwt.InvalidTokenError) -> str:
+    return next((reason for error, reason in _DECODE_ERRORS if isinstance(exc, error)), "malformed")
 
 
 def _signature_fits(token: str, alg: str) -> bool:
