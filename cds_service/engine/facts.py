@@ -90,7 +90,7 @@ def protocol_fact(knowledge: Knowledge, *path: str) -> Fact:
     if not isinstance(node, dict) or "value" not in node:
         raise MissingKnowledge(f"protocol value {'.'.join(path)} is not a fact (value, source, status)")
     return Fact(value=node["value"], source=node.get("source", ""), status=node.get("status", ""),
-                unit=node.get("unit"), note=node.get("note"))
+                unit=node.get("unit"), note=node.get("note"), section=node.get("section"))
 
 
 def protocol_value(knowledge: Knowledge, *path: str) -> Any:

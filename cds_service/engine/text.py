@@ -93,6 +93,13 @@ def local_protocol_ids(knowledge: Knowledge) -> tuple[str, ...]:
     return tuple(str(i) for i in ids)
 
 
+def unit_text(knowledge: Knowledge, unit: str) -> str:
+    """A UCUM unit as a reader writes it after a number: " days" for d, "%" for % (wording common.unit_names)."""
+    names = (knowledge.wording.get("common") or {}).get("unit_names") or {}
+    shown = str(names.get(unit, unit))
+    return shown if shown.startswith("%") else f" {shown}"
+
+
 def source_line(knowledge: Knowledge, what: str, fact: Fact | None = None, *, value: str | None = None,
                 source: str | None = None, status: str | None = None, note: str | None = None,
                 section: str | None = None) -> str:
@@ -103,7 +110,7 @@ def source_line(knowledge: Knowledge, what: str, fact: Fact | None = None, *, va
     if value is None and fact is not None:
         value = f"{fact.value:,g}" if isinstance(fact.value, (int, float)) else str(fact.value)
         if fact.unit:
-            value = f"{value} {fact.unit}"
+            value += unit_text(knowledge, fact.unit)
     cited = citation(knowledge, source_id, status, section)
     if not value:
         return common(knowledge, "source_line_no_value", what=what, citation=cited)
@@ -198,7 +205,7 @@ def not_checked(facts, topic: str, reason_key: str, problems: Iterable[str] = ()
     sources: tuple[str, ...] = ()
     if facts.identified:   # the label to check by hand is named, as on every other card
         label = facts.label
-        cite = Citations(knowledge).add(display, value=label.label, source=label.source, status="confirmed")
+        cite = Citations(knowledge).add(display, value="", source=label.source, status="confirmed")
         detail, sources = compose(detail, cite.block()), tuple(cite.ids)
     return Finding(
         topic=topic, indicator="warning", order=facts.order,
