@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
 
 from cds_service import HOOKS
-from cds_service.console import access, feedback_stats, preview
+from cds_service.console import access, feedback_stats, preview, provenance
 from cds_service.handouts import content as handout_content
 from cds_service.handouts import handout_path
 from cds_service.knowledge.report import check_knowledge
@@ -168,7 +168,7 @@ def knowledge_page():
     # exactly as `iron-cds check-knowledge` checks them.
     report = check_knowledge(state.config.knowledge_path)
     return render_template("knowledge.html", knowledge=state.knowledge, jurisdiction=state.config.jurisdiction,
-                           report=report)
+                           report=report, caveats=provenance.caveats(state.knowledge, state.config.jurisdiction))
 
 
 @bp.get("/feedback")

@@ -66,6 +66,14 @@ def test_knowledge_page_shows_every_product_with_sources_and_statuses(console, a
     assert "check-knowledge: " in page
 
 
+def test_knowledge_page_lists_the_unverified_and_local_values_each_card_topic_rests_on(console, app):
+    page = console.get("/console/knowledge", headers=BEARER).get_data(as_text=True)
+    section = page[page.index('id="caveats"'):page.index('id="product-')]
+    assert "protocol: rate_after_reaction_factor" in section and "institutional" in section
+    assert "unconfirmed-conservative" in section
+    assert "Infusion rate" in section and "Post-infusion observation" in section
+
+
 def test_knowledge_page_shows_the_version_in_force_and_who_signed_each_file(console, app):
     knowledge = app.extensions["iron_cds"].knowledge
     page = console.get("/console/knowledge", headers=BEARER).get_data(as_text=True)
