@@ -90,7 +90,7 @@ def main() -> None:
         loader = ctx.Process(target=run._load_process,
                              args=(port, run.SIZES[args.size], requests, 16, 160, None, queue))
         loader.start()
-        queue.get(timeout=600)
+        run._get(queue)
         cpu0, t0 = run.server_cpu_seconds(server.pid), time.time()
         cmd = [pyspy, "record", "--pid", str(server.pid), "--subprocesses", "--format", "raw", "--rate", str(args.rate),
                "--duration", str(args.seconds), "--output", str(raw), "--nonblocking"]

@@ -208,10 +208,21 @@ async def _drive(port: int, requests: list[bytes], concurrency: int) -> tuple[li
 
 
 def _load_process(port, kind, total, concurrency, warmup, fhir_server, queue):
-    asyncio.run(_drive(port, _requests(port, kind, warmup, fhir_server), concurrency))
-    requests = _requests(port, kind, total, fhir_server)
-    queue.put("ready")
-    queue.put(asyncio.run(_drive(port, requests, concurrency)))
+    try:
+        asyncio.run(_drive(port, _requests(port, kind, warmup, fhir_server), concurrency))
+        requests = _requests(port, kind, total, fhir_server)
+        queue.put("ready")
+        queue.put(asyncio.run(_drive(port, requests, concurrency)))
+    except Exception as exc:   # tell the parent at once instead of leaving it waiting
+        queue.put(("failed", repr(exc)))
+        queue.put(("failed", repr(exc)))
+
+
+def _get(queue):
+    item = queue.get(timeout=900)
+    if isinstance(item, tuple) and item and item[0] == "failed":
+        raise SystemExit(f"load generator failed: {item[1]}")
+    return item
 
 
 def load(server: subprocess.Popen, port: int, kind: dict, total: int, concurrency: int, warmup: int,
@@ -221,9 +232,9 @@ def load(server: subprocess.Popen, port: int, kind: dict, total: int, concurrenc
     queue = ctx.Queue()
     proc = ctx.Process(target=_load_process, args=(port, kind, total, concurrency, warmup, fhir_server, queue))
     proc.start()
-    queue.get(timeout=900)                       # warm-up done, requests built
+    _get(queue)                                  # warm-up done, requests built
     cpu_before = server_cpu_seconds(server.pid)
-    latencies, errors, elapsed = queue.get(timeout=900)
+    latencies, errors, elapsed = _get(queue)
     cpu = server_cpu_seconds(server.pid) - cpu_before
     proc.join()
     result = summarise(latencies, errors, elapsed)
