@@ -6,8 +6,9 @@
 Starts the service under the production gunicorn settings, drives it with 16 concurrent keep-alive
 connections (fresh bodies) from a separate process, samples every worker with py-spy (threads
 holding the GIL only, ``--gil``: CPU spent in Python, not threads waiting for it) and sorts the samples
-into the steps of a call. Prints each step's share and its estimated ms per call (share x the
-server CPU per request measured from /proc at the same time). Raw stacks: benchmarks/results/.
+into the steps of a call. Prints each step's share of the samples, the server CPU used meanwhile
+(from /proc) and the load average. Under load, a thread the OS has put aside while it holds the GIL is
+sampled too: read the shares, not milliseconds. Raw stacks: benchmarks/results/.
 """
 
 from __future__ import annotations
