@@ -9,12 +9,21 @@ the number of requests the server received; the rate limit by an injected clock.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
+import socket
+import ssl
 import threading
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from cds_service.config import TrustedIssuer
+from cds_service.trust.deadline_get import FetchFailed, deadline_get, guarded_session
 from cds_service.trust.jwks import IssuerKeys, KeyRegistry
 from support.jwt_keys import EPIC_ISS, HOOK_PATH, Signer, bearer, claims, jwks
 from support.local_http import local_server, send_json
@@ -176,3 +185,52 @@ def test_unsigned_or_unparseable_tokens_never_trigger_a_fetch(make_app, make_tok
             response = client.post(HOOK_PATH, json={}, headers=bearer(make_token()))
             assert response.status_code == 401
         assert keys.seen == []
+
+
+def _self_signed(directory) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+def test_the_deadline_also_cuts_a_tls_connection_that_trickles_its_headers(tmp_path):
+    """Key URLs are https: the timer must shut the TLS socket too, not only plain ones."""
+    context = _self_signed(tmp_path)
+    listener = socket.create_server(("127.0.0.1", 0))
+    cut, stop = threading.Event(), threading.Event()
+
+    def serve():
+        connection, _ = listener.accept()
+        with context.wrap_socket(connection, server_side=True) as tls:
+            tls.recv(4096)
+            try:
+                tls.sendall(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+                for _ in range(TRICKLE_BYTES):
+                    if stop.wait(0.02):
+                        return
+                    tls.sendall(b"a")
+            except OSError:
+                cut.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    session = guarded_session()
+    session.verify, session.trust_env = str(tmp_path / "cert.pem"), False   # trust the test's own certificate
+    try:
+        with pytest.raises(FetchFailed, match="deadline"):
+            deadline_get(session, f"https://127.0.0.1:{listener.getsockname()[1]}/jwks.json", seconds=DEADLINE,
+                         max_bytes=4096, headers={})
+        assert cut.wait(GUARD)
+    finally:
+        stop.set()
+        listener.close()
