@@ -9,9 +9,9 @@ data (labels, protocol), never from literals here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from cds_service.engine.fhir_values import (
     codings,
@@ -20,6 +20,8 @@ from cds_service.engine.fhir_values import (
 from cds_service.engine.markdown import markdown_text
 from cds_service.engine.model import Administration, EvaluationContext, IronOrder, PatientPicture
 from cds_service.knowledge.model import Fact, Knowledge, LabelLimits, Product
+
+T = TypeVar("T")
 
 
 class MissingKnowledge(LookupError):
@@ -36,6 +38,14 @@ class OrderFacts:
     ctx: EvaluationContext
     other_drafts: tuple[dict, ...] = ()          # draft resources that are not IV-iron orders
     iron_orders: tuple[IronOrder, ...] = ()      # every IV-iron order of the call (this one included)
+    # Conclusions several rules share, worked out once per order (see ``once``); not part of the facts.
+    _derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)  # fresh on replace()
+
+    def once(self, key: str, derive: Callable[[OrderFacts], T]) -> T:
+        """``derive(self)``, computed on the first call for ``key`` and reused by the other rules."""
+        if key not in self._derived:
+            self._derived[key] = derive(self)
+        return self._derived[key]
 
     @property
     def identified(self) -> bool:

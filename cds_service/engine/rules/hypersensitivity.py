@@ -48,6 +48,12 @@ def _hypersensitivity(facts: OrderFacts) -> tuple[Reaction, ...]:
 
 
 def assess(facts: OrderFacts) -> Assessment | None:
+    """The hypersensitivity history as it bears on this order: worked out once per order, since the rate,
+    premedication and observation rules ask too (whether this order gets the critical stop card)."""
+    return facts.once("hypersensitivity", _assess)
+
+
+def _assess(facts: OrderFacts) -> Assessment | None:
     reactions = _hypersensitivity(facts)
     if not reactions:
         return None
