@@ -269,4 +269,11 @@ _pregnant("pregnant-undated", "a current pregnancy on the problem list, nothing 
           [condition(f"{pid('pregnant-undated')}-pregnancy", pid("pregnant-undated"), "77386006", "Pregnant",
                      "Z34.90", "2026-10-01")])
 
+# --- issue 12: a first ferumoxytol 510 mg dose 2, 3, 8 or 9 days before NOW (2026-11-25) ----------------------
+for _days, _day in ((2, "23"), (3, "22"), (8, "17"), (9, "16")):
+    _name = f"ferumoxytol-after-{_days}-days"
+    _add(_name, f"ferumoxytol 510 mg on 2026-11-{_day} ({_days} days before NOW)",
+         baseline(_name) + [earlier_infusion(_name, "ferumoxytol", 510, f"2026-11-{_day}T10:00:00Z",
+                                             f"2026-11-{_day}T10:30:00Z")])
+
 assert all(r["id"].startswith("icds-") for resources in PATIENTS.values() for r in resources)

@@ -67,7 +67,7 @@ CLEAN_ORDERS = {
     "ferric_derisomaltose": (1000, 30),
     "ferumoxytol": (510, 30),
     "sodium_ferric_gluconate": (125, 60),
-    "iron_dextran": (100, 30),
+    "iron_dextran": (75, 30),   # a first dose: with the 25 mg test dose, 100 mg that day (the label's daily maximum)
 }
 CLEAN_EXTRA = {
     # US iron dextran with no earlier iron-dextran dose: the label requires a test dose first.
@@ -177,7 +177,7 @@ _TEST_DOSE["dosageInstruction"][0]["extension"] = [{
     "url": "urn:iron-cds:extension:wait-before-rest-of-dose",
     "valueDuration": {"value": 60, "unit": "min", "system": "http://unitsofmeasure.org", "code": "min"}}]
 scenario("test-dose-refired", "clean",
-         [iron_order(mr("test-dose-refired"), pid("clean"), "iron_dextran", 100, 30), _TEST_DOSE],
+         [iron_order(mr("test-dose-refired"), pid("clean"), "iron_dextran", 75, 30), _TEST_DOSE],
          [OBSERVE],
          "US iron dextran with the test-dose order the service created: the test dose gets no card of its own "
          "(its time and wait are read), the first dose keeps its observation card, which carries the reminder")
@@ -373,3 +373,25 @@ for _name, _expected, _why in (
         ("pregnant-undated", [PREGNANT_INFO, OBSERVE],
          "pregnant with nothing dating it: info asking for the gestational age before IV iron")):
     scenario(_name, _name, [fcm(_name, _name, 750, 30)], _expected, _why)
+
+# --- issue 12: dose intervals, the day's total with the test dose, duplicate orders ---------------------------
+for _days in (2, 3, 8, 9):
+    _name = f"ferumoxytol-after-{_days}-days"
+    scenario(_name, _name, [iron_order(mr(_name), pid(_name), "ferumoxytol", 510, 30)],
+             {2: [card("dose-limit", "warning"), OBSERVE], 9: [card("dose-limit", "info"), OBSERVE]}
+             .get(_days, [OBSERVE]),
+             f"second ferumoxytol 510 mg {_days} days after the first: the label gives 3 to 8 days "
+             + {2: "(too soon: warning, no dose offered)", 9: "(later than the window: info)"}.get(_days, "(allowed)"))
+_TD = dict(_TEST_DOSE, id="icds-dextran-100-with-test-dose-td",
+           identifier=[{"system": "urn:iron-cds:suggested-order",
+                        "value": f"formulation/{mr('dextran-100-with-test-dose')}/test-dose"}])
+scenario("dextran-100-with-test-dose", "clean",
+         [iron_order(mr("dextran-100-with-test-dose"), pid("clean"), "iron_dextran", 100, 30), _TD],
+         [card("dose-limit", "warning", "update"), OBSERVE],
+         "first iron-dextran dose 100 mg beside its 25 mg test dose: 125 mg that day is above the label's 100 mg a "
+         "day, so the dose is lowered (rest the next day); the test dose itself gets no card")
+scenario("two-iv-iron-orders", "clean",
+         [fcm("two-iv-iron-orders", "clean", 750, 30),
+          iron_order("icds-two-iv-iron-orders-mr-2", pid("clean"), "iron_sucrose", 200, 30)],
+         [card("dose-limit", "warning"), OBSERVE, OBSERVE],
+         "FCM and iron sucrose in the same draft orders: one warning (on the first) naming both")

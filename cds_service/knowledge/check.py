@@ -12,6 +12,7 @@ from typing import Any, Iterator
 from marshmallow import Schema
 
 from cds_service.knowledge.schema import STATUSES, ProductsFile, SourcesFile
+from cds_service.knowledge.schema_courses import CoursesFile
 from cds_service.knowledge.schema_handouts import handout_problems
 from cds_service.knowledge.schema_protocol import CodesFile, ProtocolFile, wording_errors
 from cds_service.knowledge.schema_suitability import SuitabilityFile
@@ -27,6 +28,7 @@ FILES: dict[str, tuple[tuple[str, ...], Any]] = {
     "wording.yaml": (("wording",), None),
     "handouts.yaml": (("handouts",), None),
     "suitability.yaml": (("suitability",), SuitabilityFile),
+    "courses.yaml": (("courses",), CoursesFile),
 }
 SECTION_FILE = {section: name for name, (sections, _) in FILES.items() for section in sections}
 FREE_SECTIONS = ("version", "meta")   # meta: each file's sign-off, validated by knowledge/signoff.py

@@ -21,7 +21,7 @@ from cds_service.knowledge.model import (
 from cds_service.paths import cards_dir
 
 FILES = ("sources.yaml", "products.yaml", "codes.yaml", "protocol.yaml", "wording.yaml", "handouts.yaml",
-         "suitability.yaml")
+         "suitability.yaml", "courses.yaml")
 
 
 class KnowledgeError(ValueError):
@@ -215,6 +215,7 @@ def build(data: dict[str, Any], overridden_by: str | None = None) -> Knowledge:
         overridden_by=overridden_by,
         handouts=data.get("handouts") or {},
         suitability=data.get("suitability") or {},
+        courses=data.get("courses") or {},
     )
 
 

@@ -149,6 +149,7 @@ class Knowledge:
     overridden_by: str | None = None            # path of the institution's override file, when one was applied
     handouts: Mapping[str, Any] = field(default_factory=dict)  # patient handout wording (cards/handouts.yaml)
     suitability: Mapping[str, Any] = field(default_factory=dict)  # ages, paediatric doses, pregnancy (suitability.yaml)
+    courses: Mapping[str, Any] = field(default_factory=dict)  # dose intervals and course totals (courses.yaml)
     warnings: tuple[str, ...] = field(default_factory=tuple)  # non-fatal notes from validation
     # file name ("products.yaml", or "override") -> its sign-off {reviewed_by, reviewed_on, version}, None if unsigned
     signoffs: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)

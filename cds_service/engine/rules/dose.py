@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cds_service.engine import text
-from cds_service.engine.facts import OrderFacts, fmt_mg, protocol_value, within_days
+from cds_service.engine import courses, text
+from cds_service.engine.facts import OrderFacts, fmt_mg, order_name, protocol_value, within_days
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.suggest import with_dose
 from cds_service.engine.topics import Topic
@@ -48,7 +48,7 @@ class Ceiling:
     """One limit on this administration, in mg, and what its line on the card names."""
 
     mg: float
-    kind: str                        # its wording under limits: absolute, band, per_kg, daily, weekly
+    kind: str                        # its wording under limits: absolute, band, per_kg, daily, weekly, course
     limit: float                     # the label's figure (per period for daily / weekly)
     per_kg: float | None = None
     weight: float | None = None
@@ -69,6 +69,8 @@ class DoseDecision:
     period_limited: float | None     # days of the daily/weekly window that limits this dose
     evidence: tuple[Evidence, ...]
     step: float | None               # mg per mL of the product: the allowed dose is whole mL
+    drafted_today: float = 0.0       # other draft IV-iron orders counted in the day's total
+    test_dose_reserved: float = 0.0  # a required test dose not yet drafted, counted in the day's total
 
     @property
     def allowed(self) -> float | None:
@@ -111,6 +113,10 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
             days = float(protocol_value(facts.knowledge, "weekly_window_days"))
         recent = [a for a in facts.patient.administrations if a.dose_mg and within_days(a.date, facts.ctx, days)]
         given = sum(a.dose_mg for a in recent)
+        if key == "daily":   # today's other drafts, and a required test dose, count towards the day's total
+            drafted = sum(o.dose_mg for o in courses.counted_drafts(facts))
+            reserved = courses.reserved_test_dose(facts)
+            given += drafted + reserved
         left = max(float(fact.value) - given, 0.0)
         ceilings.append(Ceiling(left, key, float(fact.value), days=days, given=given))
         cite.add(f"Maximum {key} dose", fact)
@@ -118,11 +124,22 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
                                  date=a.date, reference=a.reference) for a in recent)
         if left < dose:
             period_limited = days
+    course = courses.course_ceiling(facts, weight)
+    if course is not None:
+        ceilings.append(Ceiling(course.left, "course", course.total, days=course.days, given=course.given))
+        evidence.extend(course.evidence)
+        spec = courses.label_spec(facts)
+        cite.add(f"Course total (label section {spec['section']})", value=fmt_mg(course.total), source=spec["source"],
+                 status=spec["status"], note=spec.get("note"))
+        if course.left < dose:
+            period_limited = period_limited or course.days
     history_unknown = ("ironAdministrations" in facts.history_missing
-                       and bool(label.max_daily_mg or label.max_weekly_mg))
+                       and bool(label.max_daily_mg or label.max_weekly_mg or courses.label_spec(facts)))
     step = float(product.concentration_mg_per_ml.value) if product.concentration_mg_per_ml else None
+    drafted = sum(o.dose_mg for o in courses.counted_drafts(facts)) if label.max_daily_mg else 0.0
+    reserved = courses.reserved_test_dose(facts) if label.max_daily_mg else 0.0
     return DoseDecision(dose, tuple(ceilings), per_kg_skipped, history_unknown, tuple(split_days), period_limited,
-                        tuple(evidence), step)
+                        tuple(evidence), step, drafted, reserved)
 
 
 def _band_ceilings(bands, weight: float | None, weight_date: str | None,
@@ -160,7 +177,7 @@ def _band_ceilings(bands, weight: float | None, weight_date: str | None,
     return ceilings, split_days, per_kg_skipped
 
 
-def check(facts: OrderFacts) -> Finding | None:
+def _limits(facts: OrderFacts) -> Finding | None:
     knowledge, order = facts.knowledge, facts.order
     if not facts.identified:
         return text.not_checked(facts, TOPIC, "product_unknown")
@@ -173,6 +190,9 @@ def check(facts: OrderFacts) -> Finding | None:
         notes.append(text.phrase(knowledge, TOPIC, "history_unknown"))
     if decision.per_kg_skipped:
         notes.append(text.phrase(knowledge, TOPIC, "weight_unknown"))
+    if decision.drafted_today or decision.test_dose_reserved:
+        notes.append(text.phrase(knowledge, TOPIC, "daily_includes", drafted=fmt_mg(decision.drafted_today),
+                                 test_dose=fmt_mg(decision.test_dose_reserved)))
     if decision.within:
         return _unweighed_card(facts, notes, cite) if decision.per_kg_skipped else None
     if decision.rounded <= 0:
@@ -185,7 +205,7 @@ def _ceiling_line(knowledge, ceiling: Ceiling) -> str:
         return text.phrase(knowledge, TOPIC, "limits", "per_kg", per_kg=ceiling.per_kg, weight=ceiling.weight,
                            weight_date=text.display_date(ceiling.weight_date) or "date unknown",
                            limit=fmt_mg(ceiling.limit))
-    if ceiling.kind in ("daily", "weekly"):
+    if ceiling.kind in ("daily", "weekly", "course"):
         return text.phrase(knowledge, TOPIC, "limits", ceiling.kind, limit=fmt_mg(ceiling.limit),
                            days=f"{ceiling.days:g}", given=fmt_mg(ceiling.given), allowed=fmt_mg(ceiling.mg))
     return text.phrase(knowledge, TOPIC, "limits", ceiling.kind, limit=fmt_mg(ceiling.limit))
@@ -247,6 +267,55 @@ def _reduce_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], ci
                                     action="update", description=split,
                                     resource=with_dose(facts.order, rounded), is_recommended=True),),
     )
+
+
+def _concern_text(facts: OrderFacts, concern: courses.Concern) -> tuple[str, str]:
+    """(summary, paragraph) of an interval or duplicate concern."""
+    knowledge = facts.knowledge
+    summary = text.phrase(knowledge, TOPIC, "course", f"summary_{concern.key}", drug=facts.drug, **concern.fields)
+    paragraph = text.phrase(knowledge, TOPIC, "course", concern.key, drug=facts.drug, **concern.fields)
+    return summary, paragraph
+
+
+def check(facts: OrderFacts) -> Finding | None:
+    """The label limits, then the interval since the last dose and duplicate orders, merged into one card.
+
+    A dose too soon (or a course already given) must not be given now: the card then offers no
+    lower-dose update. Two IV-iron orders in one set of drafts: one warning, on the first of them."""
+    limits = _limits(facts)
+    concerns = []
+    if facts.identified:
+        concerns.append(courses.interval_concern(facts))
+    concerns.append(courses.duplicate_concern(facts, lambda o: order_name(o, facts.iron_orders, facts.knowledge)))
+    concerns = [c for c in concerns if c is not None]
+    if not concerns:
+        return limits
+    knowledge = facts.knowledge
+    texts = [_concern_text(facts, c) for c in concerns]
+    blocking = any(c.indicator == "warning" and c.key != "duplicate" for c in concerns)
+    evidence = tuple(e for c in concerns for e in c.evidence) + (limits.evidence if limits else ())
+    cite = text.Citations(knowledge)
+    spec = courses.label_spec(facts) if facts.identified else None
+    if spec and any(c.key != "duplicate" for c in concerns):
+        cite.add(f"Interval between doses (label section {spec['section']})", value=_interval_value(spec),
+                 source=spec["source"], status=spec["status"], note=spec.get("note"))
+    worst = "warning" if any(c.indicator == "warning" for c in concerns) or (limits and limits.indicator == "warning") \
+        else "info"
+    lead = next((t for c, t in zip(concerns, texts, strict=True) if c.indicator == "warning"), texts[0])
+    summary = limits.summary if limits and limits.indicator == "warning" and not blocking else lead[0]
+    detail = text.compose(*(p for _, p in texts), limits.detail if limits else "",
+                          text.evidence_block(knowledge, tuple(e for c in concerns for e in c.evidence)), cite.block())
+    suggestions = () if blocking or limits is None else limits.suggestions
+    return Finding(topic=TOPIC, indicator=worst, order=facts.order, summary=text.summary(summary), detail=detail,
+                   evidence=evidence, sources=tuple(dict.fromkeys(cite.ids + list(limits.sources if limits else ()))),
+                   suggestions=suggestions)
+
+
+def _interval_value(spec: dict) -> str:
+    low, high = spec.get("min_interval_days"), spec.get("max_interval_days")
+    if low and high:
+        return f"{low} to {high} days apart"
+    return f"at least {low} days apart" if low else "no interval given"
 
 
 def _band_value(band) -> str:
