@@ -142,3 +142,9 @@ def duplicate_concern(facts: OrderFacts, name_of) -> Concern | None:
         return None
     names = [name_of(o) for o in orders]
     return Concern("warning", "duplicate", {"orders": "; ".join(names), "count": len(orders)})
+
+
+def duplicate_rule(knowledge) -> dict:
+    """The protocol statement the duplicate warning cites (courses.one_order_at_a_time)."""
+    return (knowledge.courses or {}).get("one_order_at_a_time") or {
+        "value": "one IV-iron order at a time", "source": "S-ISSUE-PROTOCOL", "status": "institutional"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from cds_service.knowledge.schema import POSITIVE, Cited, IntegerFact, Strict, text
+from cds_service.knowledge.schema import POSITIVE, Cited, IntegerFact, Strict, TextFact, text
 
 
 class CourseLabel(Cited):
@@ -24,6 +24,7 @@ class CourseLabel(Cited):
 
 class Courses(Strict):
     window_days = fields.Nested(IntegerFact, required=True)
+    one_order_at_a_time = fields.Nested(TextFact, required=True)
     products = fields.Dict(keys=text(), values=fields.Dict(keys=fields.String(validate=validate.OneOf(("US", "EU"))),
                                                             values=fields.Nested(CourseLabel)), required=True)
 

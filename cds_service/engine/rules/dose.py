@@ -296,6 +296,10 @@ def check(facts: OrderFacts) -> Finding | None:
     evidence = tuple(e for c in concerns for e in c.evidence) + (limits.evidence if limits else ())
     cite = text.Citations(knowledge)
     spec = courses.label_spec(facts) if facts.identified else None
+    if any(c.key == "duplicate" for c in concerns):
+        rule = courses.duplicate_rule(knowledge)
+        cite.add("One IV-iron order at a time (protocol)", value=rule["value"], source=rule["source"],
+                 status=rule["status"], note=rule.get("note"))
     if spec and any(c.key != "duplicate" for c in concerns):
         cite.add(f"Interval between doses (label section {spec['section']})", value=_interval_value(spec),
                  source=spec["source"], status=spec["status"], note=spec.get("note"))
