@@ -20,6 +20,7 @@ from datetime import date
 from cds_service.engine.facts import OrderFacts, fmt_mg, iron_administrations, now_utc, parse_when
 from cds_service.engine.model import Administration, Evidence, IronOrder
 from cds_service.engine.suggest import has_marker
+from cds_service.engine.text import display_date
 
 TEST_DOSE_TOPIC = "formulation"   # the topic whose card suggests the test-dose order (its marker)
 
@@ -52,7 +53,7 @@ def course_doses(facts: OrderFacts) -> list[Administration]:
 
 
 def _evidence(admin: Administration, what: str) -> Evidence:
-    return Evidence(f"{what} {fmt_mg(admin.dose_mg)} on {admin.date[:10] if admin.date else 'unknown date'}",
+    return Evidence(f"{what} {fmt_mg(admin.dose_mg)} on {display_date(admin.date) or 'an unknown date'}",
                     admin.date, admin.reference)
 
 
@@ -91,7 +92,7 @@ def interval_concern(facts: OrderFacts) -> Concern | None:
     days = (now_utc(facts.ctx).date() - _day(latest)).days
     evidence = (_evidence(latest, "Last dose of this product:"),)
     low, high = spec.get("min_interval_days"), spec.get("max_interval_days")
-    fields = {"days": days, "min": low, "max": high, "last_date": latest.date[:10]}
+    fields = {"days": days, "min": low, "max": high, "last_date": display_date(latest.date)}
     if low is not None and days < low:
         return Concern("warning", "too_soon", fields, evidence)
     if spec.get("doses") and len(doses) >= int(spec["doses"]):

@@ -241,7 +241,9 @@ def _none_left_card(facts: OrderFacts, decision: DoseDecision, notes: list[str],
 def _reduce_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], cite: text.Citations) -> Finding:
     knowledge, label = facts.knowledge, facts.label
     rounded, remaining = decision.rounded, decision.dose - decision.rounded
-    if decision.interval:
+    if decision.interval == 1:
+        split = text.phrase(knowledge, TOPIC, "split_next_day", allowed=fmt_mg(rounded), remaining=fmt_mg(remaining))
+    elif decision.interval:
         split = text.phrase(knowledge, TOPIC, "split_with_interval", allowed=fmt_mg(rounded),
                             remaining=fmt_mg(remaining), days=decision.interval)
     else:
