@@ -148,4 +148,4 @@ def duplicate_concern(facts: OrderFacts, name_of) -> Concern | None:
 def duplicate_rule(knowledge) -> dict:
     """The protocol statement the duplicate warning cites (courses.one_order_at_a_time)."""
     return (knowledge.courses or {}).get("one_order_at_a_time") or {
-        "value": "one IV-iron order at a time", "source": "S-ISSUE-PROTOCOL", "status": "institutional"}
+        "value": "one IV-iron order at a time", "source": "S-LOCAL-PROTOCOL", "status": "institutional"}
