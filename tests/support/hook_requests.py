@@ -18,8 +18,11 @@ def hook_url(hook: str) -> str:
 
 
 def medication_request(rid="mr-1", *, code="1435169", display="15 ML ferric carboxymaltose 50 MG/ML Injection",
-                       dose_mg=750, minutes=15, route="IV", patient="pat-1"):
-    """A draft MedicationRequest as an EHR sends it (R4)."""
+                       dose_mg=750, minutes=15, route="IV", patient="pat-1", rate=None):
+    """A draft MedicationRequest as an EHR sends it (R4): the one draft-order builder of the tests.
+
+    ``route``: the route's text beside its SNOMED code (None: the code alone); ``rate``: (value, UCUM unit).
+    """
     resource = {
         "resourceType": "MedicationRequest",
         "id": rid,
@@ -32,15 +35,20 @@ def medication_request(rid="mr-1", *, code="1435169", display="15 ML ferric carb
         },
         "dosageInstruction": [{
             "route": {"coding": [{"system": "http://snomed.info/sct", "code": "47625008",
-                                  "display": "Intravenous route"}],
-                      "text": route},
+                                  "display": "Intravenous route"}]},
             "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org",
                                               "code": "mg"}}],
         }],
     }
+    if route is not None:
+        resource["dosageInstruction"][0]["route"]["text"] = route
     if minutes is not None:
         resource[
             "dosageInstruction"][0]["timing"] = {"repeat": {"count": 1, "duration": minutes, "durationUnit": "min"}}
+    if rate is not None:
+        value, unit = rate
+        resource["dosageInstruction"][0]["doseAndRate"][0]["rateQuantity"] = {
+            "value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
     return resource
 
 

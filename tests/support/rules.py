@@ -17,6 +17,7 @@ from cds_service.engine.model import (
     RiskFactor,
 )
 from cds_service.knowledge.loader import load_knowledge
+from support.hook_requests import medication_request
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 
@@ -33,26 +34,9 @@ def ctx(**overrides) -> EvaluationContext:
 
 def draft_resource(rid="mr-1", dose_mg=750, minutes=15, product_code="1435169",
                    display="15 ML ferric carboxymaltose 50 MG/ML Injection", rate=None):
-    resource = {
-        "resourceType": "MedicationRequest", "id": rid, "status": "draft", "intent": "order",
-        "subject": {"reference": "Patient/pat-1"},
-        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                                                  "code": product_code, "display": display}], "text": display},
-        "dosageInstruction": [{
-            "route": {"coding": [{"system": "http://snomed.info/sct", "code": "47625008",
-                                  "display": "Intravenous route"}]},
-            "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org",
-                                              "code": "mg"}}],
-        }],
-    }
-    if minutes is not None:
-        resource[
-            "dosageInstruction"][0]["timing"] = {"repeat": {"count": 1, "duration": minutes, "durationUnit": "min"}}
-    if rate is not None:
-        value, unit = rate
-        resource["dosageInstruction"][0]["doseAndRate"][0]["rateQuantity"] = {
-            "value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
-    return resource
+    """The engine tests' draft order: ``hook_requests.medication_request`` with the route as a code only."""
+    return medication_request(rid, code=product_code, display=display, dose_mg=dose_mg, minutes=minutes, route=None,
+                              rate=rate)
 
 
 def order(rid="mr-1", product="ferric_carboxymaltose", dose_mg=750, minutes=15, volume_ml=None, resource=None,
