@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 import responses
 
-from support.bundle_fhir import answer, prefetch_for, resources_of
+from cds_service.ehr.prefetch import BundleSource
+from support.bundle_fhir import prefetch_for
 from support.hook_requests import FIXTURES
 
 INDEX = json.loads((FIXTURES / "scenarios.json").read_text())
@@ -91,14 +92,14 @@ class FakeFhirServer:
     """A ``responses`` mock that answers GETs under FHIR_BASE from one patient Bundle."""
 
     def __init__(self, mock: responses.RequestsMock, bundle: dict):
-        self.resources = resources_of(bundle)
+        self.source = BundleSource(bundle)
         self.requests: list[tuple[str, str | None]] = []      # (relative url, Authorization header)
         mock.add_callback(responses.GET, re.compile(re.escape(FHIR_BASE) + r"/.*"), callback=self._answer)
 
     def _answer(self, request):
         relative = request.url[len(FHIR_BASE) + 1:]
         self.requests.append((relative, request.headers.get("Authorization")))
-        result = answer(self.resources, relative)
+        result = self.source.fetch(relative)
         if result is None:
             outcome = {"resourceType": "OperationOutcome",
                        "issue": [{"severity": "error", "code": "not-found", "diagnostics": "not found"}]}
