@@ -44,8 +44,8 @@ def _part_of(reading: Reading) -> set[str]:
 
 
 def pain_reactions(index: ObservationIndex, knowledge, admins: list[Administration]) -> list[Reaction]:
-    threshold = protocol_value(knowledge, "infusion_pain", "pain_score_threshold", default=None)
-    window = protocol_value(knowledge, "infusion_pain", "window_after_minutes", default=None)
+    threshold = protocol_value(knowledge, "infusion_pain", "pain_score_threshold")
+    window = protocol_value(knowledge, "infusion_pain", "window_after_minutes")
     codes = knowledge.codes.get("pain_score_loinc") or ()
     if threshold is None or window is None or not codes:
         return []
@@ -86,10 +86,10 @@ def _systolic(index: ObservationIndex, knowledge) -> list[Reading]:
 
 
 def hypotension_reactions(index: ObservationIndex, knowledge, admins: list[Administration]) -> list[Reaction]:
-    window = protocol_value(knowledge, "infusion_pain", "window_after_minutes", default=None)
-    maximum = protocol_value(knowledge, "hypotension", "systolic_max_mmhg", default=None)
-    fall = protocol_value(knowledge, "hypotension", "fall_mmhg", default=None)
-    baseline_hours = protocol_value(knowledge, "hypotension", "baseline_window_hours", default=None)
+    window = protocol_value(knowledge, "infusion_pain", "window_after_minutes")
+    maximum = protocol_value(knowledge, "hypotension", "systolic_max_mmhg")
+    fall = protocol_value(knowledge, "hypotension", "fall_mmhg")
+    baseline_hours = protocol_value(knowledge, "hypotension", "baseline_window_hours")
     if window is None or maximum is None or fall is None or baseline_hours is None:
         return []   # the knowledge schema requires all four; a hand-built knowledge without them checks nothing here
     maximum, fall = float(maximum), float(fall)

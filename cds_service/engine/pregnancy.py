@@ -129,7 +129,7 @@ def read_pregnancy(record, knowledge, index: ObservationIndex, ctx: EvaluationCo
     codes = knowledge.codes.get("pregnancy_timing") if isinstance(knowledge.codes, dict) else None
     spec = (knowledge.suitability or {}).get("pregnancy") or {}
     max_weeks = float((spec.get("max_weeks") or {}).get("value", 42))
-    recency = protocol_value(knowledge, "data_recency_days", "pregnancy", default=None)
+    recency = protocol_value(knowledge, "data_recency_days", "pregnancy")
     signals = _timing_signals(index, codes if isinstance(codes, dict) else {}, now)
     signals += _status_signals(index, knowledge, pregnant_answer)
     if recency is not None:

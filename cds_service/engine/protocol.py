@@ -1,15 +1,11 @@
-"""Reading institutional protocol values from the knowledge (``knowledge.protocol[...]["value"]``)."""
+"""Reading institutional protocol values from the knowledge: the readers' import path.
+
+One behaviour everywhere: a value the protocol does not set raises ``MissingKnowledge`` (the
+validated knowledge always sets them; a reader or rule that runs without one fails visibly).
+"""
 
 from __future__ import annotations
 
+from cds_service.engine.facts import protocol_fact, protocol_node, protocol_value
 
-def protocol_value(knowledge, *path: str, default=None):
-    """The value of the protocol fact at ``path``, or ``default`` when the protocol does not set it."""
-    node = knowledge.protocol
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return default
-        node = node[key]
-    if isinstance(node, dict):
-        return node.get("value", default)
-    return getattr(node, "value", node)
+__all__ = ["protocol_fact", "protocol_node", "protocol_value"]

@@ -126,7 +126,7 @@ def _pregnancy_status(index: ObservationIndex, knowledge, matcher: RiskMatcher,
         return None
     moment, when, obs = latest
     # Without a recency limit in the protocol every answer counts (the cautious reading).
-    max_days = protocol_value(knowledge, "data_recency_days", "pregnancy", default=None)
+    max_days = protocol_value(knowledge, "data_recency_days", "pregnancy")
     if max_days is not None and as_aware(ctx.now) - moment > timedelta(days=float(max_days)):
         return None
     answer = obs.get("valueCodeableConcept")
@@ -197,12 +197,12 @@ def read_risk_factors(record, knowledge, index: ObservationIndex, age: int | Non
         hits.setdefault("pregnancy", []).append(pregnant)
     factors = [RiskFactor(key, matcher.label(key), tuple(evidence))
                for key, evidence in hits.items() if key not in WITH_AGE_ONLY]
-    minimum = protocol_value(knowledge, "multiple_drug_allergies_min", default=None)
+    minimum = protocol_value(knowledge, "multiple_drug_allergies_min")
     allergies = _drug_allergies(record, knowledge, matcher)
     if minimum is not None and len(allergies) >= int(minimum):
         factors.append(RiskFactor("multiple_drug_allergies", f"multiple drug allergies ({len(allergies)})",
                                   tuple(allergies)))
-    older = protocol_value(knowledge, "older_age_years", default=None)
+    older = protocol_value(knowledge, "older_age_years")
     comorbid = [key for key in WITH_AGE_ONLY if key in hits]
     if older is not None and age is not None and age >= int(older) and comorbid:
         diseases = " and ".join(matcher.label(k) for k in comorbid)
