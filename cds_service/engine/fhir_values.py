@@ -67,24 +67,22 @@ def system_kind(system: object) -> str | None:
     return _system_kind(system)
 
 
+# (kind, words any of which marks it in a system URI), checked in this order
+_SYSTEM_WORDS = (
+    ("rxnorm", ("rxnorm",)),
+    ("ndc", ("ndc",)),
+    ("atc", ("atc", "whocc")),
+    ("snomed", ("snomed",)),
+    ("loinc", ("loinc",)),
+    ("icd10", ("icd-10", "icd10")),
+    ("unii", ("unii", "fdasis", "gsrs")),
+)
+
+
 @lru_cache(maxsize=512)  # a record repeats a handful of system URIs thousands of times
 def _system_kind(system: str) -> str | None:
     s = system.lower()
-    if "rxnorm" in s:
-        return "rxnorm"
-    if "ndc" in s:
-        return "ndc"
-    if "atc" in s or "whocc" in s:
-        return "atc"
-    if "snomed" in s:
-        return "snomed"
-    if "loinc" in s:
-        return "loinc"
-    if "icd-10" in s or "icd10" in s:
-        return "icd10"
-    if "unii" in s or "fdasis" in s or "gsrs" in s:
-        return "unii"
-    return None
+    return next((kind for kind, words in _SYSTEM_WORDS if any(word in s for word in words)), None)
 
 
 def coded(concept: object, kind: str) -> list[str]:
