@@ -20,6 +20,7 @@ import requests
 
 from cds_service.ehr.bundle_search import UnsupportedSearch, search_bundle
 from cds_service.fhir import templates
+from cds_service.fhir.payload import next_link
 from cds_service.fhir.urls import Refused, log_refusal, parse_base, resolve_link
 
 log = logging.getLogger("iron_cds.fire")
@@ -118,8 +119,7 @@ class FhirServerSource:
         entries = list(bundle.get("entry") or [])
         page = bundle
         for _ in range(_MAX_PAGES - 1):
-            link = next((link.get("url") for link in page.get("link") or []
-                         if isinstance(link, dict) and link.get("relation") == "next"), None)
+            link = next_link(page)
             if not link:
                 break
             try:   # the same check as the service's own reads: the token must stay on this server

@@ -55,7 +55,7 @@ def _bundle(bundle: dict, depth: int) -> Obtained | Failure:
     if not isinstance(entries, list):
         return Failure("not-fhir", "Bundle.entry is not a list")
 
-    result = Obtained(next_url=_next_link(bundle))
+    result = Obtained(next_url=next_link(bundle))
     outcomes: list[dict] = []
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
@@ -103,7 +103,8 @@ def _outcome_reason(outcome: dict) -> str:
     return "OperationOutcome"
 
 
-def _next_link(bundle: dict) -> str | None:
+def next_link(bundle: dict) -> str | None:
+    """A searchset Bundle's ``next`` link (unchecked: ``fhir.urls.resolve_link`` decides if it may be followed)."""
     links = bundle.get("link")
     if not isinstance(links, list):
         return None
