@@ -17,7 +17,7 @@ import pytest
 from cds_service.app import create_app
 from cds_service.config import Config
 from cds_service.knowledge.loader import load_knowledge
-from support.e2e import SCENARIOS, pin_now, request_with_prefetch
+from support.e2e import SCENARIOS, clients_by_jurisdiction, pin_now, request_with_prefetch, service_url
 
 # Notes meant for developers or reviewers, never for a prescriber.
 DEVELOPMENT_NOTES = re.compile(
@@ -44,27 +44,21 @@ US_ONLY = re.compile(r"\b(hypophosphataemi\w*|anaemi\w*|haemoglobin|haemodialysi
 UK_ONLY = re.compile(r"\b(hypophosphatemi\w*|anemi\w*|hemoglobin|hemodialysis|edema|pediatric)\b", re.IGNORECASE)
 
 
-def _service_id(client, hook: str) -> str:
-    services = client.get("/cds-services").get_json()["services"]
-    return next(s["id"] for s in services if s["hook"] == hook)
-
 
 @pytest.fixture(scope="module")
 def scenario_cards(tmp_path_factory):
     """name -> (jurisdiction, cards) for every fixture scenario, prefetch complete (run once per module)."""
     out = {}
-    clients = {}
     database = tmp_path_factory.mktemp("wording") / "iron-cds.db"
+    client_for = clients_by_jurisdiction(lambda jurisdiction: create_app(
+        Config(auth="off", database_url=f"sqlite:///{database}", jurisdiction=jurisdiction)).test_client())
     with pytest.MonkeyPatch.context() as monkeypatch:
         pin_now(monkeypatch)
         for name in sorted(SCENARIOS):
             jurisdiction = SCENARIOS[name].get("jurisdiction", "US")
-            if jurisdiction not in clients:
-                config = Config(auth="off", database_url=f"sqlite:///{database}", jurisdiction=jurisdiction)
-                clients[jurisdiction] = create_app(config).test_client()
-            client = clients[jurisdiction]
+            client = client_for(name)
             body = request_with_prefetch(client, name)
-            response = client.post(f"/cds-services/{_service_id(client, body['hook'])}", json=body)
+            response = client.post(service_url(client, body["hook"]), json=body)
             assert response.status_code == 200, response.get_data(as_text=True)
             out[name] = (jurisdiction, response.get_json()["cards"])
     return out

@@ -10,7 +10,7 @@ import pytest
 
 import cds_service.cds_hooks.hooks as hooks
 from support.conformance import assert_valid_response
-from support.e2e import SCENARIOS, pin_now, request_with_prefetch
+from support.e2e import SCENARIOS, clients_by_jurisdiction, pin_now, request_with_prefetch
 from support.hook_requests import HOOK_URL
 
 MAX_CARDS_PER_ORDER = 3
@@ -30,15 +30,7 @@ def captured(make_app, monkeypatch):
         return findings
 
     monkeypatch.setattr(hooks, "evaluate", capturing)
-    clients = {}
-
-    def client_for(name):
-        jurisdiction = SCENARIOS[name].get("jurisdiction", "US")
-        if jurisdiction not in clients:
-            clients[jurisdiction] = make_app(jurisdiction=jurisdiction).test_client()
-        return clients[jurisdiction]
-
-    return client_for, calls
+    return clients_by_jurisdiction(lambda jurisdiction: make_app(jurisdiction=jurisdiction).test_client()), calls
 
 
 def per_order(findings):

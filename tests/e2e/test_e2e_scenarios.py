@@ -36,20 +36,6 @@ def e2e(client, monkeypatch):
     return client
 
 
-@pytest.fixture
-def service_for(make_app, monkeypatch):
-    """A test client of a service configured for the scenario's jurisdiction (US unless it says EU)."""
-    pin_now(monkeypatch)
-    clients = {}
-
-    def get(name):
-        jurisdiction = SCENARIOS[name].get("jurisdiction", "US")
-        if jurisdiction not in clients:
-            clients[jurisdiction] = make_app(jurisdiction=jurisdiction).test_client()
-        return clients[jurisdiction]
-
-    return get
-
 
 def post(client, body: dict) -> dict:
     response = client.post(HOOK_URL, json=body)

@@ -226,19 +226,6 @@ def test_us_iron_dextran_first_dose_suggests_the_labels_test_dose(e2e):
 RATE_OR_DOSE = ("infusion-rate", "dose-limit")
 
 
-@pytest.fixture
-def service_for(make_app, monkeypatch):
-    pin_now(monkeypatch)
-    clients = {}
-
-    def get(name):
-        jurisdiction = SCENARIOS[name].get("jurisdiction", "US")
-        if jurisdiction not in clients:
-            clients[jurisdiction] = make_app(jurisdiction=jurisdiction).test_client()
-        return clients[jurisdiction]
-
-    return get
-
 
 def sign(client, name, draft_orders):
     body = order_sign_after(client, name, draft_orders)

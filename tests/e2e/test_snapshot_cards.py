@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support.e2e import SCENARIOS, pin_now, request_with_prefetch
+from support.e2e import SCENARIOS, request_with_prefetch, service_url
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "scenario_cards.json"
 UPDATE = os.environ.get("ICDS_UPDATE_SNAPSHOT") == "1"
@@ -36,27 +36,20 @@ def _looks_generated(text: str) -> bool:
     return len(text) == 36 and text.count("-") == 4
 
 
-def _responses(make_app, monkeypatch) -> dict[str, dict]:
-    pin_now(monkeypatch)
-    clients = {}
+def _responses(service_for) -> dict[str, dict]:
     out = {}
     for name in sorted(SCENARIOS):
-        jurisdiction = SCENARIOS[name].get("jurisdiction", "US")
-        client = clients.setdefault(jurisdiction, make_app(jurisdiction=jurisdiction).test_client())
+        client = service_for(name)
         body = request_with_prefetch(client, name)
-        response = client.post(f"/cds-services/{_service_id(client, body['hook'])}", json=body)
+        response = client.post(service_url(client, body["hook"]), json=body)
         assert response.status_code == 200, response.get_data(as_text=True)
         out[name] = _blank_ids(response.get_json())
     return out
 
 
-def _service_id(client, hook: str) -> str:
-    services = client.get("/cds-services").get_json()["services"]
-    return next(s["id"] for s in services if s["hook"] == hook)
 
-
-def test_every_scenario_gives_the_recorded_cards(make_app, monkeypatch):
-    actual = _responses(make_app, monkeypatch)
+def test_every_scenario_gives_the_recorded_cards(service_for):
+    actual = _responses(service_for)
     if UPDATE or not SNAPSHOT.exists():
         if os.environ.get("CI") and not SNAPSHOT.exists():
             pytest.fail(f"{SNAPSHOT} is missing: record it with ICDS_UPDATE_SNAPSHOT=1 and commit it")

@@ -42,6 +42,25 @@ def pin_now(monkeypatch, now: datetime = NOW) -> None:
     monkeypatch.setattr(hooks, "evaluate", evaluate_at_fixed_time)
 
 
+def clients_by_jurisdiction(make_client):
+    """``get(name)``: one test client per jurisdiction (US unless the scenario says EU), built on first use."""
+    clients = {}
+
+    def get(name: str):
+        jurisdiction = SCENARIOS[name].get("jurisdiction", "US")
+        if jurisdiction not in clients:
+            clients[jurisdiction] = make_client(jurisdiction)
+        return clients[jurisdiction]
+
+    return get
+
+
+def service_url(client, hook: str) -> str:
+    """The hook URL discovery lists for ``hook`` (one service id per hook)."""
+    services = client.get("/cds-services").get_json()["services"]
+    return "/cds-services/" + next(s["id"] for s in services if s["hook"] == hook)
+
+
 def templates(client, hook: str) -> dict[str, str]:
     """The prefetch templates the service advertises for ``hook`` (read from discovery, like an EHR)."""
     services = client.get("/cds-services").get_json()["services"]
