@@ -13,57 +13,23 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 from cds_service.cds_hooks.discovery import PrefetchKey
 from cds_service.config import Config
 from cds_service.fhir.access import gather_record
 from cds_service.ops import metrics
+from support.local_http import local_server, send_json
 
 TOKEN = "local-token-abc"
 KEYS = tuple(PrefetchKey(name, f"Observation?patient={{{{context.patientId}}}}&k={name}")
              for name in ("weight", "labs", "painScores", "vitalSigns"))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        # Headers and body go out in two writes: without this, Nagle + delayed ACK add ~40 ms a request.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        self.server.seen.append((self.path, dict(self.headers)))
-        self.server.respond(self)
-
-    def log_message(self, *args):  # keep the test output clean
-        pass
-
-
-def send_json(handler, data, status=200, content_type="application/fhir+json"):
-    body = json.dumps(data).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
 @contextmanager
 def fhir_server(respond):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    server.respond = respond
-    server.seen = []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield server, f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_server(respond) as server:
+        yield server, f"{server.origin}/fhir"
 
 
 def state(timeout):
