@@ -75,10 +75,7 @@ def allergy(code=None, text=None, manifestations=(), severity=None, criticality=
         resource["code"]["coding"] = [{"system": RXNORM, "code": code}]
     if text:
         resource["code"]["text"] = text
-    if clinical:
-        resource["clinicalStatus"] = {"coding": [{"code": clinical}]}
-    if verification:
-        resource["verificationStatus"] = {"coding": [{"code": verification}]}
+    _set_statuses(resource, clinical, verification)
     if criticality:
         resource["criticality"] = criticality
     if manifestations or severity or substance:
@@ -91,6 +88,13 @@ def allergy(code=None, text=None, manifestations=(), severity=None, criticality=
     return resource
 
 
+def _set_statuses(resource, clinical, verification):
+    if clinical:
+        resource["clinicalStatus"] = {"coding": [{"code": clinical}]}
+    if verification:
+        resource["verificationStatus"] = {"coding": [{"code": verification}]}
+
+
 def condition(text=None, snomed=None, icd10=None, clinical="active", verification=None, rid=None, **extra):
     coding = []
     if snomed:
@@ -100,10 +104,7 @@ def condition(text=None, snomed=None, icd10=None, clinical="active", verificatio
     resource = {"resourceType": "Condition", "id": rid or f"c{next(_ids)}", "code": {"coding": coding}}
     if text:
         resource["code"]["text"] = text
-    if clinical:
-        resource["clinicalStatus"] = {"coding": [{"code": clinical}]}
-    if verification:
-        resource["verificationStatus"] = {"coding": [{"code": verification}]}
+    _set_statuses(resource, clinical, verification)
     resource.update(extra)
     return resource
 
