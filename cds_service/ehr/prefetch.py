@@ -20,8 +20,9 @@ import requests
 
 from cds_service.ehr.bundle_search import UnsupportedSearch, search_bundle
 from cds_service.fhir import templates
-from cds_service.fhir.payload import next_link
-from cds_service.fhir.urls import Refused, log_refusal, parse_base, resolve_link
+from cds_service.fhir.paging import Ending, Paged, follow_pages
+from cds_service.fhir.payload import Failure, next_link
+from cds_service.fhir.urls import Refused, log_refusal, parse_base
 
 log = logging.getLogger("iron_cds.fire")
 
@@ -112,28 +113,51 @@ class FhirServerSource:
         # _count is the page size the service asked for (e.g. "latest weight only"): return that page.
         # Without _count, a server's default page may cut the list short: follow `next` (bounded).
         if "_count" not in dict(parse_qsl(urlsplit(relative_url).query)):
-            body = self._follow_next(body, response.url)
+            body = self._follow_next(body, response.url, relative_url.split("?", 1)[0])
         return body
 
-    def _follow_next(self, bundle: dict, page_url: str) -> dict:
-        entries = list(bundle.get("entry") or [])
-        page = bundle
-        for _ in range(_MAX_PAGES - 1):
-            link = next_link(page)
-            if not link:
-                break
-            try:   # the same check as the service's own reads: the token must stay on this server
-                page_url = resolve_link(link, self.base, page_url=page_url)
-            except Refused as refused:
-                log_refusal(refused, "fire-next-page")
-                break
-            page = _json_or_none(self._get(page_url))
-            if not isinstance(page, dict) or page.get("resourceType") != "Bundle":
-                break
-            entries.extend(page.get("entry") or [])
+    def _follow_next(self, bundle: dict, page_url: str, what: str) -> dict:
+        paged = follow_pages(self._next_page, self.base, max_pages=_MAX_PAGES, url=page_url,
+                             first=_BundlePage(bundle))
+        if paged.ending is not Ending.COMPLETE:
+            _say_cut_short(paged, what)
         merged = {key: value for key, value in bundle.items() if key != "link"}
-        merged["entry"] = entries
+        merged["entry"] = [entry for page in paged.pages for entry in page.entries]
         return merged
+
+    def _next_page(self, url: str) -> _BundlePage | Failure:
+        page = _json_or_none(self._get(url))   # a PrefetchError (no answer) ends the whole fire
+        if not isinstance(page, dict) or page.get("resourceType") != "Bundle":
+            return Failure("not-fhir", "not a Bundle")
+        return _BundlePage(page)
+
+
+@dataclass
+class _BundlePage:
+    """A searchset page as the EHR passes it on: its entries verbatim."""
+
+    bundle: dict
+
+    @property
+    def entries(self) -> list:
+        return list(self.bundle.get("entry") or [])
+
+    @property
+    def next_url(self) -> str | None:
+        return next_link(self.bundle)
+
+
+def _say_cut_short(paged: Paged, what: str) -> None:
+    """An EHR sends what it could read; this one also says where it stopped."""
+    if paged.ending is Ending.REFUSED_LINK:
+        # The same check as the service's own reads: the token must stay on this server.
+        log_refusal(paged.refused, "fire-next-page")
+        why = f"next page not followed ({paged.refused.reason})"
+    elif paged.ending is Ending.PAGE_LIMIT:
+        why = f"stopped after {_MAX_PAGES} pages"
+    else:   # FAILED_PAGE: fire sets no deadline
+        why = f"page {paged.unread_page} was not a Bundle"
+    log.warning("%s search: %s; sending the %d page(s) read", what, why, len(paged.pages))
 
 
 class BundleSource:

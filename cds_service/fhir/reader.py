@@ -1,9 +1,10 @@
 """Fallback FHIR reads over HTTP: one pooled session per process, bounded in time, on fhirServer only.
 
 The EHR's access token goes to ``fhirServer`` and nowhere else: every URL (the
-first one and each Bundle ``next`` link) is checked by ``fhir.urls`` against the
-base before a request is made, redirects are not followed, and no cookie is
-kept between calls (one session serves many users and patients).
+first one and each Bundle ``next`` link, which ``fhir.paging`` follows) is checked
+by ``fhir.urls`` against the base before a request is made, redirects are not
+followed, and no cookie is kept between calls (one session serves many users and
+patients).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
+from cds_service.fhir.paging import Ending, follow_pages
 from cds_service.fhir.payload import Failure, Obtained, interpret
-from cds_service.fhir.urls import Base, Refused, log_refusal, resolve_link
+from cds_service.fhir.urls import Base, log_refusal
 
 ACCEPT = "application/fhir+json, application/json;q=0.9"
 MAX_BODY_BYTES = 20 * 1024 * 1024   # far above a narrow search's answer; stops a runaway response
@@ -80,36 +82,26 @@ class ReadLimits:
 def read_paged(session: requests.Session, url: str, base: Base, token: str | None, limits: ReadLimits) -> ReadResult:
     """Read ``url`` and follow ``next`` links that stay on ``base``, up to ``limits.max_pages`` pages."""
     started = time.monotonic()
-    result = ReadResult()
-    seen = {url}
-    pages = 0
-    while True:
-        page = _read_page(session, url, base, token, limits)
-        pages += 1
-        if isinstance(page, Failure):
-            # Keep what earlier pages gave (a reaction found there is still true), but say the key failed.
-            reason = page.reason if pages == 1 else f"page {pages}: {page.reason}"
-            result.failure = Failure(page.outcome, reason)
-            break
-        result.resources.extend(page.resources)
-        result.skipped += page.skipped
-        if not page.next_url:
-            break
-        try:
-            next_url = resolve_link(page.next_url, base, page_url=url)
-        except Refused as refused:
-            log_refusal(refused, "next-page")
-            result.incomplete = f"next page not followed: {refused.reason}"
-            break
-        if next_url in seen:
-            break   # a server that links a page to itself: nothing more to read
-        if pages >= limits.max_pages:
-            result.incomplete = f"stopped after {limits.max_pages} pages"
-            break
-        seen.add(next_url)
-        url = next_url
+    paged = follow_pages(lambda page_url: _read_page(session, page_url, base, token, limits), base,
+                         url=url, max_pages=limits.max_pages, stop=lambda: time.monotonic() >= limits.deadline)
+    result = ReadResult(resources=[r for page in paged.pages for r in page.resources],
+                        skipped=sum(page.skipped for page in paged.pages))
+    if paged.ending in (Ending.FAILED_PAGE, Ending.DEADLINE):
+        # Keep what earlier pages gave (a reaction found there is still true), but say the key failed.
+        failure = paged.failure or _past_deadline(limits)
+        reason = failure.reason if paged.unread_page == 1 else f"page {paged.unread_page}: {failure.reason}"
+        result.failure = Failure(failure.outcome, reason)
+    elif paged.ending is Ending.REFUSED_LINK:
+        log_refusal(paged.refused, "next-page")
+        result.incomplete = f"next page not followed: {paged.refused.reason}"
+    elif paged.ending is Ending.PAGE_LIMIT:
+        result.incomplete = f"stopped after {limits.max_pages} pages"
     result.seconds = time.monotonic() - started
     return result
+
+
+def _past_deadline(limits: ReadLimits) -> Failure:
+    return Failure("deadline", f"timeout after {limits.timeout:g}s")
 
 
 def _read_page(session, url: str, base: Base, token: str | None, limits: ReadLimits) -> Obtained | Failure:
@@ -118,8 +110,8 @@ def _read_page(session, url: str, base: Base, token: str | None, limits: ReadLim
         return Failure("error", "URL outside fhirServer refused")
     now = time.monotonic()
     budget = min(limits.timeout, limits.deadline - now)
-    if budget <= 0:
-        return Failure("deadline", f"timeout after {limits.timeout:g}s")
+    if budget <= 0:   # the deadline passed since ``follow_pages`` asked
+        return _past_deadline(limits)
     headers = {"Accept": ACCEPT}
     if token:
         headers["Authorization"] = f"Bearer {token}"

@@ -6,6 +6,7 @@ import json
 
 import jwt
 import pytest
+import requests
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -329,8 +330,13 @@ def _page(ids, next_url=None):
     return page
 
 
+def _fire_said(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "iron_cds.fire"]
+
+
 @responses.activate
-def test_without_count_the_ehr_follows_next_links_on_the_same_server_only():
+def test_without_count_the_ehr_follows_next_links_on_the_same_server_only(caplog):
+    caplog.set_level("WARNING", logger="iron_cds.fire")
     responses.get(f"{BASE}/AllergyIntolerance?patient=p1", json=_page(["a1"], f"{BASE}/page2"))
     responses.get(f"{BASE}/page2", json=_page(["a2"], "https://elsewhere.example/page3"))
     source = FhirServerSource(BASE, bearer_token="tok")
@@ -339,6 +345,61 @@ def test_without_count_the_ehr_follows_next_links_on_the_same_server_only():
     assert "link" not in bundle
     assert all(call.request.headers["Authorization"] == "Bearer tok" for call in responses.calls)
     assert all("elsewhere" not in call.request.url for call in responses.calls)   # the token stays home
+    said = "AllergyIntolerance search: next page not followed (another host); sending the 2 page(s) read"
+    assert _fire_said(caplog) == [said]
+
+
+def _chain(resource_type, count):
+    """``count`` pages of a search without _count, each linking to the next."""
+    urls = [f"{BASE}/{resource_type}?patient=p1"] + [f"{BASE}/{resource_type}?page={n}" for n in range(2, count + 1)]
+    for n, url in enumerate(urls, start=1):
+        responses.get(url, json=_page([f"a{n}"], urls[n] if n < count else None))
+    return urls
+
+
+@responses.activate
+def test_the_ehr_reads_at_most_ten_pages_and_says_so(caplog):
+    caplog.set_level("WARNING", logger="iron_cds.fire")
+    _chain("AllergyIntolerance", 11)
+    bundle = FhirServerSource(BASE).fetch("AllergyIntolerance?patient=p1")
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [f"a{n}" for n in range(1, 11)]
+    assert len(responses.calls) == 10
+    assert _fire_said(caplog) == ["AllergyIntolerance search: stopped after 10 pages; sending the 10 page(s) read"]
+
+
+@responses.activate
+def test_ten_pages_and_no_more_is_the_whole_answer(caplog):
+    caplog.set_level("WARNING", logger="iron_cds.fire")
+    _chain("AllergyIntolerance", 10)
+    bundle = FhirServerSource(BASE).fetch("AllergyIntolerance?patient=p1")
+    assert len(bundle["entry"]) == 10 and _fire_said(caplog) == []
+
+
+@responses.activate
+def test_a_later_page_that_is_no_bundle_leaves_the_pages_before_it(caplog):
+    caplog.set_level("WARNING", logger="iron_cds.fire")
+    urls = _chain("AllergyIntolerance", 3)
+    responses.replace(responses.GET, urls[1], status=500, body="<html>oops</html>")
+    bundle = FhirServerSource(BASE).fetch("AllergyIntolerance?patient=p1")
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["a1"]
+    assert _fire_said(caplog) == ["AllergyIntolerance search: page 2 was not a Bundle; sending the 1 page(s) read"]
+
+
+@responses.activate
+def test_a_later_page_that_does_not_answer_ends_the_fire():
+    urls = _chain("AllergyIntolerance", 2)
+    responses.replace(responses.GET, urls[1], body=requests.ConnectionError("refused"))
+    with pytest.raises(PrefetchError, match="cannot reach FHIR server"):
+        FhirServerSource(BASE).fetch("AllergyIntolerance?patient=p1")
+
+
+@responses.activate
+def test_a_link_back_to_a_page_read_already_is_not_read_again():
+    first = f"{BASE}/AllergyIntolerance?patient=p1"
+    responses.get(first, json=_page(["a1"], f"{BASE}/page2"))
+    responses.get(f"{BASE}/page2", json=_page(["a2"], first))
+    bundle = FhirServerSource(BASE).fetch("AllergyIntolerance?patient=p1")
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["a1", "a2"] and len(responses.calls) == 2
 
 
 @responses.activate
