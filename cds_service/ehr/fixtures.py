@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from cds_service.ehr.unreachable import why_unreachable
 from cds_service.paths import fixtures_dir
 
 
@@ -67,8 +68,7 @@ def upload(base_url: str, bundle: dict, name: str, bearer_token: str | None = No
     except requests.Timeout:
         raise LoadError(f"FHIR server {base} did not answer within {timeout:g} s while loading {name}") from None
     except requests.RequestException as exc:
-        reason = "connection refused" if "refused" in str(exc) else str(exc).splitlines()[0][:160]
-        raise LoadError(f"cannot reach FHIR server {base}: {reason}") from None
+        raise LoadError(f"cannot reach FHIR server {base}: {why_unreachable(exc)}") from None
     if response.status_code != 200:
         raise LoadError(
             f"FHIR server {base} refused {name}: HTTP {response.status_code} {_diagnostics(response)}".rstrip())

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import requests
 
 from cds_service.ehr.bundle_search import UnsupportedSearch, search_bundle
+from cds_service.ehr.unreachable import why_unreachable
 from cds_service.fhir import templates
 from cds_service.fhir.paging import Ending, Paged, follow_pages
 from cds_service.fhir.payload import Failure, next_link
@@ -80,7 +81,7 @@ class FhirServerSource:
         except requests.Timeout:
             raise PrefetchError(f"FHIR server {self.base_url} did not answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
-            raise PrefetchError(f"cannot reach FHIR server {self.base_url}: {_short(exc)}") from None
+            raise PrefetchError(f"cannot reach FHIR server {self.base_url}: {why_unreachable(exc)}") from None
 
     def check_patient(self, patient_id: str) -> dict:
         response = self._get(self._url(f"Patient/{quote(patient_id, safe='')}"))
@@ -230,12 +231,3 @@ def _json_or_none(response: requests.Response):
 def _outcome(text: str) -> dict:
     return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception",
                                                            "diagnostics": text}]}
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    if "Connection refused" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "getaddrinfo" in text or "Failed to resolve" in text:
-        return "host not found"
-    return text.splitlines()[0][:160] if text else type(exc).__name__

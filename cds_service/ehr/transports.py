@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import requests
 
 from cds_service.ehr.client_jwt import SigningKey, sign
+from cds_service.ehr.unreachable import why_unreachable
 
 
 class FireError(Exception):
@@ -62,8 +63,7 @@ class HttpService(_Service):
         except requests.Timeout:
             raise FireError(f"service {self.base} did not answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
-            reason = "connection refused" if "refused" in str(exc) else str(exc).splitlines()[0][:160]
-            raise FireError(f"cannot reach service {self.base}: {reason}") from None
+            raise FireError(f"cannot reach service {self.base}: {why_unreachable(exc)}") from None
         try:
             return response.status_code, response.json()
         except ValueError:
