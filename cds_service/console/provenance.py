@@ -7,6 +7,7 @@ the values among them that are unverified (the stricter value kept) or a local c
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from typing import Any, Iterator
 
 from cds_service.engine import topics
@@ -25,7 +26,7 @@ def caveats(knowledge, jurisdiction: str) -> list[tuple[str, list[tuple[str, str
                 for source, status, note in _facts_in(getattr(label, name, None)):
                     rows[(f"{product.display}: {name}", source, status, note or "")] = None
         for key in topic.protocol_keys:
-            for source, status, note in _facts_in((knowledge.protocol or {}).get(key)):
+            for source, status, note in _facts_in(knowledge.protocol.at(key)):
                 rows[(f"protocol: {key}", source, status, note or "")] = None
         if topic.premedications:
             for spec in knowledge.premedications.values():
@@ -37,7 +38,8 @@ def caveats(knowledge, jurisdiction: str) -> list[tuple[str, list[tuple[str, str
 
 
 def _facts_in(obj: Any) -> Iterator[tuple[str, str, str | None]]:
-    """(source, status, note) of every fact-like value inside ``obj`` (mappings, lists, Fact-like objects)."""
+    """(source, status, note) of every fact-like value inside ``obj`` (mappings, lists, Fact-like objects,
+    and the dataclasses that group them, such as the protocol's)."""
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return
     if isinstance(obj, dict):
@@ -54,3 +56,6 @@ def _facts_in(obj: Any) -> Iterator[tuple[str, str, str | None]]:
     source, status = getattr(obj, "source", None), getattr(obj, "status", None)
     if isinstance(source, str) and isinstance(status, str):
         yield source, status, getattr(obj, "note", None)
+    elif is_dataclass(obj):
+        for item in fields(obj):
+            yield from _facts_in(getattr(obj, item.name))

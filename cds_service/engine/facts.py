@@ -19,7 +19,7 @@ from cds_service.engine.fhir_values import (
 )
 from cds_service.engine.markdown import markdown_text
 from cds_service.engine.model import Administration, EvaluationContext, IronOrder, PatientPicture
-from cds_service.knowledge.model import Fact, Knowledge, LabelLimits, Product
+from cds_service.knowledge.model import Knowledge, LabelLimits, Product
 
 T = TypeVar("T")
 
@@ -90,31 +90,6 @@ def order_name(order: IronOrder, iron_orders: tuple[IronOrder, ...], knowledge: 
     template = knowledge.wording.get("common", {}).get("order_name_several", "{drug} (order {position} of {count})")
     return template.format(drug=name, dose=fmt_mg(order.dose_mg) if order.dose_mg is not None else "dose unknown",
                            position=position, count=len(iron_orders), order_id=markdown_text(order.request_id))
-
-
-def protocol_fact(knowledge: Knowledge, *path: str) -> Fact:
-    """A protocol fact as a ``Fact`` (the YAML keeps facts as mappings)."""
-    node = protocol_node(knowledge, *path)
-    if isinstance(node, Fact):
-        return node
-    if not isinstance(node, dict) or "value" not in node:
-        raise MissingKnowledge(f"protocol value {'.'.join(path)} is not a fact (value, source, status)")
-    return Fact(value=node["value"], source=node.get("source", ""), status=node.get("status", ""),
-                unit=node.get("unit"), note=node.get("note"), section=node.get("section"))
-
-
-def protocol_value(knowledge: Knowledge, *path: str) -> Any:
-    return protocol_fact(knowledge, *path).value
-
-
-def protocol_node(knowledge: Knowledge, *path: str) -> Any:
-    """A protocol entry that is not a fact (lists, codings)."""
-    node: Any = knowledge.protocol
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            raise MissingKnowledge(f"protocol entry {'.'.join(path)} is missing from the knowledge data")
-        node = node[key]
-    return node
 
 
 def now_utc(ctx: EvaluationContext) -> datetime:

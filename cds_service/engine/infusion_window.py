@@ -18,7 +18,6 @@ from cds_service.engine.facts import minutes_phrase
 from cds_service.engine.fhir_values import day, reference_target
 from cds_service.engine.model import Administration, Evidence, Reaction
 from cds_service.engine.observations import ObservationIndex, Reading
-from cds_service.engine.protocol import protocol_value
 from cds_service.engine.units import fmt
 
 
@@ -44,10 +43,10 @@ def _part_of(reading: Reading) -> set[str]:
 
 
 def pain_reactions(index: ObservationIndex, knowledge, admins: list[Administration]) -> list[Reaction]:
-    threshold = protocol_value(knowledge, "infusion_pain", "pain_score_threshold")
-    window = protocol_value(knowledge, "infusion_pain", "window_after_minutes")
+    threshold = knowledge.protocol.infusion_pain.pain_score_threshold.value
+    window = knowledge.protocol.infusion_pain.window_after_minutes.value
     codes = knowledge.codes.get("pain_score_loinc") or ()
-    if threshold is None or window is None or not codes:
+    if not codes:
         return []
     spans = [(admin, span(admin)) for admin in admins]
     spans = [(a, s) for a, s in spans if s is not None]
@@ -86,13 +85,10 @@ def _systolic(index: ObservationIndex, knowledge) -> list[Reading]:
 
 
 def hypotension_reactions(index: ObservationIndex, knowledge, admins: list[Administration]) -> list[Reaction]:
-    window = protocol_value(knowledge, "infusion_pain", "window_after_minutes")
-    maximum = protocol_value(knowledge, "hypotension", "systolic_max_mmhg")
-    fall = protocol_value(knowledge, "hypotension", "fall_mmhg")
-    baseline_hours = protocol_value(knowledge, "hypotension", "baseline_window_hours")
-    if window is None or maximum is None or fall is None or baseline_hours is None:
-        return []   # the knowledge schema requires all four; a hand-built knowledge without them checks nothing here
-    maximum, fall = float(maximum), float(fall)
+    hypotension = knowledge.protocol.hypotension
+    window = knowledge.protocol.infusion_pain.window_after_minutes.value
+    maximum, fall = float(hypotension.systolic_max_mmhg.value), float(hypotension.fall_mmhg.value)
+    baseline_hours = hypotension.baseline_window_hours.value
     readings = _systolic(index, knowledge)
     if not readings:
         return []

@@ -155,9 +155,8 @@ def _route(dosages: list[dict], knowledge) -> tuple[RouteReading, dict]:
 
 def _ceiling(knowledge) -> float | None:
     """The dose above which a reading is taken as misread (protocol ``implausible_dose_mg``)."""
-    node = knowledge.protocol.get("implausible_dose_mg") if isinstance(knowledge.protocol, dict) else None
-    value = node.get("value") if isinstance(node, dict) else getattr(node, "value", None)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    fact = knowledge.protocol.implausible_dose_mg
+    return float(fact.value) if fact is not None else None
 
 
 def _iron_ingredient(knowledge):

@@ -16,7 +16,6 @@ from cds_service.engine.fhir_values import as_aware, day, parse_when
 from cds_service.engine.model import EvaluationContext, LabValue, PatientPicture
 from cds_service.engine.observations import ObservationIndex
 from cds_service.engine.pregnancy import read_pregnancy
-from cds_service.engine.protocol import protocol_value
 from cds_service.engine.reactions import read_reactions
 from cds_service.engine.risk import pregnant_answer_for, read_risk_factors
 from cds_service.engine.units import fmt, quantity_units, to_kg, unit_label
@@ -53,7 +52,7 @@ def age_months(birth_date: object, today: date) -> int | None:
 
 def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
     code = ((knowledge.codes.get("labs") or {}).get("body_weight") or {}).get("loinc")
-    max_days = protocol_value(knowledge, "data_recency_days", "weight")
+    max_days = float(knowledge.protocol.data_recency_days.weight.value)
     now = as_aware(ctx.now)
     if not code:
         return None, None, None, "No body-weight code in the knowledge data, so the weight was not read"
@@ -66,10 +65,10 @@ def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
         if reading.when is None:
             return None, None, None, (f"The latest body weight ({fmt(reading.value)} {unit_label(reading.quantity)}) "
                                       "has no date, so it was not used")
-        if max_days is not None and now - reading.when > timedelta(days=float(max_days)):
+        if now - reading.when > timedelta(days=max_days):
             return None, None, None, (
                 f"The latest body weight ({fmt(kg)} kg on {day(reading.when_text)}) is older than "
-                                      f"{fmt(float(max_days))} days, so it was not used")
+                                      f"{fmt(max_days)} days, so it was not used")
         return round(kg, 2), reading.when_text, reading.reference, None
     if not recorded:
         return None, None, None, "No body weight is recorded"
@@ -78,7 +77,7 @@ def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
 
 def _labs(index: ObservationIndex, knowledge, ctx: EvaluationContext, notes: list[str]) -> dict[str, LabValue]:
     labs: dict[str, LabValue] = {}
-    max_days = protocol_value(knowledge, "data_recency_days", "labs")
+    max_days = float(knowledge.protocol.data_recency_days.labs.value)
     now = as_aware(ctx.now)
     for key, table in LAB_UNITS.items():
         spec = (knowledge.codes.get("labs") or {}).get(key) or {}
@@ -94,9 +93,9 @@ def _labs(index: ObservationIndex, knowledge, ctx: EvaluationContext, notes: lis
             if reading.when is None:
                 notes.append(f"{name} {fmt(reading.value)} has no date, value not used")
                 continue
-            if max_days is not None and now - reading.when > timedelta(days=float(max_days)):
+            if now - reading.when > timedelta(days=max_days):
                 notes.append(f"The latest {name} ({fmt(reading.value * factor)} {unit} on {day(reading.when_text)}) "
-                             f"is older than {fmt(float(max_days))} days, so it was not used")
+                             f"is older than {fmt(max_days)} days, so it was not used")
                 break  # older ones are older still
             labs[code] = LabValue(code=code, value=round(reading.value * factor, 3), unit=unit,
                                   date=reading.when_text, reference=reading.reference)

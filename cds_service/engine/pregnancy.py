@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from cds_service.engine.fhir_values import as_aware, concept_label, counts_as_current, day, parse_when, reference_of
 from cds_service.engine.model import EvaluationContext, Evidence, Pregnancy
 from cds_service.engine.observations import ObservationIndex
-from cds_service.engine.protocol import protocol_value
 
 TERM_WEEKS = 40.0   # an estimated delivery date is dated at 40 weeks (Naegele's rule)
 
@@ -129,11 +128,10 @@ def read_pregnancy(record, knowledge, index: ObservationIndex, ctx: EvaluationCo
     codes = knowledge.codes.get("pregnancy_timing") if isinstance(knowledge.codes, dict) else None
     spec = (knowledge.suitability or {}).get("pregnancy") or {}
     max_weeks = float((spec.get("max_weeks") or {}).get("value", 42))
-    recency = protocol_value(knowledge, "data_recency_days", "pregnancy")
+    recency = timedelta(days=float(knowledge.protocol.data_recency_days.pregnancy.value))
     signals = _timing_signals(index, codes if isinstance(codes, dict) else {}, now)
     signals += _status_signals(index, knowledge, pregnant_answer)
-    if recency is not None:
-        signals = [s for s in signals if now - s.when <= timedelta(days=float(recency))]
+    signals = [s for s in signals if now - s.when <= recency]
     signals.sort(key=lambda s: s.when, reverse=True)
     if signals:
         latest = signals[0]

@@ -33,7 +33,6 @@ from cds_service.engine.identify import matcher_for
 from cds_service.engine.model import EvaluationContext, Evidence, RiskFactor
 from cds_service.engine.negation import KeywordFinder, negation_rules_for
 from cds_service.engine.observations import ObservationIndex
-from cds_service.engine.protocol import protocol_value
 
 # Only with older age (not a risk factor alone).
 WITH_AGE_ONLY = ("cardiac_disease", "respiratory_disease")
@@ -125,9 +124,8 @@ def _pregnancy_status(index: ObservationIndex, knowledge, matcher: RiskMatcher,
     if latest is None:
         return None
     moment, when, obs = latest
-    # Without a recency limit in the protocol every answer counts (the cautious reading).
-    max_days = protocol_value(knowledge, "data_recency_days", "pregnancy")
-    if max_days is not None and as_aware(ctx.now) - moment > timedelta(days=float(max_days)):
+    max_days = float(knowledge.protocol.data_recency_days.pregnancy.value)
+    if as_aware(ctx.now) - moment > timedelta(days=max_days):
         return None
     answer = obs.get("valueCodeableConcept")
     if "pregnancy" not in matcher.match(answer):
@@ -197,16 +195,16 @@ def read_risk_factors(record, knowledge, index: ObservationIndex, age: int | Non
         hits.setdefault("pregnancy", []).append(pregnant)
     factors = [RiskFactor(key, matcher.label(key), tuple(evidence))
                for key, evidence in hits.items() if key not in WITH_AGE_ONLY]
-    minimum = protocol_value(knowledge, "multiple_drug_allergies_min")
+    minimum = int(knowledge.protocol.multiple_drug_allergies_min.value)
     allergies = _drug_allergies(record, knowledge, matcher)
-    if minimum is not None and len(allergies) >= int(minimum):
+    if len(allergies) >= minimum:
         factors.append(RiskFactor("multiple_drug_allergies", f"multiple drug allergies ({len(allergies)})",
                                   tuple(allergies)))
-    older = protocol_value(knowledge, "older_age_years")
+    older = int(knowledge.protocol.older_age_years.value)
     comorbid = [key for key in WITH_AGE_ONLY if key in hits]
-    if older is not None and age is not None and age >= int(older) and comorbid:
+    if age is not None and age >= older and comorbid:
         diseases = " and ".join(matcher.label(k) for k in comorbid)
-        evidence = (Evidence(f"Age {age} years (>= {int(older)})", None, reference_of(record.patient or {})),
+        evidence = (Evidence(f"Age {age} years (>= {older})", None, reference_of(record.patient or {})),
                     *(e for k in comorbid for e in hits[k]))
         factors.append(RiskFactor("older_age_cardiorespiratory", f"age {age} with {diseases}", evidence))
     order = list(matcher.specs)

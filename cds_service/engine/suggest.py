@@ -19,7 +19,7 @@ from cds_service.engine.fhir_values import items
 from cds_service.engine.method import bag_volume_ml
 from cds_service.engine.model import EvaluationContext, IronOrder
 from cds_service.ids import uuid4
-from cds_service.knowledge.model import MedicationSpec
+from cds_service.knowledge.model import CodingFact, MedicationSpec
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
@@ -188,17 +188,17 @@ def with_dose(order: IronOrder, dose_mg: float) -> dict:
 
 # --- new orders -------------------------------------------------------------------------
 
-def observation_request(ctx: EvaluationContext, order: IronOrder, service_code: dict, minutes: int,
+def observation_request(ctx: EvaluationContext, order: IronOrder, service_code: CodingFact, minutes: int,
                         note: str, nurse_note: str | None = None) -> dict:
     """The observation ServiceRequest; ``nurse_note`` (what to do if pain or a reaction starts) is a second note."""
-    coding = {k: service_code[k] for k in ("system", "code", "display") if service_code.get(k)}
     return {
         "resourceType": "ServiceRequest",
         "id": new_id(),
         "identifier": [marker("observation-period", order.request_id)],
         "status": "draft",
         "intent": "order",
-        "code": {"coding": [coding], "text": service_code.get("display") or note},
+        "code": {"coding": [{"system": service_code.system, "code": service_code.code,
+                             "display": service_code.display}], "text": service_code.display},
         **_context(ctx),
         "occurrenceTiming": {"repeat": {"count": 1, "duration": minutes, "durationUnit": "min"}},
         "supportingInfo": [_iron_link(order)],

@@ -20,7 +20,8 @@ class Topic(str):
     ``display``: shown when wording.yaml lacks the topic's display (a card never loses its topic).
     ``rank``: position of the card among one order's cards (lower first; equal indicators keep this order).
     ``label_fields``: the product-label fields (``LabelLimits`` attributes) the card's values come from, and
-    ``protocol_keys``: the protocol.yaml keys, so the console can list the unverified or local values a
+    ``protocol_keys``: the protocol entries, as key paths (``Protocol.at``: "observation" or
+    "observation.default_minutes"), so the console can list the unverified or local values a
     topic's cards rest on (cards themselves never show verification status).
     ``premedications``: the card cites the premedications in protocol.yaml.
     ``wording``: its section under ``wording.topics`` in cards/wording.yaml (default: the code).

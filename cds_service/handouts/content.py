@@ -84,10 +84,8 @@ def facts_for(knowledge: Knowledge, product: Product, label: LabelLimits) -> dic
     # The generic name only: brand names differ between jurisdictions and a patient may know either.
     name = product.display
     infusion = [band.min_minutes for band in label.time_bands if band.method in ("infusion", "any")]
-    observation = [float(label.observation_minutes.value)]
-    default = ((knowledge.protocol.get("observation") or {}).get("default_minutes") or {}).get("value")
-    if default is not None:
-        observation.append(float(default))
+    observation = [float(label.observation_minutes.value),
+                   float(knowledge.protocol.observation.default_minutes.value)]
     values = {"product": name, "observation_minutes": _number(max(observation))}
     if infusion:
         values["infusion_minutes"] = _number(min(infusion))

@@ -15,9 +15,11 @@ from cds_service.knowledge.model import (
     LabelLimits,
     MedicationSpec,
     Product,
+    Protocol,
     Source,
     TimeBand,
 )
+from cds_service.knowledge.typed import ShapeError, typed
 from cds_service.paths import cards_dir
 
 FILES = ("sources.yaml", "products.yaml", "codes.yaml", "protocol.yaml", "wording.yaml", "handouts.yaml",
@@ -209,7 +211,7 @@ def build(data: dict[str, Any], overridden_by: str | None = None) -> Knowledge:
         iv_iron_atc_prefixes=tuple(data.get("iv_iron_atc_prefixes") or ()),
         oral_iron_names=tuple(data.get("oral_iron_names") or ()),
         codes=data.get("codes") or {},
-        protocol=data.get("protocol") or {},
+        protocol=typed(Protocol, data.get("protocol"), "protocol"),
         premedications={k: MedicationSpec(key=k, **v) for k, v in (data.get("premedications") or {}).items()},
         wording=data.get("wording") or {},
         overridden_by=overridden_by,
@@ -235,14 +237,23 @@ def validate(override_path: str | None = None, directory: Path | None = None) ->
         return data, errors
     messages = validation_messages(data, directory, override, override_path)
     messages += signoff_messages(data, directory, override_path)
-    return data, messages or _handout_render_problems(data)
+    return data, messages or _build_problems(data, directory)
 
 
-def _handout_render_problems(data: dict[str, Any]) -> list[str]:
+def _build_problems(data: dict[str, Any], directory: Path | None) -> list[str]:
+    """The typed knowledge builds, and from it every handout renders; a line per problem."""
+    try:
+        knowledge = build(data)
+    except ShapeError as exc:   # the schemas should make this unreachable: still a line, never a traceback
+        name = check.SECTION_FILE.get(exc.path.split(".")[0], "?")
+        return [f"{_display((directory or cards_dir()) / name)}: {exc}"]
+    return _handout_render_problems(knowledge)
+
+
+def _handout_render_problems(knowledge: Knowledge) -> list[str]:
     """Every product's handout renders in every language under both labels (numbers come from the facts)."""
     from cds_service.handouts.content import HandoutUnavailable, build_handout
 
-    knowledge = build(data)
     problems = []
     for product_key, product in knowledge.products.items():
         for jurisdiction in product.labels:

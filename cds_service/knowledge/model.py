@@ -7,7 +7,7 @@ ever sees these objects, never raw YAML.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Mapping
 
 
@@ -134,6 +134,125 @@ class MedicationSpec:
 
 
 @dataclass(frozen=True)
+class CodingFact:
+    """A code the service writes into the orders it suggests, with its citation (source and status optional)."""
+
+    system: str
+    code: str
+    display: str
+    source: str | None = None
+    status: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class InfusionPainProtocol:
+    """What counts as infusion pain during or after an earlier IV-iron dose."""
+
+    pain_score_threshold: Fact
+    window_after_minutes: Fact
+
+
+@dataclass(frozen=True)
+class DataRecency:
+    """How old (days) a value may be and still be used."""
+
+    weight: Fact
+    labs: Fact
+    pregnancy: Fact
+
+
+@dataclass(frozen=True)
+class HypotensionProtocol:
+    """Hypotension after an earlier IV-iron dose (a severe reaction)."""
+
+    systolic_max_mmhg: Fact
+    fall_mmhg: Fact
+    baseline_window_hours: Fact
+
+
+@dataclass(frozen=True)
+class ObservationProtocol:
+    default_minutes: Fact
+    first_dextran_dose_minutes: Fact
+    after_reaction_minutes: Fact
+    standing_protocol: Fact | None   # None: an override written before the switch existed (off)
+    vital_signs: tuple[str, ...]
+    service_code: CodingFact
+
+
+@dataclass(frozen=True)
+class LabThresholds:
+    ferritin_high_ng_ml: Fact
+    tsat_high_percent: Fact
+    phosphate_low_mg_dl: Fact
+    hemoglobin_high_g_dl: Fact
+
+
+@dataclass(frozen=True)
+class PremedicationRegimens:
+    """Premedication keys (``Knowledge.premedications``) the protocol asks for in each situation."""
+
+    infusion_pain: tuple[str, ...]
+    moderate_reaction: tuple[str, ...]
+    multiple_risk_factors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The institutional protocol (cards/protocol.yaml after the override): one field per key, in file order.
+
+    Optional entries (``None`` when absent) are the ones the schema lets an override leave out.
+    """
+
+    infusion_pain: InfusionPainProtocol
+    rate_after_reaction_factor: Fact
+    rate_with_risk_factors_factor: Fact
+    slowed_time_max_minutes: Fact
+    weekly_window_days: Fact
+    multiple_drug_allergies_min: Fact
+    older_age_years: Fact
+    corticosteroid_min_risk_factors: Fact
+    implausible_dose_mg: Fact | None
+    data_recency_days: DataRecency
+    hypotension: HypotensionProtocol
+    observation: ObservationProtocol
+    lab_thresholds: LabThresholds
+    fcm_redose_phosphate_days: Fact
+    premedication_regimens: PremedicationRegimens
+    premedication_source: Fact | None
+
+    def at(self, path: str) -> Any:
+        """The entry at a dotted key path as written in protocol.yaml ("observation.default_minutes").
+
+        For the places that name protocol entries by key (``Topic.protocol_keys``); rules read attributes.
+        """
+        node: Any = self
+        for key in path.split("."):
+            grouping = is_dataclass(node) and not isinstance(node, (Fact, CodingFact))   # a fact is one entry
+            if not grouping or key not in {f.name for f in fields(node)}:
+                raise LookupError(f"protocol has no entry {path!r}")
+            node = getattr(node, key)
+        return node
+
+    def to_dict(self) -> dict[str, Any]:
+        """The protocol as protocol.yaml writes it: same keys in the same order, unset entries left out."""
+        return _as_written(self)
+
+
+FACT_KEYS = ("value", "unit", "source", "status", "section", "note")   # the order the cards files write a fact in
+
+
+def _as_written(node: Any) -> Any:
+    if is_dataclass(node):
+        keys = FACT_KEYS if isinstance(node, Fact) else tuple(item.name for item in fields(node))
+        return {key: _as_written(getattr(node, key)) for key in keys if getattr(node, key) is not None}
+    if isinstance(node, tuple):
+        return list(node)
+    return node
+
+
+@dataclass(frozen=True)
 class Knowledge:
     """Everything the engine and the card builder know, validated."""
 
@@ -143,7 +262,7 @@ class Knowledge:
     iv_iron_atc_prefixes: tuple[str, ...]       # ("B03AC",)
     oral_iron_names: tuple[str, ...]            # names that mark oral iron (never a card)
     codes: Mapping[str, Any]                    # code sets: labs, manifestations, risk factors (see cards/codes.yaml)
-    protocol: Mapping[str, Any]                 # institutional protocol (cards/protocol.yaml, overridable)
+    protocol: Protocol                          # institutional protocol (cards/protocol.yaml, overridable)
     premedications: Mapping[str, MedicationSpec]
     wording: Mapping[str, Any]                  # card wording per topic (cards/wording.yaml)
     overridden_by: str | None = None            # path of the institution's override file, when one was applied

@@ -127,7 +127,7 @@ def test_premedication_is_never_an_h1_antihistamine(e2e, name):
 
 def test_premedication_after_infusion_pain_is_the_protocols_analgesic(e2e):
     knowledge = load_knowledge()
-    regimen = knowledge.protocol["premedication_regimens"]["infusion_pain"]
+    regimen = knowledge.protocol.premedication_regimens.infusion_pain
     wanted = {knowledge.premedications[key].rxnorm for key in regimen}
     created = [a["resource"] for a in actions_of(call(e2e, "pain-history"), "premedication") if a["type"] == "create"]
     codes = {c["code"] for r in created for c in r["medicationCodeableConcept"]["coding"]}
@@ -153,12 +153,12 @@ def test_critical_hypersensitivity_card_offers_to_cancel_this_draft(e2e, name):
 @pytest.mark.parametrize("name", [n for n in SCENARIOS if n.startswith("clean-")])
 def test_observation_order_is_a_draft_service_request_for_at_least_30_minutes(e2e, name):
     knowledge = load_knowledge()
-    code = knowledge.protocol["observation"]["service_code"]
+    code = knowledge.protocol.observation.service_code
     created = [a["resource"] for a in actions_of(call(e2e, name), "observation-period") if a["type"] == "create"]
     assert len(created) == 1
     order = created[0]
     assert order["resourceType"] == "ServiceRequest" and order["status"] == "draft"
-    assert any(c["system"] == code["system"] and c["code"] == code["code"] for c in order["code"]["coding"])
+    assert any(c["system"] == code.system and c["code"] == code.code for c in order["code"]["coding"])
     minutes = [int(w) for w in str(order).replace("(", " ").split() if w.isdigit()]
     assert any(m >= 30 for m in minutes), "the order must state the observation time"
 

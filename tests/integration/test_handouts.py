@@ -24,7 +24,7 @@ def _expected_minutes(product: str, jurisdiction: str = "US") -> tuple[str, str]
     label = KNOWLEDGE.products[product].labels[jurisdiction]
     infusion = min(b.min_minutes for b in label.time_bands if b.method in ("infusion", "any"))
     observation = max(float(label.observation_minutes.value),
-                      float(KNOWLEDGE.protocol["observation"]["default_minutes"]["value"]))
+                      float(KNOWLEDGE.protocol.observation.default_minutes.value))
     return f"{infusion:g}", f"{observation:g}"
 
 

@@ -26,6 +26,18 @@ def knowledge():
     return load_knowledge()
 
 
+def with_protocol(base, path: str, entry=None, **changes):
+    """A copy of ``base`` (the knowledge) whose protocol entry at ``path`` ("hypotension.fall_mmhg") is ``entry``,
+    or the entry with ``changes`` (e.g. ``value=85``); the packaged knowledge is untouched."""
+
+    def rebuilt(node, keys):
+        head, *rest = keys
+        child = getattr(node, head)
+        return replace(node, **{head: rebuilt(child, rest) if rest else (entry or replace(child, **changes))})
+
+    return replace(base, protocol=rebuilt(base.protocol, path.split(".")))
+
+
 def ctx(**overrides) -> EvaluationContext:
     base = EvaluationContext(patient_id="pat-1", encounter_id="enc-1", user_id="Practitioner/prac-1",
                              hook="order-sign", now=NOW, jurisdiction="US")

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from cds_service.engine import courses, text
-from cds_service.engine.facts import OrderFacts, fmt_mg, order_name, protocol_value, within_days
+from cds_service.engine.facts import OrderFacts, fmt_mg, order_name, within_days
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.suggest import with_dose
 from cds_service.engine.topics import Topic
@@ -34,11 +34,8 @@ def _weight(facts: OrderFacts) -> tuple[float | None, str | None]:
     weight, date = facts.patient.weight_kg, facts.patient.weight_date
     if weight is None:
         return None, None
-    try:
-        recency = protocol_value(facts.knowledge, "data_recency_days", "weight")
-    except LookupError:
-        recency = None
-    if recency is not None and date and not within_days(date, facts.ctx, float(recency)):
+    recency = float(facts.knowledge.protocol.data_recency_days.weight.value)
+    if date and not within_days(date, facts.ctx, recency):
         return None, None  # too old to dose by
     return float(weight), date
 
@@ -110,7 +107,7 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
         if fact is None:
             continue
         if days is None:
-            days = float(protocol_value(facts.knowledge, "weekly_window_days"))
+            days = float(facts.knowledge.protocol.weekly_window_days.value)
         recent = [a for a in facts.patient.administrations if a.dose_mg and within_days(a.date, facts.ctx, days)]
         given = sum(a.dose_mg for a in recent)
         if key == "daily":   # today's other drafts, and a required test dose, count towards the day's total

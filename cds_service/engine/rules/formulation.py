@@ -19,8 +19,6 @@ from cds_service.engine.facts import (
     draft_resources_of_type,
     iron_administrations,
     parse_when,
-    protocol_fact,
-    protocol_value,
     within_days,
 )
 from cds_service.engine.fhir_values import day
@@ -124,10 +122,10 @@ def _phosphate(card: _Card) -> None:
     if risk is None:
         return
     spec = knowledge.codes["labs"]["phosphate"]
-    window = protocol_fact(knowledge, "fcm_redose_phosphate_days")
+    window = knowledge.protocol.fcm_redose_phosphate_days
     days = max(float(window.value), float(risk.get("redose_within_days") or 0))
-    threshold = protocol_fact(knowledge, "lab_thresholds", "phosphate_low_mg_dl")
-    recency = float(protocol_value(knowledge, "data_recency_days", "labs"))
+    threshold = knowledge.protocol.lab_thresholds.phosphate_low_mg_dl
+    recency = float(knowledge.protocol.data_recency_days.labs.value)
     phosphate = facts.patient.labs.get(spec["loinc"])
     if phosphate is not None and not within_days(phosphate.date, facts.ctx, recency):
         phosphate = None

@@ -9,7 +9,7 @@ recency window count.
 from __future__ import annotations
 
 from cds_service.engine import text
-from cds_service.engine.facts import OrderFacts, protocol_fact, protocol_value, within_days
+from cds_service.engine.facts import OrderFacts, within_days
 from cds_service.engine.model import Evidence, Finding
 from cds_service.engine.topics import Topic
 
@@ -26,21 +26,21 @@ def _recent(facts: OrderFacts, name: str, recency: float):
 
 def check(facts: OrderFacts) -> Finding | None:
     knowledge = facts.knowledge
-    recency = float(protocol_value(knowledge, "data_recency_days", "labs"))
+    recency = float(knowledge.protocol.data_recency_days.labs.value)
     ferritin, tsat, hb = (_recent(facts, n, recency) for n in ("ferritin", "tsat", "hemoglobin"))
     cite = text.Citations(knowledge)
     findings: list[str] = []
     evidence: list[Evidence] = []
 
-    ferritin_high = protocol_fact(knowledge, "lab_thresholds", "ferritin_high_ng_ml")
-    tsat_high = protocol_fact(knowledge, "lab_thresholds", "tsat_high_percent")
+    thresholds = knowledge.protocol.lab_thresholds
+    ferritin_high, tsat_high = thresholds.ferritin_high_ng_ml, thresholds.tsat_high_percent
     if ferritin and tsat and ferritin.value >= float(ferritin_high.value) and tsat.value >= float(tsat_high.value):
         findings.append(text.phrase(knowledge, TOPIC, "findings", "overload", ferritin=ferritin.value, tsat=tsat.value))
         evidence += [Evidence(text=f"Ferritin {ferritin.value:g} ng/mL", date=ferritin.date,
                               reference=ferritin.reference),
                      Evidence(text=f"TSAT {tsat.value:g}%", date=tsat.date, reference=tsat.reference)]
         cite.add("High ferritin (protocol)", ferritin_high).add("High TSAT (protocol)", tsat_high)
-    hb_high = protocol_fact(knowledge, "lab_thresholds", "hemoglobin_high_g_dl")
+    hb_high = thresholds.hemoglobin_high_g_dl
     if hb and hb.value >= float(hb_high.value):
         findings.append(text.phrase(knowledge, TOPIC, "findings", "hemoglobin", hemoglobin=hb.value))
         evidence.append(Evidence(text=f"Hemoglobin {hb.value:g} g/dL", date=hb.date, reference=hb.reference))

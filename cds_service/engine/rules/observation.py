@@ -11,32 +11,30 @@ from __future__ import annotations
 
 from cds_service.engine import text
 from cds_service.engine.facts import (
-    MissingKnowledge,
     OrderFacts,
     ceil_minutes,
     codings,
     draft_resources_of_type,
     iron_administrations,
-    protocol_fact,
-    protocol_node,
 )
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import has_marker, observation_request
 from cds_service.engine.topics import Topic
+from cds_service.knowledge.model import CodingFact
 
 TOPIC = Topic("observation-period", rank=60, display="Post-infusion observation period",
               label_fields=("observation_minutes",), protocol_keys=("observation",))
 
 
-def already_ordered(facts: OrderFacts, service_code: dict) -> bool:
+def already_ordered(facts: OrderFacts, service_code: CodingFact) -> bool:
     for request in draft_resources_of_type(facts, "ServiceRequest"):
         if request.get("status") in ("revoked", "entered-in-error", "completed"):
             continue
         if has_marker(request, TOPIC):
             return True
         for coding in codings(request.get("code")):
-            if coding.get("code") == service_code.get("code") and coding.get("system") == service_code.get("system"):
+            if coding.get("code") == service_code.code and coding.get("system") == service_code.system:
                 return True
     return False
 
@@ -44,7 +42,8 @@ def already_ordered(facts: OrderFacts, service_code: dict) -> bool:
 def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list[str], list[Evidence]]:
     """(minutes, reasons, evidence) for this order and patient; sources go to ``cite``."""
     knowledge = facts.knowledge
-    default = protocol_fact(knowledge, "observation", "default_minutes")
+    observation = knowledge.protocol.observation
+    default = observation.default_minutes
     candidates = []
     if facts.identified:  # an order known only as "IV iron" has no label: the protocol still applies
         label = facts.label
@@ -67,7 +66,7 @@ def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list
     if facts.identified and facts.product.is_dextran:
         earlier = iron_administrations(facts.patient, knowledge, dextran_only=True)
         if not earlier:
-            first = protocol_fact(knowledge, "observation", "first_dextran_dose_minutes")
+            first = observation.first_dextran_dose_minutes
             unknown = "ironAdministrations" in facts.history_missing
             key = "dextran_history_unknown" if unknown else "first_dextran"
             candidates.append((float(first.value), text.phrase(knowledge, TOPIC, "reasons", key,
@@ -75,7 +74,7 @@ def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list
             cite.add("Observation after a first iron-dextran dose (protocol)", first)
 
     if facts.patient.reactions:
-        after = protocol_fact(knowledge, "observation", "after_reaction_minutes")
+        after = observation.after_reaction_minutes
         candidates.append((float(after.value), text.phrase(knowledge, TOPIC, "reasons", "after_reaction",
                                                            minutes=f"{after.value:g}")))
         cite.add("Observation after an earlier reaction (protocol)", after)
@@ -90,13 +89,10 @@ def required_minutes(facts: OrderFacts, cite: text.Citations) -> tuple[int, list
 
 def covered_by_standing_protocol(knowledge, minutes: int) -> bool:
     """True when the unit's standing observation protocol is on and already observes this long."""
-    try:
-        flag = protocol_fact(knowledge, "observation", "standing_protocol")
-    except MissingKnowledge:    # an override file written before the switch existed: off
-        return False
-    if flag.value is not True:
-        return False
-    return minutes <= ceil_minutes(float(protocol_fact(knowledge, "observation", "default_minutes").value))
+    observation = knowledge.protocol.observation
+    if observation.standing_protocol is None or observation.standing_protocol.value is not True:
+        return False   # None: an override file written before the switch existed, so off
+    return minutes <= ceil_minutes(float(observation.default_minutes.value))
 
 
 def nurse_note(knowledge) -> str:
@@ -113,14 +109,14 @@ def check(facts: OrderFacts) -> Finding | None:
     knowledge = facts.knowledge
     if hypersensitivity.stops(facts):
         return None   # the order is to be cancelled: an observation order would read as a way to proceed
-    service_code = protocol_node(knowledge, "observation", "service_code")
+    service_code = knowledge.protocol.observation.service_code
     if already_ordered(facts, service_code):
         return None
     cite = text.Citations(knowledge)
     minutes, reasons, evidence = required_minutes(facts, cite)
     if covered_by_standing_protocol(knowledge, minutes):
         return None
-    vital_signs = text.natural_list(protocol_node(knowledge, "observation", "vital_signs"))
+    vital_signs = text.natural_list(knowledge.protocol.observation.vital_signs)
     note = text.phrase(knowledge, TOPIC, "order_note", drug=facts.drug, minutes=minutes, vital_signs=vital_signs)
     detail = text.compose(
         text.phrase(knowledge, TOPIC, "detail", drug=facts.drug, minutes=minutes, vital_signs=vital_signs),

@@ -18,8 +18,6 @@ from cds_service.engine.facts import (
     codings,
     concept_text,
     draft_resources_of_type,
-    protocol_node,
-    protocol_value,
 )
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
@@ -84,6 +82,7 @@ def _already_drafted(facts: OrderFacts, spec: MedicationSpec) -> bool:
 def needed(facts: OrderFacts) -> tuple[list[tuple[str, str]], list[Evidence]]:
     """([(premedication key, reason)], evidence) the protocol asks for."""
     knowledge, patient = facts.knowledge, facts.patient
+    regimens = knowledge.protocol.premedication_regimens
     wanted: list[tuple[str, str]] = []
     evidence: list[Evidence] = []
     pain = [r for r in patient.reactions
@@ -91,19 +90,19 @@ def needed(facts: OrderFacts) -> tuple[list[tuple[str, str]], list[Evidence]]:
     moderate = [r for r in patient.reactions if r.kind == "hypersensitivity" and r.severity == "moderate"]
     if pain:
         reason = text.phrase(knowledge, TOPIC, "reasons", "infusion_pain")
-        wanted += [(key, reason) for key in protocol_node(knowledge, "premedication_regimens", "infusion_pain")]
+        wanted += [(key, reason) for key in regimens.infusion_pain]
         evidence += [e for r in pain for e in r.evidence]
     if moderate:
         reason = text.phrase(knowledge, TOPIC, "reasons", "moderate_reaction")
-        wanted += [(key, reason) for key in protocol_node(knowledge, "premedication_regimens", "moderate_reaction")]
+        wanted += [(key, reason) for key in regimens.moderate_reaction]
         evidence += [e for r in moderate for e in r.evidence]
-    minimum = protocol_value(knowledge, "corticosteroid_min_risk_factors")
+    minimum = knowledge.protocol.corticosteroid_min_risk_factors.value
     factors = list(dict.fromkeys(r.code for r in patient.risk_factors))
     if len(factors) >= minimum:
         names = ", ".join(dict.fromkeys(r.label for r in patient.risk_factors))
         reason = text.phrase(knowledge, TOPIC, "reasons", "multiple_risk_factors", count=len(factors), minimum=minimum,
                              factors=names)
-        wanted += [(key, reason) for key in protocol_node(knowledge, "premedication_regimens", "multiple_risk_factors")]
+        wanted += [(key, reason) for key in regimens.multiple_risk_factors]
         evidence += [e for r in patient.risk_factors for e in r.evidence]
     merged: dict[str, list[str]] = {}
     for key, reason in wanted:

@@ -27,7 +27,7 @@ an update would overwrite what the prescriber wrote.
 from __future__ import annotations
 
 from cds_service.engine import text
-from cds_service.engine.facts import OrderFacts, ceil_minutes, fmt_mg, fmt_minutes, parse_when, protocol_fact
+from cds_service.engine.facts import OrderFacts, ceil_minutes, fmt_mg, fmt_minutes, parse_when
 from cds_service.engine.method import order_method
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
@@ -91,7 +91,7 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
     evidence: list[Evidence] = []
 
     if facts.patient.reactions:
-        factor = protocol_fact(knowledge, "rate_after_reaction_factor")
+        factor = knowledge.protocol.rate_after_reaction_factor
         earlier = _reaction_reference_rates(facts)
         references = [rate for rate, _ in earlier] + ([label_rate] if label_rate else [])
         if references:
@@ -107,7 +107,7 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
         evidence.extend(e for _, e in earlier)
 
     if facts.patient.risk_factors and label_rate:
-        factor = protocol_fact(knowledge, "rate_with_risk_factors_factor")
+        factor = knowledge.protocol.rate_with_risk_factors_factor
         minutes = dose / (float(factor.value) * label_rate)
         slowed.append(minutes)
         names = ", ".join(dict.fromkeys(r.label for r in facts.patient.risk_factors))
@@ -121,7 +121,7 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
 
     required = max([label_min, *slowed])
     if slowed:
-        cap = protocol_fact(knowledge, "slowed_time_max_minutes")
+        cap = knowledge.protocol.slowed_time_max_minutes
         ceiling = max(float(cap.value), label_min)
         if required > ceiling:
             required = ceiling

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cds_service.cds_hooks.cards import build_response, fit_summary
 from cds_service.engine import topics
 from cds_service.engine.model import Finding, IronOrder, SuggestionSpec
-from cds_service.knowledge.loader import build
+from cds_service.knowledge.loader import build, read_files
 from support.conformance import assert_valid_response, response_problems
 from support.hook_requests import hook_request, medication_request
 
@@ -39,10 +39,7 @@ KNOWLEDGE_DATA = {
             }},
         },
     },
-    "protocol": {
-        "rate_after_reaction_factor": {"value": 0.5, "source": "S-LOCAL", "status": "institutional"},
-        "observation": {"default_minutes": {"value": 30, "source": "S-LABEL", "status": "confirmed"}},
-    },
+    "protocol": read_files()[0]["protocol"],   # the card builder reads none of it; the knowledge needs one
     "wording": {
         "service_label": "iron-cds test label",
         "topics": {

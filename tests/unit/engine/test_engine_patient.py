@@ -14,6 +14,7 @@ from cds_service.engine.model import EvaluationContext
 from cds_service.engine.patient import read_patient
 from cds_service.fhir.record import PatientRecord
 from cds_service.knowledge.loader import load_knowledge
+from support.rules import with_protocol
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -584,35 +585,22 @@ def test_messy_resources_do_not_raise(knowledge):
 
 
 # ---------------------------------------------------------------- thresholds read from the knowledge
-def with_protocol(knowledge, path, value):
-    """A copy of the knowledge with one protocol fact's value changed (the packaged data is untouched)."""
-    import copy
-    import dataclasses
-
-    protocol = copy.deepcopy(dict(knowledge.protocol))
-    node = protocol
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = {**node[path[-1]], "value": value}
-    return dataclasses.replace(knowledge, protocol=protocol)
-
-
 def test_hypotension_thresholds_are_the_cited_knowledge_values(knowledge):
-    hypotension = knowledge.protocol["hypotension"]
-    assert (hypotension["systolic_max_mmhg"]["value"], hypotension["fall_mmhg"]["value"]) == (90, 30)
-    assert hypotension["systolic_max_mmhg"]["source"] == hypotension["fall_mmhg"]["source"] == "S-ASH23"
-    assert hypotension["baseline_window_hours"]["status"] == "institutional"
+    hypotension = knowledge.protocol.hypotension
+    assert (hypotension.systolic_max_mmhg.value, hypotension.fall_mmhg.value) == (90, 30)
+    assert hypotension.systolic_max_mmhg.source == hypotension.fall_mmhg.source == "S-ASH23"
+    assert hypotension.baseline_window_hours.status == "institutional"
 
 
 def test_systolic_threshold_follows_the_knowledge(knowledge):
-    local = with_protocol(knowledge, ("hypotension", "systolic_max_mmhg"), 85)
+    local = with_protocol(knowledge, "hypotension.systolic_max_mmhg", value=85)
     low = sbp(88, START + timedelta(minutes=15))
     assert ("hypersensitivity", "severe") in kinds(picture(knowledge, admin(), low))
     assert kinds(picture(local, admin(), low)) == []
 
 
 def test_systolic_fall_follows_the_knowledge(knowledge):
-    local = with_protocol(knowledge, ("hypotension", "fall_mmhg"), 40)
+    local = with_protocol(knowledge, "hypotension.fall_mmhg", value=40)
     resources = (admin(), sbp(150, START - timedelta(minutes=10)), sbp(115, END + timedelta(minutes=30)))   # fall 35
     assert ("hypersensitivity", "severe") in kinds(picture(knowledge, *resources))
     assert kinds(picture(local, *resources)) == []
@@ -627,11 +615,11 @@ def test_baseline_is_taken_only_within_the_window_before_the_infusion(knowledge,
 
 @pytest.mark.parametrize("days,pregnant", [(299, True), (301, False)])
 def test_pregnancy_status_recency_from_the_knowledge(knowledge, days, pregnant):
-    assert knowledge.protocol["data_recency_days"]["pregnancy"]["value"] == 300
+    assert knowledge.protocol.data_recency_days.pregnancy.value == 300
     o = obs("82810-3", when=NOW - timedelta(days=days),
             valueCodeableConcept={"coding": [{"system": SNOMED, "code": "77386006"}]})
     assert (codes(picture(knowledge, o)) == ["pregnancy"]) is pregnant
-    longer = with_protocol(knowledge, ("data_recency_days", "pregnancy"), 400)
+    longer = with_protocol(knowledge, "data_recency_days.pregnancy", value=400)
     assert codes(picture(longer, o)) == ["pregnancy"]
 
 

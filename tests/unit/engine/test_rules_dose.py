@@ -8,7 +8,7 @@ from cds_service.engine.rules import dose
 from support.rules import administration, days_before, draft_resource, facts, flat, knowledge, order, patient
 
 FCM_US = knowledge().products["ferric_carboxymaltose"].labels["US"]
-WEEK = knowledge().protocol["weekly_window_days"]["value"]
+WEEK = knowledge().protocol.weekly_window_days.value
 
 
 def fcm(mg, **kw):
@@ -75,7 +75,7 @@ def test_weight_unknown_checks_the_absolute_limit_and_says_so():
 
 
 def test_a_stale_weight_counts_as_unknown():
-    recency = knowledge().protocol["data_recency_days"]["weight"]["value"]
+    recency = knowledge().protocol.data_recency_days.weight.value
     finding = dose.check(facts(fcm(1000), weighing(60, days=recency + 1)))
     assert finding is not None and finding.indicator == "info"
     assert allowed_of(dose.check(facts(fcm(1000), weighing(60, days=recency - 1)))) == 900

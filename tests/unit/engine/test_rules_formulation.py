@@ -9,8 +9,8 @@ from cds_service.engine.rules import formulation
 from support.rules import administration, draft_resource, facts, flat, knowledge, lab, order, patient, reaction
 
 K = knowledge()
-REDOSE_DAYS = K.protocol["fcm_redose_phosphate_days"]["value"]
-PHOSPHATE_LOW = K.protocol["lab_thresholds"]["phosphate_low_mg_dl"]["value"]
+REDOSE_DAYS = K.protocol.fcm_redose_phosphate_days.value
+PHOSPHATE_LOW = K.protocol.lab_thresholds.phosphate_low_mg_dl.value
 INFED = K.products["iron_dextran"].labels["US"]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from cds_service.engine.rules import iron_status
 from support.rules import facts, knowledge, lab, patient
 
-T = knowledge().protocol["lab_thresholds"]
-FERRITIN, TSAT, HB = (T[k]["value"] for k in ("ferritin_high_ng_ml", "tsat_high_percent", "hemoglobin_high_g_dl"))
-RECENCY = knowledge().protocol["data_recency_days"]["labs"]["value"]
+T = knowledge().protocol.lab_thresholds
+FERRITIN, TSAT, HB = (T.ferritin_high_ng_ml.value, T.tsat_high_percent.value, T.hemoglobin_high_g_dl.value)
+RECENCY = knowledge().protocol.data_recency_days.labs.value
 
 
 def labs(**values):

@@ -8,8 +8,8 @@ from cds_service.engine.rules import premedication
 from support.rules import facts, flat, knowledge, patient, reaction, risk
 
 K = knowledge()
-REGIMENS = K.protocol["premedication_regimens"]
-MIN_RISKS = K.protocol["corticosteroid_min_risk_factors"]["value"]
+REGIMENS = K.protocol.premedication_regimens
+MIN_RISKS = K.protocol.corticosteroid_min_risk_factors.value
 AVOID = K.wording["topics"]["premedication"]["avoid_h1"]
 
 
@@ -48,17 +48,17 @@ def test_no_history_no_premedication():
 def test_infusion_pain_history_gives_the_protocol_premedication():
     finding = premedication.check(facts(the_patient=patient(reactions=(reaction(),))))
     assert finding.indicator == "info"
-    assert created(finding) == [rxnorm(k) for k in REGIMENS["infusion_pain"]]
+    assert created(finding) == [rxnorm(k) for k in REGIMENS.infusion_pain]
     assert "ferric carboxymaltose" in finding.summary and "Back pain 6/10" in finding.detail
     resource = finding.suggestions[0].resource
-    spec = K.premedications[REGIMENS["infusion_pain"][0]]
+    spec = K.premedications[REGIMENS.infusion_pain[0]]
     assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == spec.dose_value
     assert resource["dosageInstruction"][0]["route"]["coding"][0]["code"] == spec.route_code
 
 
 def test_moderate_reaction_gives_the_corticosteroid():
     finding = premedication.check(facts(the_patient=patient(reactions=(reaction("hypersensitivity", "moderate"),))))
-    assert created(finding) == [rxnorm(k) for k in REGIMENS["moderate_reaction"]]
+    assert created(finding) == [rxnorm(k) for k in REGIMENS.moderate_reaction]
 
 
 def test_corticosteroid_from_the_protocols_number_of_risk_factors():
@@ -69,12 +69,12 @@ def test_corticosteroid_from_the_protocols_number_of_risk_factors():
     assert premedication.check(facts(the_patient=one)) is None
     assert premedication.check(facts(the_patient=same_twice)) is None
     finding = premedication.check(facts(the_patient=two))
-    assert created(finding) == [rxnorm(k) for k in REGIMENS["multiple_risk_factors"]]
+    assert created(finding) == [rxnorm(k) for k in REGIMENS.multiple_risk_factors]
     assert "Mastocytosis" in finding.detail
 
 
 def test_a_premedication_already_drafted_is_not_suggested_again():
-    spec = K.premedications[REGIMENS["infusion_pain"][0]]
+    spec = K.premedications[REGIMENS.infusion_pain[0]]
     drafted = {"resourceType": "MedicationRequest", "id": "pre-1", "status": "draft", "intent": "order",
                "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
                                                          "code": spec.rxnorm}]}}

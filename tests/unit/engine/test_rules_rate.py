@@ -8,8 +8,8 @@ from cds_service.engine.rules import rate
 from support.rules import administration, draft_resource, facts, flat, knowledge, order, patient, reaction, risk
 
 FCM_US = knowledge().products["ferric_carboxymaltose"].labels["US"]
-REACTION_FACTOR = knowledge().protocol["rate_after_reaction_factor"]["value"]
-RISK_FACTOR = knowledge().protocol["rate_with_risk_factors_factor"]["value"]
+REACTION_FACTOR = knowledge().protocol.rate_after_reaction_factor.value
+RISK_FACTOR = knowledge().protocol.rate_with_risk_factors_factor.value
 
 
 def duration_of(finding):
@@ -148,7 +148,7 @@ def test_unidentified_iv_iron_is_not_checked_visibly():
 
 
 # ------------------------------------------------ issue 12: the right reference, the cap, single risk factors
-CAP = knowledge().protocol["slowed_time_max_minutes"]["value"]
+CAP = knowledge().protocol.slowed_time_max_minutes.value
 
 
 def test_another_products_earlier_rate_is_never_the_reference():

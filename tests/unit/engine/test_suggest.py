@@ -48,7 +48,7 @@ def test_with_dose_sets_mg_and_keeps_the_time():
 
 
 def test_observation_and_lab_requests_are_valid_drafts_tied_to_patient_encounter_and_order():
-    code = knowledge().protocol["observation"]["service_code"]
+    code = knowledge().protocol.observation.service_code
     observation = suggest.observation_request(ctx(), order(), code, 30, "Observe 30 minutes")
     lab = suggest.lab_request(ctx(), order(), "formulation", "2777-1", "Phosphate", "before the dose")
     for resource in (observation, lab):

@@ -98,10 +98,11 @@ def test_prefetch_templates_read_the_code_keys():
 def test_protocol_and_premedications_are_complete():
     knowledge = load_knowledge()
     protocol = knowledge.protocol
-    assert protocol["infusion_pain"]["pain_score_threshold"]["value"] == 4
-    assert protocol["observation"]["service_code"]["code"]
-    for keys in protocol["premedication_regimens"].values():
-        assert all(key in knowledge.premedications for key in keys)
+    assert protocol.infusion_pain.pain_score_threshold.value == 4
+    assert protocol.observation.service_code.code
+    regimens = protocol.premedication_regimens
+    for keys in (regimens.infusion_pain, regimens.moderate_reaction, regimens.multiple_risk_factors):
+        assert keys and all(key in knowledge.premedications for key in keys)
     assert knowledge.premedications["methylprednisolone_iv"].route_code == "47625008"
     assert all("diphenhydramine" not in spec.display.lower() for spec in knowledge.premedications.values())
 
@@ -239,12 +240,12 @@ def test_rate_factor_is_a_fraction(cards, factor, ok):
 def test_moved_values_are_in_the_packaged_data_with_sources():
     knowledge = load_knowledge()
     protocol, codes = knowledge.protocol, knowledge.codes
-    assert protocol["hypotension"]["systolic_max_mmhg"]["value"] == 90
-    assert protocol["hypotension"]["fall_mmhg"]["value"] == 30
-    assert {protocol["hypotension"][k]["source"] for k in ("systolic_max_mmhg", "fall_mmhg")} == {"S-ASH23"}
-    assert protocol["hypotension"]["baseline_window_hours"]["value"] == 24
-    assert protocol["data_recency_days"]["pregnancy"] == {**protocol["data_recency_days"]["pregnancy"], "value": 300,
-                                                          "status": "institutional"}
+    assert protocol.hypotension.systolic_max_mmhg.value == 90
+    assert protocol.hypotension.fall_mmhg.value == 30
+    assert {protocol.hypotension.systolic_max_mmhg.source, protocol.hypotension.fall_mmhg.source} == {"S-ASH23"}
+    assert protocol.hypotension.baseline_window_hours.value == 24
+    pregnancy = protocol.data_recency_days.pregnancy
+    assert (pregnancy.value, pregnancy.status) == (300, "institutional")
     assert "iv iron" in codes["iv_iron_class_names"]["names"]
     assert codes["routes"]["intramuscular"]["snomed"] == {"78421000": "Intramuscular route"}
     assert codes["routes"]["subcutaneous"]["snomed"] == {"34206005": "Subcutaneous route"}

@@ -35,11 +35,11 @@ def test_override_changes_a_protocol_value_and_is_named(override):
     path = override(VALID)
     knowledge = load_knowledge(path)
     assert knowledge.overridden_by == path
-    assert knowledge.protocol["observation"]["after_reaction_minutes"]["value"] == 90
-    assert knowledge.protocol["lab_thresholds"]["ferritin_high_ng_ml"]["value"] == 800
+    assert knowledge.protocol.observation.after_reaction_minutes.value == 90
+    assert knowledge.protocol.lab_thresholds.ferritin_high_ng_ml.value == 800
     # deep merge: what the override does not mention is kept
-    assert knowledge.protocol["observation"]["default_minutes"]["value"] == 30
-    assert knowledge.protocol["lab_thresholds"]["tsat_high_percent"]["value"] == 30
+    assert knowledge.protocol.observation.default_minutes.value == 30
+    assert knowledge.protocol.lab_thresholds.tsat_high_percent.value == 30
     assert load_knowledge().overridden_by is None
 
 
@@ -64,7 +64,7 @@ def test_override_citing_an_unknown_source_is_refused(override):
 def test_override_can_add_its_own_source(override):
     path = override("sources:\n  S-OUR-SOP: {title: 'St Elsewhere IV iron SOP v3', url: null, accessed: '2026-11-01'}\n"
                     "protocol:\n  weekly_window_days: {value: 7, unit: d, source: S-OUR-SOP, status: institutional}\n")
-    assert load_knowledge(path).protocol["weekly_window_days"]["source"] == "S-OUR-SOP"
+    assert load_knowledge(path).protocol.weekly_window_days.source == "S-OUR-SOP"
 
 
 def test_override_with_an_unknown_section_is_refused(override):
@@ -179,5 +179,5 @@ def test_override_can_lengthen_the_baseline_window(override):
     path = override("protocol:\n  hypotension:\n    baseline_window_hours: "
                     "{value: 48, unit: h, source: S-ISSUE-PROTOCOL, status: institutional}\n")
     knowledge = load_knowledge(path)
-    assert knowledge.protocol["hypotension"]["baseline_window_hours"]["value"] == 48
-    assert knowledge.protocol["hypotension"]["systolic_max_mmhg"]["value"] == 90   # merged, not replaced
+    assert knowledge.protocol.hypotension.baseline_window_hours.value == 48
+    assert knowledge.protocol.hypotension.systolic_max_mmhg.value == 90   # merged, not replaced

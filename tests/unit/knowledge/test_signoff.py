@@ -81,7 +81,7 @@ def test_an_override_carries_its_own_sign_off(tmp_path):
     knowledge = load_knowledge(str(signed))
     assert knowledge.version == f"{base} + local ste-3"
     assert knowledge.signoffs["override"]["reviewed_by"] == "St Elsewhere P&T committee"
-    assert knowledge.protocol["observation"]["after_reaction_minutes"]["value"] == 90
+    assert knowledge.protocol.observation.after_reaction_minutes.value == 90
     unsigned = tmp_path / "unsigned.yaml"
     unsigned.write_text(CHANGE, encoding="utf-8")
     knowledge = load_knowledge(str(unsigned))
