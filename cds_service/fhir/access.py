@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from cds_service.fhir.ids import is_fhir_id, names_other_patient
+from cds_service.fhir.ids import is_fhir_id, other_patient_test
 from cds_service.fhir.payload import Failure, Obtained, interpret
 from cds_service.fhir.reader import ReadLimits, ReadResult, read_paged, shared_session
 from cds_service.fhir.record import PatientRecord
@@ -315,8 +315,9 @@ def _access_token(authorization) -> str | None | bool:
 def _add(record: PatientRecord, key: str, resources: list[dict], skipped: int, hook_instance,
          patient_id: str | None) -> None:
     others = 0
+    names_other = other_patient_test(patient_id) if patient_id is not None else None
     for resource in resources:
-        if patient_id is not None and names_other_patient(resource, patient_id):
+        if names_other is not None and names_other(resource):
             others += 1   # another patient's reaction or weight must never be read as this patient's
             continue
         record.add(resource)

@@ -67,13 +67,27 @@ PATIENT_FIELDS = ("subject", "patient")
 def names_other_patient(resource: object, patient_id: str) -> str | None:
     """The field of ``resource`` that names a patient other than ``patient_id`` (a Patient resource: its
     ``id``), else None. A resource that names no patient is not "another patient's"."""
-    if not isinstance(resource, dict):
+    return other_patient_test(patient_id)(resource)
+
+
+def other_patient_test(patient_id: str):
+    """``names_other_patient`` for one patient, for checking every resource of a record: the usual
+    ``{"reference": "Patient/<id>"}`` is then decided by one comparison, without parsing it."""
+    own = f"Patient/{patient_id}" if is_fhir_id(patient_id) else None   # ids without / ? or spaces only
+
+    def names_other(resource: object) -> str | None:
+        if not isinstance(resource, dict):
+            return None
+        if resource.get("resourceType") == "Patient":
+            rid = resource.get("id")
+            return "id" if isinstance(rid, str) and rid != patient_id else None
+        for field in PATIENT_FIELDS:
+            value = resource.get(field)
+            if value is None or (own is not None and type(value) is dict and value.get("reference") == own):
+                continue
+            named = referenced_patient(value)
+            if named is not None and named != patient_id:
+                return field
         return None
-    if resource.get("resourceType") == "Patient":
-        rid = resource.get("id")
-        return "id" if isinstance(rid, str) and rid != patient_id else None
-    for field in PATIENT_FIELDS:
-        named = referenced_patient(resource.get(field))
-        if named is not None and named != patient_id:
-            return field
-    return None
+
+    return names_other

@@ -13,8 +13,17 @@ import json
 import logging
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from cds_service.fhir.ids import MAX_ID_CHARS, is_fhir_id, names_other_patient
+from cds_service.fhir.ids import (
+    MAX_ID_CHARS,
+    PATIENT_FIELDS,
+    is_fhir_id,
+    names_other_patient,
+    other_patient_test,
+    referenced_patient,
+)
 from cds_service.ops.logs import JsonFormatter
 from support.bundle_fhir import prefetch_for
 from support.e2e import SCENARIOS, context_for, load, pin_now, templates
@@ -149,3 +158,40 @@ def test_the_patient_comparison_reads_each_reference_shape():
     assert names_other_patient({"resourceType": "Medication", "id": "m"}, "a") is None
     assert names_other_patient({"resourceType": "Observation", "subject": {"reference": "#contained"}}, "a") is None
     assert names_other_patient({"resourceType": "Observation", "subject": {"reference": "Group/g"}}, "a") is None
+
+
+def _names_other_by_parsing(resource: dict, patient_id: str) -> str | None:
+    """The definition the one-comparison shortcut must agree with: every reference parsed."""
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return "id" if isinstance(rid, str) and rid != patient_id else None
+    for field in PATIENT_FIELDS:
+        named = referenced_patient(resource.get(field))
+        if named is not None and named != patient_id:
+            return field
+    return None
+
+
+_ID_PARTS = st.sampled_from(["a", "b", "a1", "x-y", "a.b", ".", "..", "a/b", "a?x", " a", "a ", "_history", ""])
+_REFERENCE = st.one_of(
+    st.builds(lambda t, i: f"{t}/{i}", st.sampled_from(["Patient", "Group", "patient"]), _ID_PARTS),
+    st.builds(lambda i, v: f"https://ehr.example/fhir/Patient/{i}/_history/{v}", _ID_PARTS, st.sampled_from(["1", ""])),
+    st.sampled_from(["#contained", "Patient/", "/Patient/a", "Patient/a/", "Patient/a?x=1", ""]),
+    st.text(max_size=12),
+)
+_HOLDER = st.one_of(st.none(), st.builds(lambda r: {"reference": r}, _REFERENCE), st.just("Patient/a"),
+                    st.just({"display": "no reference"}))
+
+
+@given(patient_id=_ID_PARTS, subject=_HOLDER, patient=_HOLDER,
+       resource_type=st.sampled_from(["Observation", "AllergyIntolerance", "Patient"]))
+@example(patient_id="a?x", subject={"reference": "Patient/a?x"}, patient=None, resource_type="Observation")
+@example(patient_id="a/b", subject=None, patient={"reference": "Patient/a/b"}, resource_type="AllergyIntolerance")
+@example(patient_id=" a", subject={"reference": "Patient/ a"}, patient=None, resource_type="Observation")
+def test_the_one_comparison_shortcut_agrees_with_parsing_every_reference(patient_id, subject, patient, resource_type):
+    resource = {"resourceType": resource_type, "id": "b"}
+    if subject is not None:
+        resource["subject"] = subject
+    if patient is not None:
+        resource["patient"] = patient
+    assert other_patient_test(patient_id)(resource) == _names_other_by_parsing(resource, patient_id)
