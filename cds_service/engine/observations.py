@@ -29,15 +29,22 @@ class Reading(NamedTuple):
     resource: dict
 
 
-def _codes(concept: object) -> set[str]:
+def _codes(concept: object) -> set[str] | tuple[str, ...]:
     """LOINC codes of a concept; codings without a system are accepted (some feeds omit it)."""
     if not isinstance(concept, dict):
-        return set()
+        return ()
     coding = concept.get("coding")
     if not isinstance(coding, list):
-        return set()
+        return ()
+    if len(coding) == 1:   # the usual shape: no set to build
+        c = coding[0]
+        code = c.get("code") if isinstance(c, dict) else None
+        return (code,) if isinstance(code, str) and system_kind(c.get("system")) in _LOINC_OR_NONE else ()
     return {c["code"] for c in coding if isinstance(c, dict) and isinstance(c.get("code"), str)
-            and system_kind(c.get("system")) in ("loinc", None)}
+            and system_kind(c.get("system")) in _LOINC_OR_NONE}
+
+
+_LOINC_OR_NONE = ("loinc", None)
 
 
 def _start(obs: dict) -> tuple[str | None, datetime | None]:

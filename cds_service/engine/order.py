@@ -378,7 +378,33 @@ def read_orders(draft_orders: dict, record, knowledge, patient=None) -> tuple[li
     """(IV-iron orders, every other draft resource) of a draftOrders Bundle.
 
     ``patient``: the PatientPicture once read, for doses ordered per kg (read again with it).
+    Without it, a second reading of the same drafts against the same Medications is the first one's
+    result (the triage reads them before the history is gathered, the engine after).
     """
+    memo = getattr(record, "derived", None) if patient is None else None
+    state = _medications_state(record)
+    if isinstance(memo, dict):
+        last = memo.get("orders")
+        if last is not None and last[0] is draft_orders and last[1] is knowledge and last[2] == state:
+            return list(last[3]), list(last[4])
+    orders, others = _read_orders(draft_orders, record, knowledge, patient)
+    if isinstance(memo, dict):
+        memo["orders"] = (draft_orders, knowledge, state, tuple(orders), tuple(others))
+    return orders, others
+
+
+def _medications_state(record) -> tuple:
+    """What of ``record`` an order reading depends on: its Medications (only ever added) and why any
+    could not be read."""
+    if record is None:
+        return ()
+    unavailable = getattr(record, "unavailable", None)
+    failed = tuple((k, v) for k, v in unavailable.items() if k.startswith("medication:")) \
+        if isinstance(unavailable, dict) else ()
+    return len(record.of_type("Medication")), failed
+
+
+def _read_orders(draft_orders: dict, record, knowledge, patient) -> tuple[list[IronOrder], list[dict]]:
     resources = _bundle_resources(draft_orders)
     medications = medication_index(record, resources)
     unavailable = getattr(record, "unavailable", None)

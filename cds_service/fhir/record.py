@@ -24,6 +24,9 @@ class PatientRecord:
     # key -> why its data may be partial although it was read (page cap, next page on another host)
     incomplete: dict[str, str] = field(default_factory=dict)
     _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    # Readings worked out from this call's data and reused within the call (engine.order.read_orders):
+    # the triage reads the draft orders before the history, the engine reads them again after it.
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def patient(self) -> dict | None:

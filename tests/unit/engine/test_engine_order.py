@@ -597,3 +597,26 @@ def test_class_names_come_from_the_knowledge(knowledge):
     local = dataclasses.replace(knowledge, codes={**knowledge.codes, "iv_iron_class_names": names})
     assert read(local, request(concept(text="IV iron 500 mg"), dose=mg(500)))[0] == []
     assert only_order(local, request(concept(text="Parenteral iron 500 mg"), dose=mg(500))).matched_by == "class"
+
+
+# ---------------------------------------------------------------- read once per call
+def test_a_second_reading_of_the_same_drafts_is_the_first_one_until_a_medication_arrives(knowledge, monkeypatch):
+    from cds_service.engine import order as order_module
+
+    calls = []
+    real = order_module.read_order
+    monkeypatch.setattr(order_module, "read_order", lambda *a, **k: calls.append(1) or real(*a, **k))
+    record = PatientRecord()
+    req = request(None, dose=mg(125))
+    req["medicationReference"] = {"reference": "Medication/m-42"}
+    drafts = bundle(req)
+
+    first = read_orders(drafts, record, knowledge)
+    assert read_orders(drafts, record, knowledge) == first and len(calls) == 1   # the engine after the triage
+
+    record.unavailable["medication:m-42"] = "HTTP 500"      # why it could not be read is part of the reading
+    assert "HTTP 500" in read_orders(drafts, record, knowledge)[0][0].matched_on and len(calls) == 2
+
+    record.add({"resourceType": "Medication", "id": "m-42", "code": concept(text="Ferrlecit 125 mg")})
+    assert read_orders(drafts, record, knowledge)[0][0].product_key == "sodium_ferric_gluconate" and len(calls) == 3
+    assert read_orders(bundle(copy.deepcopy(req)), record, knowledge) and len(calls) == 4   # other drafts: read
