@@ -9,10 +9,11 @@ import logging
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from functools import partial
+from functools import lru_cache, partial
 
 import orjson
 from flask import Blueprint, Response, current_app, g, request
+from werkzeug.sansio.utils import get_current_url
 
 from cds_service import hooks_served
 from cds_service.cds_hooks.cards import build_response
@@ -45,8 +46,13 @@ def run_engine(state, hook: str, draft_orders, selections, record, patient_id: s
                             now=datetime.now(timezone.utc), jurisdiction=state.config.jurisdiction,
                             engine_seconds=state.config.engine_deadline_seconds)
     findings = evaluate(draft_orders, selections, record, state.knowledge, ctx, [key.key for key in state.prefetch])
-    return build_response(findings, state.knowledge, state.config.public_base_url or request.host_url,
-                          jurisdiction=state.config.jurisdiction)
+    base = state.config.public_base_url or _host_url(request.scheme, request.host)
+    return build_response(findings, state.knowledge, base, jurisdiction=state.config.jurisdiction)
+
+
+@lru_cache(maxsize=64)   # werkzeug's request.host_url, worked out once per host a caller uses (a few)
+def _host_url(scheme: str, host: str) -> str:
+    return get_current_url(scheme, host)
 
 
 @bp.post("/cds-services/<service_id>")
