@@ -17,7 +17,7 @@ from cds_service.engine.administrations import span
 from cds_service.engine.facts import minutes_phrase
 from cds_service.engine.fhir_values import day, reference_target
 from cds_service.engine.model import Administration, Evidence, Reaction
-from cds_service.engine.observations import ObservationIndex, Reading
+from cds_service.engine.observations import ObservationIndex, Reading, days_around
 from cds_service.engine.units import fmt
 
 
@@ -76,12 +76,13 @@ def pain_reactions(index: ObservationIndex, knowledge, admins: list[Administrati
     return reactions
 
 
-def _systolic(index: ObservationIndex, knowledge) -> list[Reading]:
+def _systolic(index: ObservationIndex, knowledge, windows) -> list[Reading]:
+    """Dated systolic readings that may fall in one of ``windows``: only those are parsed."""
     vitals = knowledge.codes.get("vitals") or {}
     code = vitals.get("systolic")
-    if not code:
+    if not code or not windows:
         return []
-    return [r for r in index.readings(str(code), components=True) if r.when is not None]
+    return [r for r in index.readings(str(code), components=True, days=days_around(windows)) if r.when is not None]
 
 
 def hypotension_reactions(index: ObservationIndex, knowledge, admins: list[Administration]) -> list[Reaction]:
@@ -89,20 +90,18 @@ def hypotension_reactions(index: ObservationIndex, knowledge, admins: list[Admin
     window = knowledge.protocol.infusion_pain.window_after_minutes.value
     maximum, fall = float(hypotension.systolic_max_mmhg.value), float(hypotension.fall_mmhg.value)
     baseline_hours = hypotension.baseline_window_hours.value
-    readings = _systolic(index, knowledge)
+    spans = [(admin, s) for admin in admins if (s := span(admin)) is not None]
+    before_start, after_end = timedelta(hours=float(baseline_hours)), timedelta(minutes=float(window))
+    readings = _systolic(index, knowledge, [(start - before_start, end + after_end) for _, (start, end) in spans])
     if not readings:
         return []
     reactions = []
-    for admin in admins:
-        window_span = span(admin)
-        if window_span is None:
-            continue
-        start, end = window_span
-        after = end + timedelta(minutes=float(window))
+    for admin, (start, end) in spans:
+        after = end + after_end
         during = [r for r in readings if start < r.when <= after]
         if not during:
             continue
-        before = [r for r in readings if start - timedelta(hours=float(baseline_hours)) <= r.when <= start]
+        before = [r for r in readings if start - before_start <= r.when <= start]
         baseline = before[0] if before else None            # readings are newest first
         lowest = min(during, key=lambda r: r.value)
         features = []

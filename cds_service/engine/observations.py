@@ -8,7 +8,7 @@ neither ever twice. Entered-in-error and cancelled Observations are dropped here
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Iterator, NamedTuple
 
 from cds_service.engine.fhir_values import effective_span, parse_when, reference_of, system_kind
@@ -67,6 +67,26 @@ def _quantity(holder: dict) -> tuple[dict, float] | None:
     return None if value is None else (quantity, value)
 
 
+def _may_fall_on(obs: dict, days: frozenset[str]) -> bool:
+    """False only for an ``effectiveDateTime`` plainly written on a day not in ``days``."""
+    text = obs.get("effectiveDateTime")
+    return not (isinstance(text, str) and len(text) >= 10 and text[4] == "-" and text[7] == "-"
+                and text[:10] not in days)
+
+
+def days_around(spans, margin: timedelta = timedelta(days=1)) -> frozenset[str]:
+    """Every day (``YYYY-MM-DD``) a time inside one of ``spans`` (aware (start, end) pairs) can be written
+    with: its UTC day and the day on either side, since an offset moves the written day by less than one."""
+    days = set()
+    for start, end in spans:
+        day = (start.astimezone(timezone.utc) - margin).date()
+        last = (end.astimezone(timezone.utc) + margin).date()
+        while day <= last:
+            days.add(day.isoformat())
+            day += timedelta(days=1)
+    return frozenset(days)
+
+
 class ObservationIndex:
     def __init__(self, observations: list[dict]) -> None:
         self._by_code: dict[str, list[tuple[dict, dict]]] = {}      # code -> [(obs, obs)]
@@ -89,15 +109,20 @@ class ObservationIndex:
     def resources(self, code: str) -> list[dict]:
         return [obs for obs, _ in self._by_code.get(code, ())]
 
-    def readings(self, code: str, *, components: bool = False, at_least: float | None = None) -> tuple[Reading, ...]:
+    def readings(self, code: str, *, components: bool = False, at_least: float | None = None,
+                 days: frozenset[str] | None = None) -> tuple[Reading, ...]:
         """Numeric readings of ``code``, newest first (undated last); with ``components``, panel components
-        too; with ``at_least``, only values >= it (their dates are then the only ones parsed)."""
-        key = (code, components, at_least)
+        too; with ``at_least``, only values >= it (their dates are then the only ones parsed); with ``days``
+        (``YYYY-MM-DD``), only readings whose ``effectiveDateTime`` is written on one of those days, so the
+        others are neither parsed nor read (a reading dated any other way is always read)."""
+        key = (code, components, at_least, days)
         found = self._readings.get(key)
         if found is None:
             holders = self._by_code.get(code, [])
             if components:
                 holders = holders + self._components.get(code, [])
+            if days is not None:
+                holders = [pair for pair in holders if _may_fall_on(pair[1], days)]
             found = self._readings[key] = tuple(self._newest_first(holders, at_least))
         return found
 
