@@ -32,6 +32,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -103,6 +104,9 @@ class SeenToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+TOKEN_PURGE_SECONDS = 60.0
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -128,6 +132,7 @@ class Store:
         self._writer_lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self._writer_pid: int | None = None
+        self._next_token_purge = 0.0
         atexit.register(self.flush)
 
     def _create_tables(self, shown: str) -> None:
@@ -330,15 +335,28 @@ class Store:
 
     # --- JWT replay protection --------------------------------------------
     def remember_token(self, issuer: str, jti: str, expires_at: datetime) -> bool:
-        """Record a JWT id; False when it was seen before (a replay)."""
-        now = _utcnow()
+        """Record a JWT id; False when it was seen before on a token that has not expired (a replay).
+
+        Every hook call with JWT verification passes here, so it is one INSERT; ids past their expiry are
+        deleted at most once a minute per process (a lingering one is simply taken over, below)."""
+        key, now = f"{issuer}\x1f{jti}", _utcnow()
         try:
             with self.session() as session, session.begin():
-                session.execute(delete(SeenToken).where(SeenToken.expires_at < now))
-                session.add(SeenToken(key=f"{issuer}\x1f{jti}", expires_at=expires_at))
+                if time.monotonic() >= self._next_token_purge:
+                    self._next_token_purge = time.monotonic() + TOKEN_PURGE_SECONDS
+                    session.execute(delete(SeenToken).where(SeenToken.expires_at < now))
+                session.execute(insert(SeenToken.__table__).values(key=key, expires_at=expires_at))
             return True
         except IntegrityError:
-            return False
+            return self._take_over_expired(key, expires_at, now)
+
+    def _take_over_expired(self, key: str, expires_at: datetime, now: datetime) -> bool:
+        """The id is on record: a replay while its first token is valid, else free again (one UPDATE, so
+        two workers racing for the same expired id cannot both win)."""
+        with self.session() as session, session.begin():
+            taken = session.execute(update(SeenToken).where(SeenToken.key == key, SeenToken.expires_at < now)
+                                    .values(expires_at=expires_at))
+            return taken.rowcount == 1
 
     # --- helpers -------------------------------------------------------------
     def _insert_many_once(self, table):

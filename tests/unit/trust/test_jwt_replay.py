@@ -77,3 +77,37 @@ def test_replay_store_failure_fails_closed(make_app, monkeypatch):
         monkeypatch.setattr(app.extensions["iron_cds"].store, "remember_token", broken)
         response = app.test_client().post(HOOK_PATH, json=hook_request(), headers=bearer(SIGNER.token(claims())))
         assert response.status_code == 401
+
+
+def test_expired_ids_are_deleted_once_a_minute_not_on_every_call(database_url, monkeypatch):
+    from sqlalchemy import event
+
+    from cds_service import store as store_module
+
+    store = Store(database_url)
+    deletes = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: deletes.append(1) if statement.lstrip().upper()
+                 .startswith("DELETE") else None)
+    clock = [1000.0]
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: clock[0])
+    until = datetime.now(timezone.utc) + timedelta(minutes=5)
+    for _ in range(3):
+        assert store.remember_token(EPIC_ISS, str(uuid.uuid4()), until)
+    assert len(deletes) == 1
+    clock[0] += store_module.TOKEN_PURGE_SECONDS - 0.1
+    assert store.remember_token(EPIC_ISS, str(uuid.uuid4()), until) and len(deletes) == 1
+    clock[0] += 0.2
+    assert store.remember_token(EPIC_ISS, str(uuid.uuid4()), until) and len(deletes) == 2
+
+
+def test_an_id_whose_token_expired_may_be_used_again_before_any_purge(database_url, monkeypatch):
+    from cds_service import store as store_module
+
+    store = Store(database_url)
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: 0.0)   # no purge after the first call
+    store._next_token_purge = 1.0
+    jti, now = str(uuid.uuid4()), datetime.now(timezone.utc)
+    assert store.remember_token(EPIC_ISS, jti, now - timedelta(seconds=1))
+    assert store.remember_token(EPIC_ISS, jti, now + timedelta(minutes=5))       # expired on record: taken over
+    assert not store.remember_token(EPIC_ISS, jti, now + timedelta(minutes=5))   # now a replay
