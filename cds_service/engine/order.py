@@ -295,28 +295,35 @@ def read_order(
 
 def _iron_order(request: dict, identity: Identity, label, route: RouteReading, read, problems: list[str],
                 notes: list[str], conflict: bool, dosages: list[dict]) -> IronOrder:
-    rid = request.get("id")
     return IronOrder(
-        request_id=rid if isinstance(rid, str) else "",
-        resource=request,
+        **_as_read(request, route, read),
         product_key=identity.product_key,
         matched_by=identity.matched_by,
         route="iv" if route.route == "iv" else "unknown",
-        dose_mg=read.dose.dose_mg,
-        dose_source=read.dose.dose_source,
-        minutes=read.time.minutes,
-        minutes_source=read.time.minutes_source,
-        volume_ml=read.volume[0] if read.volume else None,
         problems=tuple(problems + read.dose.problems + read.time.problems),
-        rate_mg_per_min=read.time.rate_mg_per_min,
         medication_text=label,
-        route_text=route.text,
         matched_on=identity.matched_on,
         dose_per_kg=read.dose.per_kg,
         notes=tuple(notes + read.notes),
         editable=_editable(request, dosages),
         route_conflict=conflict,
     )
+
+
+def _as_read(request: dict, route: RouteReading, read) -> dict:
+    """The IronOrder fields every order takes as read from its dose, time and route."""
+    rid = request.get("id")
+    return {
+        "request_id": rid if isinstance(rid, str) else "",
+        "resource": request,
+        "dose_mg": read.dose.dose_mg,
+        "dose_source": read.dose.dose_source,
+        "minutes": read.time.minutes,
+        "minutes_source": read.time.minutes_source,
+        "volume_ml": read.volume[0] if read.volume else None,
+        "rate_mg_per_min": read.time.rate_mg_per_min,
+        "route_text": route.text,
+    }
 
 
 def _identity_problems(identity: Identity, product, route: RouteReading) -> list[str]:
@@ -349,22 +356,13 @@ def _unresolved_order(
     rtype, rid = reference_target(request.get("medicationReference"))
     reason = unavailable.get(f"medication:{rid}") if rtype == "Medication" and rid else None
     read = _dose_and_time(request, dosage, medications, None, knowledge)  # no product: a mL dose stays unknown
-    rid_request = request.get("id")
     return IronOrder(
-        request_id=rid_request if isinstance(rid_request, str) else "",
-        resource=request,
+        **_as_read(request, route, read),
         product_key=None,
         matched_by="unresolved",
         route="iv",
-        dose_mg=read.dose.dose_mg,
-        dose_source=read.dose.dose_source,
-        minutes=read.time.minutes,
-        minutes_source=read.time.minutes_source,
-        volume_ml=read.volume[0] if read.volume else None,
         problems=(UNREADABLE_MEDICATION, *read.dose.problems, *read.time.problems),
-        rate_mg_per_min=read.time.rate_mg_per_min,
         medication_text=None,
-        route_text=route.text,
         matched_on=f"unreadable medication reference '{markdown_text(address)}'"
         + (f" ({markdown_text(reason)})" if reason else " (not found)"),
         editable=False,
