@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any, Callable, TypeVar
 
 from cds_service.engine.fhir_values import (
@@ -18,6 +19,7 @@ from cds_service.engine.fhir_values import (
     parse_when,  # noqa: F401  (the rules import it from here)
 )
 from cds_service.engine.markdown import markdown_text
+from cds_service.engine.method import order_method
 from cds_service.engine.model import Administration, EvaluationContext, IronOrder, PatientPicture
 from cds_service.knowledge.model import Knowledge, LabelLimits, Product
 
@@ -52,7 +54,10 @@ class OrderFacts:
         """False when the order is IV iron only as a class (no product, so no label)."""
         return self.order.product_key is not None and self.order.product_key in self.knowledge.products
 
-    @property
+    # The product, label, name and method below are read by most rules, several times each: worked out on
+    # first use and kept with this order (a cached_property lives in the instance, so a replace() starts fresh;
+    # a lookup that raises MissingKnowledge is not kept and raises again for the next rule).
+    @cached_property
     def product(self) -> Product:
         if self.order.product_key is None:
             raise MissingKnowledge("the IV-iron product of this order could not be identified")
@@ -61,17 +66,22 @@ class OrderFacts:
         except KeyError:
             raise MissingKnowledge(f"product {self.order.product_key!r} is not in the knowledge data") from None
 
-    @property
+    @cached_property
     def label(self) -> LabelLimits:
         labels = self.product.labels
         if self.ctx.jurisdiction not in labels:
             raise MissingKnowledge(f"no {self.ctx.jurisdiction} label data for {self.product.display}")
         return labels[self.ctx.jurisdiction]
 
-    @property
+    @cached_property
     def drug(self) -> str:
         """How cards name this order: the product, plus which order when there are several."""
         return order_name(self.order, self.iron_orders, self.knowledge)
+
+    @cached_property
+    def method(self) -> str | None:
+        """"push", "infusion" or None: how the order says the dose is given (``method.order_method``)."""
+        return order_method(self.order, self.knowledge)
 
     @property
     def history_missing(self) -> frozenset[str]:

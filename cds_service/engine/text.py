@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from cds_service.engine.compiled import per_knowledge
 from cds_service.engine.facts import MissingKnowledge, minutes_phrase  # noqa: F401 (re-exported for rules)
 from cds_service.engine.fhir_values import day
 from cds_service.engine.markdown import markdown_text, plain_text
@@ -29,21 +30,38 @@ def topic_wording(knowledge: Knowledge, topic: str) -> dict:
 
 def phrase(knowledge: Knowledge, topic: str, *path: str, **fields: Any) -> str:
     """The template at ``topics.<topic>.<path>`` filled with ``fields``."""
-    node: Any = topic_wording(knowledge, topic)
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            raise MissingKnowledge(f"wording topics.{topic}.{'.'.join(path)} is missing from cards/wording.yaml")
-        node = node[key]
-    return fill(str(node), **fields)
+    return fill(_template(knowledge, "topics", topic, *path), **fields)
 
 
 def common(knowledge: Knowledge, *path: str, **fields: Any) -> str:
-    node: Any = knowledge.wording.get("common") or {}
-    for key in path:
+    return fill(_template(knowledge, "common", *path), **fields)
+
+
+def _template(knowledge: Knowledge, *path: str) -> str:
+    """The wording at ``path`` (``topics``/``common`` first): looked up once per Knowledge, since every
+    card names a dozen of them and the wording does not change while the service runs."""
+    templates = _templates_of(knowledge)
+    template = templates.get(path)
+    if template is None:
+        template = templates[path] = _lookup(knowledge, path)
+    return template
+
+
+def _lookup(knowledge: Knowledge, path: tuple[str, ...]) -> str:
+    section, *rest = path
+    if section == "topics":
+        node: Any = topic_wording(knowledge, rest[0])
+        rest = rest[1:]
+    else:
+        node = knowledge.wording.get(section) or {}
+    for key in rest:
         if not isinstance(node, dict) or key not in node:
-            raise MissingKnowledge(f"wording common.{'.'.join(path)} is missing from cards/wording.yaml")
+            raise MissingKnowledge(f"wording {'.'.join(path)} is missing from cards/wording.yaml")
         node = node[key]
-    return fill(str(node), **fields)
+    return str(node)
+
+
+_templates_of = per_knowledge(lambda knowledge: {})   # wording path -> template, for one Knowledge
 
 
 def fill(template: str, **fields: Any) -> str:
@@ -55,7 +73,8 @@ def summary(text: str) -> str:
 
     The summary is plain text: patient text escaped for the detail (``markdown_text``) is shown unescaped.
     """
-    return fit_summary(plain_text(text))
+    # Only a backslash starts an escape: most summaries have none and skip the substitution.
+    return fit_summary(plain_text(text) if "\\" in text else text)
 
 
 def fit_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
@@ -167,22 +186,30 @@ def bullet_list(items: Iterable[str]) -> str:
 
 
 class Citations:
-    """Collects the Sources lines of a card and the source ids the finding cites."""
+    """Collects the Sources lines of a card and the source ids the finding cites.
+
+    A rule cites each value as it decides, and most decide that the order is fine: the lines are
+    therefore worded only when a card asks for its ``block`` (the ids, which are cheap, at once).
+    """
 
     def __init__(self, knowledge: Knowledge):
         self.knowledge = knowledge
-        self.lines: list[str] = []
         self.ids: list[str] = []
+        self._cited: list[tuple[str, Fact | None, dict]] = []   # (what, fact, kwargs) in citation order
 
     def add(self, what: str, fact: Fact | None = None, **kwargs: Any) -> "Citations":
         """``kwargs``: value, source, status, note, section (when the value is not a Fact)."""
         source_id = fact.source if fact else kwargs.get("source")
         if source_id and source_id not in self.ids:
             self.ids.append(source_id)
-        line = source_line(self.knowledge, what, fact, **kwargs)
-        if line not in self.lines:
-            self.lines.append(line)
+        self._cited.append((what, fact, kwargs))
         return self
+
+    @property
+    def lines(self) -> list[str]:
+        """Each Sources line once, in the order first cited."""
+        return list(dict.fromkeys(source_line(self.knowledge, what, fact, **kwargs)
+                                  for what, fact, kwargs in self._cited))
 
     def block(self) -> str:
         return sources_block(self.knowledge, self.lines)

@@ -102,6 +102,9 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
     ceilings += band_ceilings
     evidence = [Evidence(text=f"Body weight {weight:g} kg", date=weight_date)] if weight is not None else []
     dose = float(facts.order.dose_mg)
+    # today's other drafts, and a required test dose, count towards the day's total (only a daily maximum counts)
+    drafted = sum(o.dose_mg for o in courses.counted_drafts(facts)) if label.max_daily_mg else 0.0
+    reserved = courses.reserved_test_dose(facts) if label.max_daily_mg else 0.0
     period_limited = None
     for key, fact, days in (("daily", label.max_daily_mg, 1), ("weekly", label.max_weekly_mg, None)):
         if fact is None:
@@ -110,9 +113,7 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
             days = float(facts.knowledge.protocol.weekly_window_days.value)
         recent = [a for a in facts.patient.administrations if a.dose_mg and within_days(a.date, facts.ctx, days)]
         given = sum(a.dose_mg for a in recent)
-        if key == "daily":   # today's other drafts, and a required test dose, count towards the day's total
-            drafted = sum(o.dose_mg for o in courses.counted_drafts(facts))
-            reserved = courses.reserved_test_dose(facts)
+        if key == "daily":
             given += drafted + reserved
         left = max(float(fact.value) - given, 0.0)
         ceilings.append(Ceiling(left, key, float(fact.value), days=days, given=given))
@@ -133,8 +134,6 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
     history_unknown = ("ironAdministrations" in facts.history_missing
                        and bool(label.max_daily_mg or label.max_weekly_mg or courses.label_spec(facts)))
     step = float(product.concentration_mg_per_ml.value) if product.concentration_mg_per_ml else None
-    drafted = sum(o.dose_mg for o in courses.counted_drafts(facts)) if label.max_daily_mg else 0.0
-    reserved = courses.reserved_test_dose(facts) if label.max_daily_mg else 0.0
     return DoseDecision(dose, tuple(ceilings), per_kg_skipped, history_unknown, tuple(split_days), period_limited,
                         tuple(evidence), step, drafted, reserved)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from cds_service.engine import text
+from cds_service.engine.compiled import per_knowledge
 from cds_service.engine.facts import (
     OrderFacts,
     codings,
@@ -209,15 +210,36 @@ def ordered_boxed_warning(facts: OrderFacts):
     found = _CODE_IN_MATCH.findall(facts.order.matched_on or "")
     rxnorm = {code for kind, code in found if kind == "RxNorm"}
     ndc = {key for kind, code in found if kind == "NDC" for key in ndc_keys(code)}
-    brand_codes = {code for code, tty in facts.product.rxnorm.items() if tty.startswith("SB") or tty == "BN"}
     brand_named = any(f"name '{b}'".lower() in (facts.order.matched_on or "").lower() for b in facts.product.brands)
-    for codes, _, warning in label.boxed_warning_by_product:
-        if rxnorm & set(codes["rxnorm"]) or ndc & {key for c in codes["ndc"] for key in ndc_keys(c)}:
+    entry_codes = _boxed_codes(facts.knowledge)[facts.order.product_key, facts.ctx.jurisdiction]
+    for (rxnorm_codes, ndc_codes), (_, _, warning) in zip(entry_codes, label.boxed_warning_by_product, strict=True):
+        if rxnorm & rxnorm_codes or ndc & ndc_codes:
             return warning, None, _source_title(facts, warning.source)
-    if rxnorm & brand_codes or brand_named or ndc:
+    if rxnorm & _brand_codes(facts.knowledge)[facts.order.product_key] or brand_named or ndc:
         return None, None, None   # a brand product, or a product whose label has no box: nothing is assumed
     codes, products, warning = label.boxed_warning_by_product[0]
     return warning, products, _source_title(facts, warning.source)
+
+
+def _compile_brand_codes(knowledge) -> dict[str, frozenset[str]]:
+    """Product key -> the RxNorm codes of its brands (SBD, SBDC, BN...)."""
+    return {key: frozenset(code for code, tty in product.rxnorm.items() if tty.startswith("SB") or tty == "BN")
+            for key, product in knowledge.products.items()}
+
+
+def _compile_boxed_codes(knowledge) -> dict[tuple[str, str], tuple[tuple[frozenset[str], frozenset[str]], ...]]:
+    """(product key, jurisdiction) -> per entry of the label's ``boxed_warning_by_product``: its RxNorm codes and
+    its NDCs' labeler+product keys, as sets to meet the ordered codes."""
+    def entry(codes) -> tuple[frozenset[str], frozenset[str]]:
+        return frozenset(codes["rxnorm"]), frozenset(k for c in codes["ndc"] for k in ndc_keys(c))
+
+    return {(key, jurisdiction): tuple(entry(codes) for codes, _, _ in label.boxed_warning_by_product)
+            for key, product in knowledge.products.items() for jurisdiction, label in product.labels.items()}
+
+
+# Every order of a product is compared with the same label codes: the sets are made once per Knowledge.
+_brand_codes = per_knowledge(_compile_brand_codes)
+_boxed_codes = per_knowledge(_compile_boxed_codes)
 
 
 def _source_title(facts: OrderFacts, source_id: str) -> str:

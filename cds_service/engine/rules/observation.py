@@ -10,6 +10,7 @@ and none for an order that gets the critical stop card (``hypersensitivity.stops
 from __future__ import annotations
 
 from cds_service.engine import text
+from cds_service.engine.compiled import per_knowledge
 from cds_service.engine.facts import (
     OrderFacts,
     ceil_minutes,
@@ -95,7 +96,7 @@ def covered_by_standing_protocol(knowledge, minutes: int) -> bool:
     return minutes <= ceil_minutes(float(observation.default_minutes.value))
 
 
-def nurse_note(knowledge) -> str:
+def _nurse_note(knowledge) -> str:
     """What the nurse does if pain or a reaction starts, as plain text for the observation order.
 
     The same advice the rate card gives, so it reaches the infusion nurse with every order,
@@ -103,6 +104,9 @@ def nurse_note(knowledge) -> str:
     """
     advice = text.phrase(knowledge, "infusion-rate", "nurse_advice")
     return " ".join(advice.replace("**", "").split())
+
+
+nurse_note = per_knowledge(_nurse_note)   # the same words on every observation order: made once per Knowledge
 
 
 def check(facts: OrderFacts) -> Finding | None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from cds_service.engine import text
 from cds_service.engine.facts import OrderFacts, ceil_minutes, fmt_mg, fmt_minutes, parse_when
-from cds_service.engine.method import order_method
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import with_duration
@@ -61,25 +60,30 @@ def _reaction_reference_rates(facts: OrderFacts) -> list[tuple[float, Evidence]]
     return rates
 
 
-def _label_reasons(facts: OrderFacts, cite: text.Citations) -> tuple[float, list[str]]:
+# A reason for the required time, as its wording key under ``reasons`` and the fields it names: worded only
+# when there is a card (most orders are slow enough, and their reasons were never read).
+Reason = tuple[str, dict]
+
+
+def _label_reasons(facts: OrderFacts, cite: text.Citations) -> tuple[float, list[Reason]]:
     """(label minimum minutes, reasons) for this order's dose and method."""
-    knowledge, label, dose = facts.knowledge, facts.label, facts.order.dose_mg
-    label_min, parts = label_minimum(label, dose, order_method(facts.order, knowledge))
-    reasons: list[str] = []
+    label, dose = facts.label, facts.order.dose_mg
+    label_min, parts = label_minimum(label, dose, facts.method)
+    reasons: list[Reason] = []
     for kind, item in parts:
         if kind == "band":
-            reasons.append(text.phrase(knowledge, TOPIC, "reasons", "label", label=label.label,
-                                       minimum=fmt_minutes(item.min_minutes), dose=fmt_mg(dose)))
+            reasons.append(("label", {"label": label.label, "minimum": fmt_minutes(item.min_minutes),
+                                      "dose": fmt_mg(dose)}))
             cite.add("Minimum administration time", value=fmt_minutes(item.min_minutes), source=item.source,
                      status=item.status, note=item.note, section=item.section)
         else:
-            reasons.append(text.phrase(knowledge, TOPIC, "reasons", "push_rate", max_rate=f"{item.value:g}",
-                                       dose=fmt_mg(dose), minimum=fmt_minutes(label_min)))
+            reasons.append(("push_rate", {"max_rate": f"{item.value:g}", "dose": fmt_mg(dose),
+                                          "minimum": fmt_minutes(label_min)}))
             cite.add("Maximum rate", item)
     return label_min, reasons
 
 
-def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float, list[str], list[Evidence]]:
+def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float, list[Reason], list[Evidence]]:
     """(required minutes, label minimum, reasons, evidence) for this order's dose.
 
     History-driven slowing is capped at the protocol's longest administration time (never below
@@ -98,8 +102,8 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
             minutes = dose / (float(factor.value) * min(references))
             slowed.append(minutes)
             key = "after_reaction_same_product" if earlier else "after_reaction"
-            reasons.append(text.phrase(knowledge, TOPIC, "reasons", key, percent=f"{float(factor.value) * 100:g}",
-                                       minimum=fmt_minutes(ceil_minutes(minutes))))
+            reasons.append((key, {"percent": f"{float(factor.value) * 100:g}",
+                                  "minimum": fmt_minutes(ceil_minutes(minutes))}))
             cite.add("Rate after infusion pain or a reaction (protocol)", factor,
                      value=f"at most {float(factor.value) * 100:g}% of the earlier rate")
         for reaction in facts.patient.reactions:
@@ -111,9 +115,8 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
         minutes = dose / (float(factor.value) * label_rate)
         slowed.append(minutes)
         names = ", ".join(dict.fromkeys(r.label for r in facts.patient.risk_factors))
-        reasons.append(text.phrase(knowledge, TOPIC, "reasons", "risk_factors",
-                                   percent=f"{float(factor.value) * 100:g}",
-                                   minimum=fmt_minutes(ceil_minutes(minutes)), factors=names))
+        reasons.append(("risk_factors", {"percent": f"{float(factor.value) * 100:g}",
+                                         "minimum": fmt_minutes(ceil_minutes(minutes)), "factors": names}))
         cite.add("Rate with risk factors (protocol)", factor,
                  value=f"at most {float(factor.value) * 100:g}% of the usual rate")
         for risk in facts.patient.risk_factors:
@@ -125,8 +128,7 @@ def required_time(facts: OrderFacts, cite: text.Citations) -> tuple[float, float
         ceiling = max(float(cap.value), label_min)
         if required > ceiling:
             required = ceiling
-            reasons.append(text.phrase(knowledge, TOPIC, "reasons", "capped",
-                                       maximum=fmt_minutes(ceil_minutes(ceiling))))
+            reasons.append(("capped", {"maximum": fmt_minutes(ceil_minutes(ceiling))}))
             cite.add("Longest suggested administration time (protocol)", cap)
     return required, label_min, reasons, evidence
 
@@ -138,7 +140,7 @@ def fits_another_method(facts: OrderFacts) -> bool:
     the label's slow injection; warning it to run over 15 minutes would fire at every session.
     """
     order = facts.order
-    if order_method(order, facts.knowledge) is not None or order.dose_mg is None or order.minutes is None:
+    if facts.method is not None or order.dose_mg is None or order.minutes is None:
         return False
     fastest = any_method_minimum(facts.label, order.dose_mg)
     return fastest is not None and order.minutes >= fastest[0] - 1e-9
@@ -150,7 +152,7 @@ def unlabelled_method(facts: OrderFacts) -> Finding | None:
     No one-click change: giving it as an infusion needs a diluent and a bag the prescriber chooses.
     """
     knowledge, order = facts.knowledge, facts.order
-    method = order_method(order, knowledge)
+    method = facts.method
     if method is None or order.dose_mg is None:
         return None
     found = method_minimum(facts.label, order.dose_mg, method)
@@ -168,17 +170,16 @@ def unlabelled_method(facts: OrderFacts) -> Finding | None:
                    sources=tuple(cite.ids))
 
 
-def push_alternative(facts: OrderFacts, required: float) -> str | None:
+def push_alternative(facts: OrderFacts, required: float) -> Reason | None:
     """When the order does not say how it is given and a slow injection would need less time, say so:
     the suggested time fits any method, but a push written as such may be quicker."""
     order = facts.order
-    if order.dose_mg is None or order_method(order, facts.knowledge) is not None:
+    if order.dose_mg is None or facts.method is not None:
         return None
     fastest = any_method_minimum(facts.label, order.dose_mg)
     if fastest is None or fastest[1] != "push" or ceil_minutes(fastest[0]) >= ceil_minutes(required):
         return None
-    return text.phrase(facts.knowledge, TOPIC, "reasons", "push_alternative",
-                       minimum=fmt_minutes(ceil_minutes(fastest[0])))
+    return "push_alternative", {"minimum": fmt_minutes(ceil_minutes(fastest[0]))}
 
 
 def _indicator(facts: OrderFacts, label_min: float) -> str:
@@ -244,7 +245,8 @@ def check(facts: OrderFacts) -> Finding | None:
                                       resource=with_duration(order, required_whole), is_recommended=True),)
     detail = text.compose(
         intro,
-        text.phrase(knowledge, TOPIC, "why_heading") + "\n" + text.bullet_list(reasons),
+        text.phrase(knowledge, TOPIC, "why_heading") + "\n"
+        + text.bullet_list(text.phrase(knowledge, TOPIC, "reasons", key, **fields) for key, fields in reasons),
         text.phrase(knowledge, TOPIC, "nurse_advice"),
         text.evidence_block(knowledge, evidence),
         cite.block(),
