@@ -18,6 +18,7 @@ import re
 from typing import Any, Iterable
 
 from cds_service.engine import topics
+from cds_service.engine.compiled import per_knowledge
 from cds_service.engine.model import INDICATORS, Finding, SuggestionSpec, urgency
 from cds_service.engine.text import fit_summary, sources_heading
 from cds_service.handouts import content as handout_content
@@ -65,9 +66,10 @@ def _handout_link(finding: Finding, knowledge, base: str | None) -> dict | None:
 def build_card(finding: Finding, knowledge) -> dict:
     wording = knowledge.wording or {}
     topic_wording = (wording.get("topics") or {}).get(finding.topic) or {}
-    # the registry's display only when wording.yaml lacks one: a card must never lose its topic
-    declared = topics.by_code(finding.topic)
-    display = topic_wording.get("display") or (declared.display if declared else finding.topic)
+    display = topic_wording.get("display")
+    if not display:   # the registry's display only when wording.yaml lacks one: a card must never lose its topic
+        declared = topics.by_code(finding.topic)
+        display = declared.display if declared else finding.topic
     card = {
         "uuid": uuid4(),
         # summary is required: a finding without one still gets a card that says where to look
@@ -75,7 +77,7 @@ def build_card(finding: Finding, knowledge) -> dict:
         "indicator": _indicator(finding),
         "detail": _detail(finding, knowledge),
         "source": _compact({
-            "label": source_label(knowledge),
+            "label": _source_label(knowledge),
             "url": _service_url(wording) or _main_label_url(finding, knowledge),
             "topic": {
                 "system": TOPIC_SYSTEM,
@@ -108,6 +110,9 @@ def source_label(knowledge) -> str:
         return template.format(service=service, version=version)
     except (KeyError, IndexError, ValueError):
         return f"{service} (knowledge {version})"
+
+
+_source_label = per_knowledge(source_label)   # the same on every card: made once per Knowledge
 
 
 def localise_card(card: dict, knowledge, jurisdiction: str | None) -> dict:

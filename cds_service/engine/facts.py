@@ -24,6 +24,7 @@ from cds_service.engine.model import Administration, EvaluationContext, IronOrde
 from cds_service.knowledge.model import Knowledge, LabelLimits, Product
 
 T = TypeVar("T")
+_CLOCK_SKEW = timedelta(minutes=5)   # a record written "now" on a clock a little ahead still counts as recent
 
 
 class MissingKnowledge(LookupError):
@@ -83,7 +84,7 @@ class OrderFacts:
         """"push", "infusion" or None: how the order says the dose is given (``method.order_method``)."""
         return order_method(self.order, self.knowledge)
 
-    @property
+    @cached_property
     def history_missing(self) -> frozenset[str]:
         return frozenset(self.patient.unavailable)
 
@@ -112,7 +113,7 @@ def within_days(when: str | None, ctx: EvaluationContext, days: float) -> bool:
     if moment is None:
         return False
     now = now_utc(ctx)
-    return now - timedelta(days=days) <= moment <= now + timedelta(minutes=5)
+    return now - timedelta(days=days) <= moment <= now + _CLOCK_SKEW
 
 
 def fmt_mg(value: float | None) -> str:

@@ -106,10 +106,13 @@ def citation(knowledge: Knowledge, source_id: str | None, status: str | None, se
     return title
 
 
-def local_protocol_ids(knowledge: Knowledge) -> tuple[str, ...]:
+def _local_protocol_ids(knowledge: Knowledge) -> tuple[str, ...]:
     """Source ids that stand for the institution's own protocol document (wording common.local_protocol_sources)."""
     ids = (knowledge.wording.get("common") or {}).get("local_protocol_sources") or ()
     return tuple(str(i) for i in ids)
+
+
+local_protocol_ids = per_knowledge(_local_protocol_ids)   # asked for every local source line
 
 
 def unit_text(knowledge: Knowledge, unit: str) -> str:
