@@ -211,11 +211,27 @@ class Citations:
     @property
     def lines(self) -> list[str]:
         """Each Sources line once, in the order first cited."""
-        return list(dict.fromkeys(source_line(self.knowledge, what, fact, **kwargs)
-                                  for what, fact, kwargs in self._cited))
+        return list(dict.fromkeys(self._line(what, fact, kwargs) for what, fact, kwargs in self._cited))
+
+    def _line(self, what: str, fact: Fact | None, kwargs: dict) -> str:
+        if fact is None or kwargs:
+            return source_line(self.knowledge, what, fact, **kwargs)
+        # A knowledge fact cited as it stands reads the same on every call: worded once per Knowledge
+        # (the rules never make Facts, so these lines are as many as the knowledge's facts).
+        lines = _fact_lines_of(self.knowledge)
+        try:
+            line = lines.get((what, fact))
+        except TypeError:   # a fact whose value is a list is not hashable: worded each time
+            return source_line(self.knowledge, what, fact)
+        if line is None:
+            line = lines[what, fact] = source_line(self.knowledge, what, fact)
+        return line
 
     def block(self) -> str:
         return sources_block(self.knowledge, self.lines)
+
+
+_fact_lines_of = per_knowledge(lambda knowledge: {})   # (what, fact) -> its Sources line, for one Knowledge
 
 
 def not_checked(facts, topic: str, reason_key: str, problems: Iterable[str] = (), **fields: Any):
