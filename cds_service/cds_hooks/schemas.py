@@ -15,49 +15,22 @@ from datetime import datetime, timezone
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from cds_service.cds_hooks.errors import ApiError
+from cds_service.cds_hooks.plain_request import is_plain_hook_request
 from cds_service.cds_hooks.request_body import read_json_body  # noqa: F401  (hooks.py and feedback.py import it from here)
-from cds_service.fhir.ids import ID_RULE, is_fhir_id, names_other_patient, split_reference
-from cds_service.fhir.urls import parse_base
+from cds_service.cds_hooks.validators import (
+    HOOK_INSTANCE_CHARS,
+    bearer,
+    fhir_id,
+    fhir_server,
+    object_or_null,
+    reference,
+    seconds,
+)
+from cds_service.fhir.ids import names_other_patient
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 MAX_FEEDBACK_ITEMS = 1000
-
-
-# Ids end up in FHIR URLs with the EHR's token: their rules live in fhir/ids.py (one home).
-def _fhir_id(value: str) -> None:
-    if not is_fhir_id(value):
-        raise ValidationError(f"must be a FHIR id ({ID_RULE})")
-
-
-def _reference(value: str) -> None:
-    if split_reference(value) is None:
-        raise ValidationError(f"must be a reference of the form Type/id (id: {ID_RULE})")
-
-
-def _fhir_server(value: str) -> None:
-    # The reads parse it the same way: what passes here is what the token will be sent to.
-    if parse_base(value) is None:
-        raise ValidationError("must be a plain http(s) URL (no user info, query, fragment, backslash or dot segment)")
-
-
-_SECONDS = re.compile(r"\s*\d{1,12}(\.\d{1,6})?\s*")
-
-
-def _seconds(value) -> None:
-    if isinstance(value, bool) or not (isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
-                                       or isinstance(value, str) and _SECONDS.fullmatch(value)):
-        raise ValidationError("must be a number of seconds")
-
-
-def _bearer(value: str) -> None:
-    if value.lower() != "bearer":
-        raise ValidationError("must be 'Bearer'")
-
-
-def _object_or_null(value) -> None:
-    if value is not None and not isinstance(value, dict):
-        raise ValidationError("must be an object or null")
 
 
 def _rfc3339(value: str) -> None:
@@ -77,17 +50,17 @@ class _Lenient(Schema):
 # --- hook requests ------------------------------------------------------------------------------
 class FhirAuthorizationSchema(_Lenient):
     access_token = fields.String(required=True, validate=validate.Length(min=1))
-    token_type = fields.String(required=True, validate=_bearer)
+    token_type = fields.String(required=True, validate=bearer)
     # Never used by us: lenient (EHRs send "600"); only a value that is not a number of seconds at all is refused.
-    expires_in = fields.Raw(required=True, validate=_seconds)
+    expires_in = fields.Raw(required=True, validate=seconds)
     scope = fields.String(required=True)
     subject = fields.String(required=True)
-    patient = fields.String(allow_none=True, validate=_fhir_id)
+    patient = fields.String(allow_none=True, validate=fhir_id)
 
 
 class ResourceSchema(_Lenient):
     resourceType = fields.String(required=True, validate=validate.Length(min=1))
-    id = fields.String(allow_none=True, validate=_fhir_id)
+    id = fields.String(allow_none=True, validate=fhir_id)
 
 
 class BundleEntrySchema(_Lenient):
@@ -100,9 +73,9 @@ class DraftOrdersSchema(_Lenient):
 
 
 class OrderSignContextSchema(_Lenient):
-    userId = fields.String(required=True, validate=_reference)
-    patientId = fields.String(required=True, validate=_fhir_id)
-    encounterId = fields.String(allow_none=True, validate=_fhir_id)
+    userId = fields.String(required=True, validate=reference)
+    patientId = fields.String(required=True, validate=fhir_id)
+    encounterId = fields.String(allow_none=True, validate=fhir_id)
     draftOrders = fields.Nested(DraftOrdersSchema, required=True)
 
     @validates_schema(pass_original=True)
@@ -118,7 +91,7 @@ class OrderSignContextSchema(_Lenient):
 
 
 class OrderSelectContextSchema(OrderSignContextSchema):
-    selections = fields.List(fields.String(validate=_reference), required=True,
+    selections = fields.List(fields.String(validate=reference), required=True,
                              validate=validate.Length(min=1, error="must name at least one draft order"))
 
     @validates_schema
@@ -134,11 +107,11 @@ class OrderSelectContextSchema(OrderSignContextSchema):
 
 class HookRequestSchema(_Lenient):
     hook = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    hookInstance = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    fhirServer = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, validate=_fhir_server)
+    hookInstance = fields.String(required=True, validate=validate.Length(min=1, max=HOOK_INSTANCE_CHARS))
+    fhirServer = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, validate=fhir_server)
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = fields.Dict(required=True)
-    prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True, validate=_object_or_null),
+    prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True, validate=object_or_null),
                            allow_none=True)
 
     @validates_schema
@@ -161,6 +134,8 @@ def load_hook_request(body: dict, config) -> dict:
         raise ApiError(400, "the request body must be a JSON object")
     check_hook_request_limits(body, config)
     refuse_cds_hooks_1(body)
+    if is_plain_hook_request(body):   # the same rules, checked without marshmallow's cost: True only if it accepts
+        return body
     _load(_HOOK_REQUEST, body)
     context_schema = CONTEXT_SCHEMAS.get(body["hook"])
     if context_schema is not None:
