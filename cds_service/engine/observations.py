@@ -67,11 +67,29 @@ def _quantity(holder: dict) -> tuple[dict, float] | None:
     return None if value is None else (quantity, value)
 
 
+def _written_day(obs: dict) -> str | None:
+    """The day (``YYYY-MM-DD``) an ``effectiveDateTime`` is plainly written on, else None (dated another way,
+    or not at all). Whatever the offset, the moment it gives lies within a day either side of that day."""
+    text = obs.get("effectiveDateTime")
+    if isinstance(text, str) and len(text) >= 10 and text[4] == "-" and text[7] == "-":
+        return text[:10]
+    return None
+
+
 def _may_fall_on(obs: dict, days: frozenset[str]) -> bool:
     """False only for an ``effectiveDateTime`` plainly written on a day not in ``days``."""
-    text = obs.get("effectiveDateTime")
-    return not (isinstance(text, str) and len(text) >= 10 and text[4] == "-" and text[7] == "-"
-                and text[:10] not in days)
+    day = _written_day(obs)
+    return day is None or day in days
+
+
+def _older_days_before(moment: datetime) -> str | None:
+    """A ``YYYY-MM-DD`` such that a reading written on an earlier day is older than ``moment``: written on day D
+    it lies before D + 2 days (UTC), so the bound is the day before ``moment``'s UTC day. None at the calendar's
+    edge (no bound)."""
+    try:
+        return (moment.astimezone(timezone.utc).date() - timedelta(days=1)).isoformat()
+    except OverflowError:
+        return None
 
 
 def days_around(spans, margin: timedelta = timedelta(days=1)) -> frozenset[str]:
@@ -127,18 +145,57 @@ class ObservationIndex:
         return found
 
     def newest(self, code: str) -> Iterator[Reading]:
-        """``readings(code)`` one at a time: values are read only as far as the caller goes."""
-        return self._newest_first(self._by_code.get(code, []), None)
+        """``readings(code)`` one at a time: values are read only as far as the caller goes, and dates too.
 
-    def _newest_first(self, holders: list[tuple[dict, dict]], at_least: float | None) -> Iterator[Reading]:
+        The callers want the newest usable reading, so most of a long history need not be dated: one reading
+        written on the latest day gives a moment, and every reading written two days or more before that moment's
+        UTC day is older than it (an offset moves the written day by less than one day). Only the others are
+        dated and ordered first; a caller reading past the ones as new as that moment gets the full order.
+        """
+        holders = self._by_code.get(code, [])
+        done = 0
+        for holder, obs in self._as_new_as_latest_day(holders):
+            done += 1
+            reading = self._reading(holder, obs)
+            if reading is not None:
+                yield reading
+        yield from self._newest_first(holders, None, skip=done)
+
+    def _as_new_as_latest_day(self, holders: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+        """The first readings of the full newest-first order: those as new as a reading written on the latest
+        written day (none when no such reading has a readable date)."""
+        days = [_written_day(obs) for _, obs in holders]
+        latest = max((d for d in days if d is not None), default=None)
+        moment = next((start for (_, obs), d in zip(holders, days, strict=True) if d == latest
+                       and (start := self._date(obs)[1]) is not None), None) if latest else None
+        cut = _older_days_before(moment) if moment is not None else None
+        if cut is None:
+            return []
+        bound = moment.timestamp()
+        # Readings dated otherwise, or written on a day from ``cut`` on, in record order (ties keep it).
+        candidates = [pair for pair, d in zip(holders, days, strict=True) if d is None or d >= cut]
+        ordered = sorted(candidates, key=lambda pair: self._date(pair[1])[2], reverse=True)
+        return [pair for pair in ordered if self._date(pair[1])[2] >= bound]
+
+    def _newest_first(self, holders: list[tuple[dict, dict]], at_least: float | None,
+                      skip: int = 0) -> Iterator[Reading]:
+        """Readings of ``holders`` newest first, after the first ``skip`` holders of that order."""
+        if skip and skip >= len(holders):
+            return   # all given already: nothing to sort
         if at_least is not None:
             holders = [(h, obs) for h, obs in holders if (v := self._value(h)) is not None and v[1] >= at_least]
         # A stable sort on the date alone: readings with the same date keep the record's order.
-        for holder, obs in sorted(holders, key=lambda pair: self._date(pair[1])[2], reverse=True):
-            found = self._value(holder)
-            if found is not None:
-                text, start, _ = self._date(obs)
-                yield Reading(found[1], found[0], start, text, reference_of(obs), obs)
+        for holder, obs in sorted(holders, key=lambda pair: self._date(pair[1])[2], reverse=True)[skip:]:
+            reading = self._reading(holder, obs)
+            if reading is not None:
+                yield reading
+
+    def _reading(self, holder: dict, obs: dict) -> Reading | None:
+        found = self._value(holder)
+        if found is None:
+            return None
+        text, start, _ = self._date(obs)
+        return Reading(found[1], found[0], start, text, reference_of(obs), obs)
 
     def _date(self, obs: dict) -> tuple[str | None, datetime | None, float]:
         date = self._dates.get(id(obs))

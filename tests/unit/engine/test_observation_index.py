@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from itertools import islice
 
 import pytest
 from hypothesis import given, settings
@@ -182,3 +183,53 @@ def test_every_kind_of_effective_time_is_read():
     assert [(r.resource["id"], r.when_text) for r in index.readings(HB)] == [
         ("day", "2025-05-31"), ("instant", at), ("period", "2025-05-29T08:00:00Z"),
         ("issued", "2025-05-28T08:00:00Z"), ("none", None)]
+
+
+# --- newest(): dating only the readings written on the latest days gives the full order -------------------
+class FullOrder(ObservationIndex):
+    """The definition: every reading dated, then ordered newest first."""
+
+    def newest(self, code):
+        return self._newest_first(self._by_code.get(code, []), None)
+
+
+_MOMENTS = st.sampled_from(
+    [datetime(2025, 5, d, h, tzinfo=timezone.utc) for d in (28, 29, 30, 31) for h in (0, 11, 23)]
+    + [datetime(1, 1, 1, 5, tzinfo=timezone.utc), datetime(9999, 12, 31, 12, tzinfo=timezone.utc)])
+_OFFSETS = st.sampled_from([0, 60, -300, 330, 14 * 60, -12 * 60, 23 * 60 + 59, -(23 * 60 + 59)])
+_STYLES = st.sampled_from(["plain", "z", "date", "month", "year", "spaced", "period", "issued", "none", "junk"])
+
+
+def _dated(oid: str, moment: datetime, offset: int, style: str, value) -> dict:
+    local = moment.astimezone(timezone(timedelta(minutes=offset))) if 1 < moment.year < 9999 else moment
+    text = local.isoformat()
+    resource = obs(HB, value, None, rid=oid)
+    written = {"plain": text, "z": local.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+               "date": text[:10], "month": text[:7], "year": text[:4], "spaced": f" {text}",
+               "junk": text[:8] + "xx" + text[10:]}
+    if style in written:
+        resource["effectiveDateTime"] = written[style]
+    elif style == "period":
+        resource["effectivePeriod"] = {"start": text}
+    elif style == "issued":
+        resource["issued"] = text
+    return resource
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_MOMENTS, _OFFSETS, _STYLES, st.sampled_from([9.0, 9.5, None])), max_size=12),
+       st.integers(0, 12))
+def test_newest_gives_the_full_order_dating_only_the_latest_days(readings, taken):
+    resources = [_dated(f"o{n}", *reading) for n, reading in enumerate(readings)]
+    expected = [(r.resource["id"], r.when) for r in FullOrder(resources).newest(HB)]
+    assert [(r.resource["id"], r.when) for r in ObservationIndex(resources).newest(HB)] == expected
+    lazily = ObservationIndex(resources).newest(HB)   # read part of the way, then the rest
+    first = [(r.resource["id"], r.when) for r in islice(lazily, taken)]
+    assert first + [(r.resource["id"], r.when) for r in lazily] == expected
+
+
+def test_newest_dates_only_the_readings_written_around_the_latest_day(parsed):
+    history = [obs(HB, 9 + i / 100, NOW - timedelta(days=i), rid=f"hb{i}") for i in range(40)]
+    index = ObservationIndex(list(reversed(history)))
+    assert next(index.newest(HB)).resource["id"] == "hb0"
+    assert sorted(parsed) == sorted(id(o) for o in history[:2])   # the latest day and the day before it
