@@ -50,6 +50,19 @@ def ndc_keys(code: str) -> set[str]:
     return set()
 
 
+_REMEMBERED = 4096   # distinct medications remembered per process (a few bytes of text each)
+
+
+def _concept_key(concept: object) -> object:
+    """Everything ``ProductMatcher._identify`` reads of a concept, as a dict key. Values it ignores (a number
+    where a code belongs) may make two keys differ, never two readings equal."""
+    if not isinstance(concept, dict):
+        return concept
+    coding = concept.get("coding")
+    return (concept.get("text"), tuple((c.get("code"), c.get("system"), c.get("display")) if isinstance(c, dict)
+                                       else None for c in coding) if isinstance(coding, list) else None)
+
+
 class ProductMatcher:
     """Code and name indexes of the knowledge products."""
 
@@ -84,6 +97,7 @@ class ProductMatcher:
         names = spec.get("names") if isinstance(spec, dict) else None
         self.class_keys = tuple(phrase_key(n) for n in names or () if isinstance(n, str) and n.strip())
         self.oral_keys = tuple(phrase_key(n) for n in knowledge.oral_iron_names)
+        self._identified: dict[tuple, Identity | None] = {}   # see identify
 
     # -- codes -------------------------------------------------------------
     def _by_code(self, concept: dict) -> tuple[set[str], list[str], bool, bool]:
@@ -141,7 +155,25 @@ class ProductMatcher:
         ``concepts``: medication code concepts (CodeableConcept of the order or
         Medication.code and its ingredient items); ``extra_texts``: other names
         (reference display); ``form_concepts``: dose forms, read for oral forms only.
+
+        A record names the same few medications again and again (every earlier infusion, every call), so the
+        answer is remembered by what it is read from: ``_identify`` reads a concept's text and its codings'
+        code, system and display, and nothing else.
         """
+        try:
+            key = (tuple(map(_concept_key, concepts)), tuple(extra_texts), tuple(map(_concept_key, form_concepts)))
+            return self._identified[key]
+        except KeyError:
+            pass
+        except TypeError:   # a value that cannot be a key (a list where a text belongs): read it every time
+            return self._identify(concepts, extra_texts, form_concepts)
+        if len(self._identified) >= _REMEMBERED:
+            self._identified.clear()
+        found = self._identified[key] = self._identify(concepts, extra_texts, form_concepts)
+        return found
+
+    def _identify(self, concepts: list[dict], extra_texts: list[str] = (),
+                  form_concepts: list[dict] = ()) -> Identity | None:
         code_keys: set[str] = set()
         code_found: list[str] = []
         is_class = injectable = False
