@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from cds_service.engine.dosage import Entry, check_plausible, read_dose, read_time
+from cds_service.engine.dosage import DoseReading, Entry, check_plausible, read_dose, read_time
 from cds_service.engine.fhir_values import concept_texts, effective_span, notes_text, parse_when, reference_of
 from cds_service.engine.model import Administration
 from cds_service.engine.order import identify_medication, medication_index
 from cds_service.engine.routes import route_matcher_for
+from cds_service.engine.units import to_mg
 
 STOPPED_STATUS = {"stopped", "not-done"}
 
@@ -28,6 +29,19 @@ def _stop_reason(resource: dict) -> str | None:
     texts += notes_text(resource)
     unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
     return "; ".join(unique) or None
+
+
+def _dose_given(dosage: dict, concentration: float | None) -> DoseReading:
+    """The dose given (mg, and the volume when it is one), as ``read_dose`` reads it. The usual dose, a mass,
+    is taken directly: ``read_dose`` would add only the labels and problems an administration does not keep."""
+    quantity = dosage.get("dose")
+    mg = to_mg(quantity)
+    if mg is not None:
+        dose = DoseReading(dose_mg=mg)
+    else:
+        dose = read_dose([Entry("dose", quantity, None)] if isinstance(quantity, dict) else [], concentration)
+    check_plausible(dose, None)   # a negative or zero dose given must not lower the totals
+    return dose
 
 
 def read_administration(resource: dict, medications: dict[str, dict], knowledge) -> Administration | None:
@@ -45,9 +59,7 @@ def read_administration(resource: dict, medications: dict[str, dict], knowledge)
     product = knowledge.products.get(identity.product_key) if identity.product_key else None
     concentration = (float(product.concentration_mg_per_ml.value)
                      if product and product.concentration_mg_per_ml else None)
-    entries = [Entry("dose", dosage["dose"], None)] if isinstance(dosage.get("dose"), dict) else []
-    dose = read_dose(entries, concentration)
-    check_plausible(dose, None)   # a negative or zero dose given must not lower the totals
+    dose = _dose_given(dosage, concentration)
     date_text, start, end = effective_span(resource)
     period = resource.get("effectivePeriod") if isinstance(resource.get("effectivePeriod"), dict) else {}
     end_text = period.get("end") if isinstance(period.get("end"), str) else None
