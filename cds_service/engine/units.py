@@ -46,6 +46,8 @@ def _norm(unit: object) -> str | None:
 
 def _strip_annotations(unit: str) -> str:
     # one pass, linear: drop every "{...}"; an unclosed "{" keeps the rest as written
+    if "{" not in unit:
+        return unit   # the usual unit: nothing to drop (a "}" alone is kept as written below too)
     out, depth = [], 0
     for ch in unit:
         if ch == "{":
