@@ -39,12 +39,18 @@ def _codes(concept: object) -> set[str] | tuple[str, ...]:
     if len(coding) == 1:   # the usual shape: no set to build
         c = coding[0]
         code = c.get("code") if isinstance(c, dict) else None
-        return (code,) if isinstance(code, str) and system_kind(c.get("system")) in _LOINC_OR_NONE else ()
+        return (code,) if isinstance(code, str) and _loinc_or_none(c.get("system")) else ()
     return {c["code"] for c in coding if isinstance(c, dict) and isinstance(c.get("code"), str)
-            and system_kind(c.get("system")) in _LOINC_OR_NONE}
+            and _loinc_or_none(c.get("system"))}
 
 
 _LOINC_OR_NONE = ("loinc", None)
+_LOINC = "http://loinc.org"
+
+
+def _loinc_or_none(system: object) -> bool:
+    # The usual URI by one comparison: system_kind hashes each record's fresh copy of it to look it up.
+    return system == _LOINC or system_kind(system) in _LOINC_OR_NONE
 
 
 def _start(obs: dict) -> tuple[str | None, datetime | None]:

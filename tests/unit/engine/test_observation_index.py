@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.engine import observations
-from cds_service.engine.fhir_values import parse_when
+from cds_service.engine.fhir_values import parse_when, system_kind
 from cds_service.engine.observations import ObservationIndex
 
 LOINC = "http://loinc.org"
@@ -233,3 +233,24 @@ def test_newest_dates_only_the_readings_written_around_the_latest_day(parsed):
     index = ObservationIndex(list(reversed(history)))
     assert next(index.newest(HB)).resource["id"] == "hb0"
     assert sorted(parsed) == sorted(id(o) for o in history[:2])   # the latest day and the day before it
+
+
+# --- codes: the usual LOINC URI decided by one comparison reads as system_kind does ---------------------
+def _codes_by_system_kind(concept):
+    """The definition: codes of LOINC codings, or of codings without a system."""
+    coding = concept.get("coding") if isinstance(concept, dict) else None
+    return {c["code"] for c in coding if isinstance(c, dict) and isinstance(c.get("code"), str)
+            and system_kind(c.get("system")) in ("loinc", None)} if isinstance(coding, list) else set()
+
+
+_SYSTEMS = st.sampled_from(["http://loinc.org", "http://loinc.org/", "HTTP://LOINC.ORG", "urn:oid:2.16.840.1",
+                            "http://snomed.info/sct", "", None, 1, ["http://loinc.org"]])
+_CODINGS = st.lists(st.one_of(st.fixed_dictionaries({}, optional={"system": _SYSTEMS,
+                                                                   "code": st.sampled_from([HB, SBP, 7, None])}),
+                              st.just("junk")), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.fixed_dictionaries({}, optional={"coding": st.one_of(_CODINGS, st.just("junk"))}), st.none()))
+def test_codes_read_as_system_kind_reads_them(concept):
+    assert set(observations._codes(concept)) == _codes_by_system_kind(concept)
