@@ -16,6 +16,7 @@ from cds_service.engine.units import quantity_value
 
 SKIPPED_STATUS = {"entered-in-error", "cancelled"}
 _UNDATED = float("-inf")   # sorts after every dated reading (newest first)
+_UNREAD = object()         # a value not read yet (None: read, and not a number)
 
 
 class Reading(NamedTuple):
@@ -82,12 +83,6 @@ def _written_day(obs: dict) -> str | None:
     return None
 
 
-def _may_fall_on(obs: dict, days: frozenset[str]) -> bool:
-    """False only for an ``effectiveDateTime`` plainly written on a day not in ``days``."""
-    day = _written_day(obs)
-    return day is None or day in days
-
-
 def _older_days_before(moment: datetime) -> str | None:
     """A ``YYYY-MM-DD`` such that a reading written on an earlier day is older than ``moment``: written on day D
     it lies before D + 2 days (UTC), so the bound is the day before ``moment``'s UTC day. None at the calendar's
@@ -146,7 +141,8 @@ class ObservationIndex:
             if components:
                 holders = holders + self._components.get(code, [])
             if days is not None:
-                holders = [pair for pair in holders if _may_fall_on(pair[1], days)]
+                # False only for an ``effectiveDateTime`` plainly written on a day not in ``days``
+                holders = [pair for pair in holders if (day := _written_day(pair[1])) is None or day in days]
             found = self._readings[key] = tuple(self._newest_first(holders, at_least))
         return found
 
@@ -211,7 +207,7 @@ class ObservationIndex:
         return date
 
     def _value(self, holder: dict) -> tuple[dict, float] | None:
-        key = id(holder)
-        if key not in self._values:
-            self._values[key] = _quantity(holder)
-        return self._values[key]
+        found = self._values.get(id(holder), _UNREAD)
+        if found is _UNREAD:
+            found = self._values[id(holder)] = _quantity(holder)
+        return found
