@@ -54,6 +54,30 @@ class JsonFormatter(logging.Formatter):
         return text
 
 
+class JsonLineHandler(logging.StreamHandler):
+    """A StreamHandler whose lock covers only the write of the finished line.
+
+    logging.Handler holds its lock while the record is formatted too; with several threads per
+    worker, a thread that lost the GIL while formatting kept the others waiting on that lock, and
+    every release then had to wake one (a few per cent of a served call in the profile)."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if not self.filter(record):
+            return False
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return True
+        with self.lock:
+            try:
+                self.stream.write(line)
+                self.stream.flush()
+            except Exception:
+                self.handleError(record)
+        return True
+
+
 _configured = False
 
 
@@ -63,7 +87,7 @@ def configure_logging(level: str = "INFO") -> None:
     logger.setLevel(level)
     if _configured:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = JsonLineHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.propagate = True  # lets pytest's caplog see our records

@@ -166,3 +166,54 @@ def test_the_formatter_writes_any_extra_and_still_scrubs_tokens_in_any_case():
     assert line["token"] == "[redacted-jwt]"
     assert json.loads(formatter.format(logging.LogRecord("x", logging.INFO, __file__, 1, "plain é", (), None))) \
         ["message"] == "plain é"
+
+
+def test_the_handler_writes_whole_lines_from_many_threads_and_formats_outside_its_lock():
+    import io
+    import threading
+
+    from cds_service.ops.logs import JsonFormatter, JsonLineHandler
+
+    stream = io.StringIO()
+    handler = JsonLineHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("iron_cds.test-threads")
+    logger.propagate = False
+    logger.addHandler(handler)
+    formatted_while_locked = []
+    real_format = handler.format
+
+    def format_and_check(record):
+        formatted_while_locked.append(handler.lock._is_owned())   # held by this thread while formatting?
+        return real_format(record)
+
+    handler.format = format_and_check
+    try:
+        def work(n):
+            for i in range(200):
+                logger.warning("line", extra={"event": "t", "worker": n, "i": i, "text": "x" * (i % 50)})
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1600
+    assert {(entry["worker"], entry["i"]) for entry in map(json.loads, lines)} == {
+        (n, i) for n in range(8) for i in range(200)}
+    assert not any(formatted_while_locked)
+
+
+def test_a_record_that_cannot_be_formatted_is_reported_not_raised(capsys):
+    import io
+
+    from cds_service.ops.logs import JsonLineHandler
+
+    handler = JsonLineHandler(io.StringIO())
+    handler.setFormatter(logging.Formatter("%(missing)s"))
+    record = logging.LogRecord("iron_cds", logging.INFO, __file__, 1, "message", (), None)
+    assert handler.handle(record) is True
+    assert "Logging error" in capsys.readouterr().err
