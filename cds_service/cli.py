@@ -28,10 +28,10 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", help="[default: 127.0.0.1, or the host of IRON_CDS_BIND]")
+@click.option("--port", type=int, help="[default: 8080, or the port of IRON_CDS_BIND]")
 @click.option("--no-auth", is_flag=True, help="Accept calls without a JWT. For local demos only.")
-def serve(host: str, port: int, no_auth: bool) -> None:
+def serve(host: str | None, port: int | None, no_auth: bool) -> None:
     """Run the service under gunicorn."""
     if no_auth:
         os.environ["IRON_CDS_AUTH"] = "off"
@@ -46,8 +46,18 @@ def serve(host: str, port: int, no_auth: bool) -> None:
     _metrics_dir()
     create_app()  # fail here, with one line, rather than in every worker
     conf = os.path.join(os.path.dirname(__file__), "ops", "gunicorn_conf.py")
-    argv = [sys.executable, "-m", "gunicorn", "-c", conf, "--bind", f"{host}:{port}", "cds_service.app:create_app()"]
+    bind = serve_bind(host, port, os.environ.get("IRON_CDS_BIND"))
+    argv = [sys.executable, "-m", "gunicorn", "-c", conf, "--bind", bind, "cds_service.app:create_app()"]
     os.execv(sys.executable, argv)
+
+
+def serve_bind(host: str | None, port: int | None, configured: str | None) -> str:
+    """Where ``serve`` listens: the options, else IRON_CDS_BIND (as the Docker image uses it), else
+    127.0.0.1:8080 (on a developer's machine, not the whole network). An option replaces only its part."""
+    default_host, default_port = "127.0.0.1", "8080"
+    if configured and configured.strip():
+        default_host, _, default_port = configured.strip().rpartition(":")
+    return f"{host or default_host}:{port if port is not None else default_port}"
 
 
 def _metrics_dir() -> None:

@@ -87,3 +87,13 @@ def test_serve_with_bad_configuration_exits_with_one_line(tmp_path):
     result = CliRunner().invoke(main, ["serve"], env={"IRON_CDS_JURISDICTION": "mars"})
     assert result.exit_code == 3
     assert "IRON_CDS_JURISDICTION must be 'US' or 'EU'" in result.output
+
+
+def test_serve_listens_where_the_options_or_iron_cds_bind_say():
+    from cds_service.cli import serve_bind
+
+    assert serve_bind(None, None, None) == "127.0.0.1:8080"
+    assert serve_bind(None, None, "0.0.0.0:9000") == "0.0.0.0:9000"
+    assert serve_bind("127.0.0.1", None, "0.0.0.0:9000") == "127.0.0.1:9000"
+    assert serve_bind(None, 7000, "0.0.0.0:9000") == "0.0.0.0:7000"
+    assert serve_bind(None, None, "[::]:9000") == "[::]:9000"
