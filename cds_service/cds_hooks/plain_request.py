@@ -24,7 +24,7 @@ from cds_service.cds_hooks.validators import (
     reference,
     seconds,
 )
-from cds_service.fhir.ids import names_other_patient
+from cds_service.fhir.ids import other_patient_test
 
 # The hooks with a context schema in schemas.CONTEXT_SCHEMAS (order-select: OrderSelectContextSchema).
 HOOKS = ("order-sign", "order-select")
@@ -114,13 +114,14 @@ def _plain_entries(entries: list, patient_id: str) -> set[str] | None:
     """``Type/id`` of every draft order (the targets selections may name), or None unless every entry is
     plainly valid and names no patient but ``patient_id``."""
     drafted = set()
+    names_other = other_patient_test(patient_id)
     for entry in entries:
         resource = entry.get("resource") if type(entry) is dict else None
         if type(resource) is not dict:
             return None
         kind, rid = resource.get("resourceType"), resource.get("id")
         if not (type(kind) is str and kind != "" and (rid is None or _is_id(rid))
-                and names_other_patient(resource, patient_id) is None):
+                and names_other(resource) is None):
             return None
         if rid is not None:   # marshmallow would also match "Type/None" for an order without id: we say False
             drafted.add(f"{kind}/{rid}")

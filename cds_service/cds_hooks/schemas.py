@@ -26,7 +26,7 @@ from cds_service.cds_hooks.validators import (
     reference,
     seconds,
 )
-from cds_service.fhir.ids import names_other_patient
+from cds_service.fhir.ids import other_patient_test
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
@@ -83,8 +83,9 @@ class OrderSignContextSchema(_Lenient):
         # An order for another patient, checked against this patient's history, is checked against
         # the wrong history: a severe reaction on record would go unseen.
         entries = original["draftOrders"].get("entry") or []
+        names_other = other_patient_test(data["patientId"])
         for index, entry in enumerate(entries):
-            field = names_other_patient(entry["resource"], data["patientId"])
+            field = names_other(entry["resource"])
             if field is not None:
                 raise ValidationError({"draftOrders": {"entry": {index: {"resource": {
                     field: ["names another patient than context.patientId"]}}}}})

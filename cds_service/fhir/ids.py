@@ -64,15 +64,11 @@ def referenced_patient(reference: object) -> str | None:
 PATIENT_FIELDS = ("subject", "patient")
 
 
-def names_other_patient(resource: object, patient_id: str) -> str | None:
-    """The field of ``resource`` that names a patient other than ``patient_id`` (a Patient resource: its
-    ``id``), else None. A resource that names no patient is not "another patient's"."""
-    return other_patient_test(patient_id)(resource)
-
-
 def other_patient_test(patient_id: str):
-    """``names_other_patient`` for one patient, for checking every resource of a record: the usual
-    ``{"reference": "Patient/<id>"}`` is then decided by one comparison, without parsing it."""
+    """A test for resources of one patient: it gives the field of a resource that names a patient other than
+    ``patient_id`` (a Patient resource: its ``id``), else None; a resource that names no patient is not
+    "another patient's". Made once per call or record, so the usual ``{"reference": "Patient/<id>"}`` is
+    decided by one comparison, without parsing it."""
     own = f"Patient/{patient_id}" if is_fhir_id(patient_id) else None   # ids without / ? or spaces only
 
     def names_other(resource: object) -> str | None:

@@ -20,7 +20,6 @@ from cds_service.fhir.ids import (
     MAX_ID_CHARS,
     PATIENT_FIELDS,
     is_fhir_id,
-    names_other_patient,
     other_patient_test,
     referenced_patient,
 )
@@ -150,14 +149,14 @@ def test_another_patients_prefetched_reactions_are_left_out_and_counted_in_the_l
 
 
 def test_the_patient_comparison_reads_each_reference_shape():
-    assert names_other_patient({"resourceType": "Observation", "subject": {"reference": "Patient/a"}}, "a") is None
-    assert names_other_patient({"resourceType": "Observation", "subject": {"reference": "Patient/b"}}, "a") == "subject"
-    assert names_other_patient({"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/b"}},
-                               "a") == "patient"
-    assert names_other_patient({"resourceType": "Patient", "id": "b"}, "a") == "id"
-    assert names_other_patient({"resourceType": "Medication", "id": "m"}, "a") is None
-    assert names_other_patient({"resourceType": "Observation", "subject": {"reference": "#contained"}}, "a") is None
-    assert names_other_patient({"resourceType": "Observation", "subject": {"reference": "Group/g"}}, "a") is None
+    names_other = other_patient_test("a")
+    assert names_other({"resourceType": "Observation", "subject": {"reference": "Patient/a"}}) is None
+    assert names_other({"resourceType": "Observation", "subject": {"reference": "Patient/b"}}) == "subject"
+    assert names_other({"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/b"}}) == "patient"
+    assert names_other({"resourceType": "Patient", "id": "b"}) == "id"
+    assert names_other({"resourceType": "Medication", "id": "m"}) is None
+    assert names_other({"resourceType": "Observation", "subject": {"reference": "#contained"}}) is None
+    assert names_other({"resourceType": "Observation", "subject": {"reference": "Group/g"}}) is None
 
 
 def _names_other_by_parsing(resource: dict, patient_id: str) -> str | None:
