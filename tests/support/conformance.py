@@ -121,12 +121,7 @@ def _card_problems(card: Any, where: str, request: dict | None, uuids: list[str]
 def _source_problems(source: Any, where: str) -> list[str]:
     if not isinstance(source, dict):
         return [f"{where} is missing"]
-    problems = []
-    extra = set(source) - SOURCE_KEYS
-    if extra:
-        problems.append(f"{where} has unknown keys {sorted(extra)}")
-    if not isinstance(source.get("label"), str) or not source["label"].strip():
-        problems.append(f"{where}.label is missing")
+    problems = _unknown_keys(source, SOURCE_KEYS, where) + _label_problem(source, where)
     for key in ("url", "icon"):
         if key in source and not _absolute_url(source[key]):
             problems.append(f"{where}.{key} is not an absolute URL: {source[key]!r}")
@@ -144,12 +139,7 @@ def _source_problems(source: Any, where: str) -> list[str]:
 def _suggestion_problems(suggestion: Any, where: str, request: dict | None, uuids: list[str]) -> list[str]:
     if not isinstance(suggestion, dict):
         return [f"{where} is not an object"]
-    problems = []
-    extra = set(suggestion) - SUGGESTION_KEYS
-    if extra:
-        problems.append(f"{where} has unknown keys {sorted(extra)}")
-    if not isinstance(suggestion.get("label"), str) or not suggestion["label"].strip():
-        problems.append(f"{where}.label is missing")
+    problems = _unknown_keys(suggestion, SUGGESTION_KEYS, where) + _label_problem(suggestion, where)
     problems.extend(_uuid_problem(suggestion, where, uuids))
     if "isRecommended" in suggestion and not isinstance(suggestion["isRecommended"], bool):
         problems.append(f"{where}.isRecommended is not a boolean")
@@ -166,10 +156,7 @@ def _suggestion_problems(suggestion: Any, where: str, request: dict | None, uuid
 def _action_problems(action: Any, where: str, request: dict | None) -> list[str]:
     if not isinstance(action, dict):
         return [f"{where} is not an object"]
-    problems = []
-    extra = set(action) - ACTION_KEYS
-    if extra:
-        problems.append(f"{where} has unknown keys {sorted(extra)}")
+    problems = _unknown_keys(action, ACTION_KEYS, where)
     kind = action.get("type")
     if kind not in ACTION_TYPES:
         problems.append(f"{where}.type {kind!r} is not one of {ACTION_TYPES}")
@@ -266,6 +253,16 @@ def _link_problems(link: Any, where: str) -> list[str]:
     if "appContext" in link and link.get("type") != "smart":
         problems.append(f"{where}.appContext is only allowed on smart links")
     return problems
+
+
+def _unknown_keys(obj: dict, allowed, where: str) -> list[str]:
+    extra = set(obj) - allowed
+    return [f"{where} has unknown keys {sorted(extra)}"] if extra else []
+
+
+def _label_problem(obj: dict, where: str) -> list[str]:
+    label = obj.get("label")
+    return [] if isinstance(label, str) and label.strip() else [f"{where}.label is missing"]
 
 
 def _uuid_problem(obj: dict, where: str, uuids: list[str]) -> list[str]:

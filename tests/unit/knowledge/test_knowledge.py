@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import yaml
 
@@ -12,7 +10,7 @@ from cds_service.engine import topics
 from cds_service.fhir.templates import PREFETCH_KEYS
 from cds_service.knowledge import check
 from cds_service.knowledge.loader import KnowledgeError, load_knowledge, validate
-from cds_service.paths import cards_dir
+from support.paths import copy_of_cards
 
 PRODUCTS = ("iron_sucrose", "ferric_carboxymaltose", "ferric_derisomaltose", "ferumoxytol", "sodium_ferric_gluconate",
             "iron_dextran")
@@ -21,9 +19,7 @@ PRODUCTS = ("iron_sucrose", "ferric_carboxymaltose", "ferric_derisomaltose", "fe
 @pytest.fixture
 def cards(tmp_path):
     """A private copy of the cards directory to break."""
-    target = tmp_path / "cards"
-    shutil.copytree(cards_dir(), target)
-    return target
+    return copy_of_cards(tmp_path)
 
 
 def edit(directory, name, change):

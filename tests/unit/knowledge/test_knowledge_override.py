@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from click.testing import CliRunner
 
 from cds_service.cli import main
 from cds_service.knowledge.loader import KnowledgeError, load_knowledge
-from cds_service.paths import cards_dir
+from support.paths import copy_of_cards
 
 
 @pytest.fixture
@@ -90,8 +88,7 @@ def test_check_knowledge_passes_on_packaged_data(monkeypatch):
 
 def test_check_knowledge_fails_on_a_broken_copy_with_the_message(tmp_path, monkeypatch):
     monkeypatch.delenv("IRON_CDS_KNOWLEDGE", raising=False)
-    copy = tmp_path / "cards"
-    shutil.copytree(cards_dir(), copy)
+    copy = copy_of_cards(tmp_path)
     path = copy / "products.yaml"
     text = path.read_text(encoding="utf-8")
     broken = text.replace('observation_minutes: {value: 30, unit: min, source: S-FER-US',
@@ -156,8 +153,7 @@ def test_check_knowledge_names_a_valid_override(override, monkeypatch):
 
 def test_check_knowledge_validates_the_hypotension_and_negation_data(tmp_path, monkeypatch):
     monkeypatch.delenv("IRON_CDS_KNOWLEDGE", raising=False)
-    copy = tmp_path / "cards"
-    shutil.copytree(cards_dir(), copy)
+    copy = copy_of_cards(tmp_path)
     protocol = copy / "protocol.yaml"
     text = protocol.read_text(encoding="utf-8")
     broken = text.replace("systolic_max_mmhg: {value: 90,", "systolic_max_mmhg: {value: 900,", 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import typing
 
 import pytest
@@ -18,16 +17,14 @@ from cds_service.knowledge.loader import KnowledgeError, deep_merge, load_knowle
 from cds_service.knowledge.model import FACT_KEYS, CodingFact, Fact, Protocol
 from cds_service.knowledge.report import check_knowledge
 from cds_service.knowledge.typed import ShapeError, typed
-from cds_service.paths import cards_dir
+from support.paths import copy_of_cards
 
 CITED = (Fact, CodingFact)
 
 
 @pytest.fixture
 def cards(tmp_path):
-    target = tmp_path / "cards"
-    shutil.copytree(cards_dir(), target)
-    return target
+    return copy_of_cards(tmp_path)
 
 
 def edit_protocol(directory, change):

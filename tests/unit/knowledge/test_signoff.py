@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +10,7 @@ from click.testing import CliRunner
 from cds_service.cli import main
 from cds_service.knowledge import signoff
 from cds_service.knowledge.loader import FILES, KnowledgeError, load_knowledge
-from cds_service.paths import cards_dir
+from support.paths import copy_of_cards
 
 META_LINE = re.compile(r"^meta: .*\n", re.MULTILINE)
 CHANGE = ("protocol:\n  observation:\n"
@@ -21,9 +20,7 @@ CHANGE = ("protocol:\n  observation:\n"
 @pytest.fixture
 def working_copy(tmp_path):
     """A pharmacist's working copy of cards/."""
-    directory = tmp_path / "cards"
-    shutil.copytree(cards_dir(), directory)
-    return directory
+    return copy_of_cards(tmp_path)
 
 
 def _set_meta(path, line: str | None) -> None:
