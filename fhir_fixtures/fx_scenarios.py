@@ -97,6 +97,21 @@ scenario("oral-iron", "clean",
          [drug_order(mr("oral-iron"), pid("clean"), "310325", "ferrous sulfate 325 MG Oral Tablet", 325, "mg",
                      ORAL_ROUTE, "325 mg by mouth once daily")],
          [], "oral iron never gets a card")
+# An injectable product by a route its label does not allow is a wrong route, never silence; INFeD's label
+# allows IM, and an IM order is outside an IV-iron check.
+IM_ROUTE = {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscular route"}], "text": "IM"}
+_IM_SUCROSE = iron_order(mr("iron-sucrose-intramuscular"), pid("clean"), "iron_sucrose", 200, 30,
+                         text="200 mg IM over 30 minutes")
+_IM_SUCROSE["dosageInstruction"][0]["route"] = IM_ROUTE
+scenario("iron-sucrose-intramuscular", "clean", [_IM_SUCROSE],
+         [card("formulation", "warning"), OBSERVE],
+         "iron sucrose (an injectable's code) ordered IM: its label allows intravenous use only, so a warning names "
+         "the label's route and the order is checked as IV iron")
+_IM_DEXTRAN = iron_order(mr("iron-dextran-intramuscular"), pid("clean"), "iron_dextran", 100, None,
+                         text="100 mg deep IM, upper outer buttock")
+_IM_DEXTRAN["dosageInstruction"][0]["route"] = IM_ROUTE
+scenario("iron-dextran-intramuscular", "clean", [_IM_DEXTRAN], [],
+         "INFeD ordered IM, a route its label allows: not an IV-iron order, no card")
 scenario("non-iron", "clean",
          [drug_order(mr("non-iron"), pid("clean"), "11124", "vancomycin", 1000, "mg", IV_ROUTE,
                      "1,000 mg IV every 12 hours")],

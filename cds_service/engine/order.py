@@ -190,16 +190,33 @@ def _editable(request: dict, dosages: list[dict]) -> bool:
     return True
 
 
-def _is_oral(route_concept: object, knowledge) -> bool:
-    """The route is the knowledge's oral group (code or keyword): an injectable product ordered by mouth."""
-    oral = (knowledge.codes.get("routes") or {}).get("oral") if isinstance(knowledge.codes, dict) else None
-    if not isinstance(oral, dict):
+def labelled_routes(product) -> tuple[str, ...]:
+    """The route groups (codes.yaml ``routes``) the product's labels allow; intravenous only when not stated."""
+    return tuple(product.routes.value) if product is not None and product.routes is not None else ("iv",)
+
+
+def labelled_routes_text(knowledge, product) -> str:
+    """The product's labelled routes as the cards name them: "intravenous or intramuscular"."""
+    return " or ".join(card_text.common(knowledge, "order_reading", "route_names", group)
+                       for group in labelled_routes(product))
+
+
+def _in_route_group(route_concept: object, group: str, knowledge) -> bool:
+    """The route is in the knowledge's route group ``group`` (by code or keyword)."""
+    spec = (knowledge.codes.get("routes") or {}).get(group) if isinstance(knowledge.codes, dict) else None
+    if not isinstance(spec, dict):
         return False
-    codes = {str(c) for c in oral.get("snomed") or {}}
+    codes = {str(c) for c in spec.get("snomed") or {}}
     if any(c.get("code") in codes for c in codings(route_concept)):
         return True
-    keys = [phrase_key(k) for k in oral.get("keywords") or () if isinstance(k, str)]
+    keys = [phrase_key(k) for k in spec.get("keywords") or () if isinstance(k, str)]
     return any(k in normalize_text(t) for t in concept_texts(route_concept) for k in keys)
+
+
+def _route_contradicts(route_concept: object, product, knowledge) -> bool:
+    """A non-IV route no label of the product allows (iron sucrose IM or SC, any injection by mouth)."""
+    return not any(_in_route_group(route_concept, group, knowledge)
+                   for group in labelled_routes(product) if group != "iv")
 
 
 UNREADABLE_MEDICATION = "The medication could not be read, so it could not be checked"
@@ -254,13 +271,15 @@ def read_order(
         else []
     )
     route, dosage = _route(dosages, knowledge)
-    # An injectable product (by its code) ordered by mouth is a contradiction, not oral iron: it is
-    # checked as IV iron and every card says so, rather than the order getting no card at all.
+    # An injectable product (by its code) ordered by a route its label does not allow (by mouth, or iron
+    # sucrose IM) is a contradiction, not an order outside our scope: it is checked as IV iron and the
+    # cards say so, rather than the order getting no card at all. INFeD IM is labelled: no IV-iron card.
+    product = knowledge.products.get(found[0].product_key) if found is not None and found[0].product_key else None
     conflict = (
         found is not None
         and found[0].injectable_code
         and route.route == "non-iv"
-        and _is_oral(dosage.get("route"), knowledge)
+        and _route_contradicts(dosage.get("route"), product, knowledge)
     )
     if route.route == "non-iv" and not conflict:
         return None
@@ -276,14 +295,13 @@ def read_order(
     # oral hint when a code names an injectable product (the ingredient 5992 also sits in a tablet).
     if identity.oral and not ((route.route == "iv" or conflict) and identity.injectable_code):
         return None
-    product = knowledge.products.get(identity.product_key) if identity.product_key else None
     problems = _identity_problems(identity, product, route)
     notes: list[str] = []
     if conflict:
         notes.append(
             card_text.common(
                 knowledge, "order_reading", "route_conflict", route=markdown_text(route.text or "oral"),
-                product=identity.matched_on
+                product=identity.matched_on, routes=labelled_routes_text(knowledge, product)
             )
         )
     concentration = None

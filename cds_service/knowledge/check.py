@@ -145,6 +145,7 @@ def cross_problems(data: dict) -> list[tuple[Path, str]]:
                 problems.append((("products", key, "labels"),
                                  f"Missing the {jurisdiction} label "
                                  f"(every product needs {' and '.join(JURISDICTIONS)})."))
+        problems += _route_problems(key, product, data.get("codes"))
         codes = product.get("codes") if isinstance(product.get("codes"), dict) else {}
         claims = [("RxCUI",
                    str(c)) for c in (codes.get("rxnorm") or {})] + [("NDC", str(c)) for c in codes.get("ndc") or ()]
@@ -196,3 +197,19 @@ def count_statuses(data: dict) -> dict[str, int]:
         if status in counts:
             counts[status] += 1
     return counts
+
+
+def _route_problems(key: str, product: dict, codes: Any) -> list[tuple[Path, str]]:
+    """A product's routes name route groups of codes.yaml, intravenous among them (it is IV iron)."""
+    routes = product.get("routes")
+    listed = routes.get("value") if isinstance(routes, dict) else None
+    if not isinstance(listed, list):
+        return []
+    groups = (codes or {}).get("routes") if isinstance(codes, dict) else None
+    known = set(groups) if isinstance(groups, dict) else set()
+    path = ("products", key, "routes", "value")
+    problems = [(path, f"Unknown route group {group!r} (codes.yaml routes: {', '.join(sorted(known))}).")
+                for group in listed if group not in known]
+    if "iv" not in listed:
+        problems.append((path, "An IV-iron product's routes must include 'iv'."))
+    return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,11 @@ def _fact(raw: dict | None) -> Fact | None:
                 note=raw.get("note"), section=raw.get("section"))
 
 
+def _routes(raw: dict | None) -> Fact | None:
+    fact = _fact(raw)
+    return dataclasses.replace(fact, value=tuple(fact.value)) if fact is not None else None
+
+
 def _product_warning(raw: dict) -> tuple:
     codes = raw.get("codes") or {}
     listed = {kind: tuple(str(c) for c in codes.get(kind) or ()) for kind in ("rxnorm", "ndc")}
@@ -199,6 +205,7 @@ def build(data: dict[str, Any], overridden_by: str | None = None) -> Knowledge:
             concentration_mg_per_ml=_fact(raw["concentration_mg_per_ml"]),
             is_dextran=bool(raw.get("is_dextran")),
             labels={j: _label(lab) for j, lab in (raw.get("labels") or {}).items()},
+            routes=_routes(raw.get("routes")),
         )
     return Knowledge(
         version=signoff.version_in_force(data.get(signoff.META) or {}) or str(data.get("version", "unversioned")),

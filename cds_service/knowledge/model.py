@@ -112,6 +112,7 @@ class Product:
     concentration_mg_per_ml: Fact
     is_dextran: bool
     labels: Mapping[str, LabelLimits]  # jurisdiction -> label
+    routes: Fact | None = None       # route groups its labels allow (("iv", "intramuscular")); None: IV only
 
 
 @dataclass(frozen=True)

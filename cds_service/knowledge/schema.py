@@ -64,6 +64,13 @@ class TextFact(Cited):
     unit = optional_text()
 
 
+class RoutesFact(Cited):
+    """The routes a product's labels allow, as route groups of codes.yaml (``iv``, ``intramuscular``...)."""
+
+    value = fields.List(text(), required=True, validate=validate.Length(min=1))
+    unit = optional_text()
+
+
 class DoseBand(Cited):
     min_weight_kg = fields.Float(allow_none=True, load_default=None, validate=NON_NEGATIVE)
     max_weight_kg = fields.Float(allow_none=True, load_default=None, validate=POSITIVE)
@@ -210,6 +217,7 @@ class Product(Strict):
     names = fields.List(text(), required=True, validate=validate.Length(min=1))
     is_dextran = fields.Boolean(load_default=False)
     concentration_mg_per_ml = fields.Nested(NumberFact, required=True)
+    routes = fields.Nested(RoutesFact, allow_none=True, load_default=None)   # absent: intravenous only
     codes = fields.Nested(ProductCodes, required=True)
     labels = fields.Dict(keys=fields.String(validate=validate.OneOf(("US", "EU"))), values=fields.Nested(Label),
                          required=True)

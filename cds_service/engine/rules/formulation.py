@@ -1,6 +1,7 @@
 """formulation: what the product itself requires or risks.
 
-One card per order gathering: product not marketed in this jurisdiction; a
+One card per order gathering: an injectable product ordered by a route its label
+does not allow (iron sucrose IM); product not marketed in this jurisdiction; a
 test dose before the first iron-dextran dose (US label); phosphate before a
 re-dose within the protocol window, or low phosphate, for products whose label
 lists hypophosphataemia; boxed warnings; label risks the wording file asks to
@@ -24,7 +25,9 @@ from cds_service.engine.facts import (
 )
 from cds_service.engine.fhir_values import day
 from cds_service.engine.identify import ndc_keys
+from cds_service.engine.markdown import markdown_text
 from cds_service.engine.model import INDICATORS, Evidence, Finding, SuggestionSpec
+from cds_service.engine.order import labelled_routes_text
 from cds_service.engine.suggest import LOINC, has_marker, lab_request, test_dose_request
 from cds_service.engine.topics import Topic
 
@@ -58,6 +61,18 @@ def _not_marketed(card: _Card) -> None:
     card.add("not_marketed", text.phrase(facts.knowledge, TOPIC, "not_marketed", drug=facts.drug,
                                          jurisdiction=facts.ctx.jurisdiction, label=facts.label.label), "warning")
     card.cite.add("Availability", value="not marketed", source=facts.label.source, status="confirmed")
+
+
+def _route(card: _Card) -> None:
+    """An injectable product ordered by a route its label does not allow (read as IV iron, see order.py)."""
+    facts = card.facts
+    if not facts.order.route_conflict:
+        return
+    routes = labelled_routes_text(facts.knowledge, facts.product)
+    card.add("route", text.phrase(facts.knowledge, TOPIC, "route", drug=facts.drug, routes=routes,
+                                  route=markdown_text(facts.order.route_text or "not stated")), "warning")
+    if facts.product.routes is not None:
+        card.cite.add("Route (label)", facts.product.routes, value=f"{routes} use")
 
 
 def _test_dose(card: _Card) -> None:
@@ -263,7 +278,7 @@ def check(facts: OrderFacts) -> Finding | None:
     if not facts.identified:
         return None  # the rate and dose cards already say the product is unknown
     card = _Card(facts)
-    for part in (_not_marketed, _test_dose, _phosphate, _same_product_reaction, _label_warnings):
+    for part in (_route, _not_marketed, _test_dose, _phosphate, _same_product_reaction, _label_warnings):
         part(card)
     if not card.items:
         return None

@@ -375,12 +375,18 @@ def test_route_iv_by_keyword(knowledge, text):
 @pytest.mark.parametrize("route", [
     {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscular route"}]},
     {"text": "IM"},
-    {"text": "Subcutaneous"},
 ])
-def test_non_iv_route_gives_no_order(knowledge, route):
-    # INFeD can be given IM; there is no IV-iron card for that
+def test_a_route_the_label_allows_besides_iv_gives_no_order(knowledge, route):
+    # INFeD's label allows IM; there is no IV-iron card for that
     orders, others = read(knowledge, request(concept("206216"), dose=mg(100), route=route))
     assert orders == [] and len(others) == 1
+
+
+@pytest.mark.parametrize("route", [{"text": "Subcutaneous"}, {"coding": [{"system": SNOMED, "code": "34206005"}]}])
+def test_iron_dextran_by_a_route_its_label_does_not_allow_is_checked_as_iv(knowledge, route):
+    order = only_order(knowledge, request(concept("206216"), dose=mg(100), route=route))
+    assert order.route_conflict and order.product_key == "iron_dextran"
+    assert any("intravenous or intramuscular use only" in n for n in order.notes)
 
 
 def test_missing_route_keeps_the_order_and_says_so(knowledge):
@@ -570,10 +576,26 @@ def test_malformed_medication_request_parts_do_not_raise(knowledge):
 
 # ---------------------------------------------------------------- knowledge-driven routes and class names
 @pytest.mark.parametrize("code", ["78421000", "34206005", "6064005"])
-def test_coded_im_sc_and_other_non_iv_routes_give_no_order(knowledge, code):
+def test_an_iv_only_injectable_by_im_sc_or_another_route_is_checked_as_iv_and_says_so(knowledge, code):
+    # iron sucrose is for intravenous use only: IM, SC or topical is a wrong route, never silence
     route = {"coding": [{"system": SNOMED, "code": code}]}
-    orders, others = read(knowledge, request(concept("1741267"), route=route, dose=mg(100)))
-    assert orders == [] and len(others) == 1
+    order = only_order(knowledge, request(concept("1741267"), route=route, dose=mg(100)))
+    assert order.route_conflict and order.product_key == "iron_sucrose" and order.dose_mg == 100
+    assert any("contradicts the product" in n and "intravenous use only" in n for n in order.notes)
+
+
+@pytest.mark.parametrize("product", sorted(PRODUCTS))
+def test_every_product_by_im_is_checked_as_iv_unless_its_label_allows_im(knowledge, product):
+    im = {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscular route"}]}
+    orders, _ = read(knowledge, request(concept(PRODUCTS[product][1]), route=im, dose=mg(100)))
+    labelled_im = product == "iron dextran"
+    assert (orders == []) is labelled_im
+    assert labelled_im or orders[0].route_conflict
+
+
+def test_by_name_only_a_non_iv_route_gives_no_order(knowledge):
+    # a name is not a code for the injectable: as for an oral route, no contradiction is assumed
+    assert read(knowledge, request(concept(text="Venofer 100 mg"), route={"text": "IM"}, dose=mg(100)))[0] == []
 
 
 @pytest.mark.parametrize("text", ["IM", "i.m.", "Intramuscular injection", "SC", "s.c.", "subq", "Subcutaneously",
@@ -586,9 +608,18 @@ def test_route_groups_come_from_the_knowledge(knowledge):
     routes = {k: v for k, v in knowledge.codes["routes"].items() if k != "intramuscular"}
     local = dataclasses.replace(knowledge, codes={**knowledge.codes, "routes": routes})
     im = {"coding": [{"system": SNOMED, "code": "78421000"}], "text": "IM"}
-    assert read(knowledge, request(concept("1741267"), route=im, dose=mg(100)))[0] == []
-    order = only_order(local, request(concept("1741267"), route=im, dose=mg(100)))
+    assert read(knowledge, request(concept("206216"), route=im, dose=mg(100)))[0] == []
+    order = only_order(local, request(concept("206216"), route=im, dose=mg(100)))
     assert order.route == "unknown"          # no longer known as non-IV: kept, with the problem said
+
+
+def test_a_products_labelled_routes_come_from_the_knowledge(knowledge):
+    im = {"coding": [{"system": SNOMED, "code": "78421000"}]}
+    product = knowledge.products["iron_sucrose"]
+    with_im = dataclasses.replace(product, routes=dataclasses.replace(product.routes, value=("iv", "intramuscular")))
+    local = dataclasses.replace(knowledge, products={**knowledge.products, "iron_sucrose": with_im})
+    assert only_order(knowledge, request(concept("1741267"), route=im, dose=mg(100))).route_conflict
+    assert read(local, request(concept("1741267"), route=im, dose=mg(100)))[0] == []
 
 
 def test_class_names_come_from_the_knowledge(knowledge):

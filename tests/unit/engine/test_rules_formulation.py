@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -119,3 +121,24 @@ def test_the_ordered_product_code_decides_the_ferric_carboxymaltose_boxed_warnin
     unknown = flat(formulation.check(facts(ingredient, low)).detail)
     assert "boxed warning on generic ferric carboxymaltose injection labels" in unknown
     assert "does not say which product" in unknown and "assumed" not in unknown
+
+
+# --- a route the label does not allow ----------------------------------------------------------------
+def test_an_iv_only_product_ordered_im_gets_a_warning_naming_the_labels_route():
+    im = dataclasses.replace(order(product="iron_sucrose", dose_mg=100, route_text="Intramuscular route"),
+                             route="unknown", route_conflict=True)
+    finding = formulation.check(facts(im))
+    assert finding.indicator == "warning" and "route not in the label" in finding.summary
+    assert "intravenous use only" in flat(finding.detail) and "intramuscular route" in flat(finding.detail)
+    assert K.products["iron_sucrose"].routes.source in finding.sources
+
+
+def test_an_iv_order_gets_no_route_item():
+    finding = formulation.check(facts(order(product="iron_sucrose", dose_mg=100, route_text="Intravenous route")))
+    assert finding is None or "route" not in finding.summary
+
+
+def test_iron_dextran_names_both_labelled_routes():
+    sc = dataclasses.replace(dextran(), route="unknown", route_text="Subcutaneous", route_conflict=True)
+    detail = flat(formulation.check(facts(sc)).detail)
+    assert "intravenous or intramuscular use only" in detail

@@ -373,3 +373,14 @@ def test_every_prefetch_key_needs_its_missing_data_wording(cards, key):
 
 def test_wording_for_an_unregistered_topic_is_not_required(cards):
     assert problems(cards) == []
+
+
+def test_a_products_routes_name_known_route_groups_and_include_iv(cards):
+    assert problems(cards) == []
+
+    def breaks(d):
+        d["products"]["iron_sucrose"]["routes"]["value"] = ["intramuscular", "intramusclar"]
+    edit(cards, "products.yaml", breaks)
+    lines = problems(cards)
+    assert any("iron_sucrose.routes.value" in line and "'intramusclar'" in line for line in lines), lines
+    assert any("iron_sucrose.routes.value" in line and "must include 'iv'" in line for line in lines), lines
