@@ -186,6 +186,7 @@ def _label(raw: dict) -> LabelLimits:
         contraindications=tuple(raw.get("contraindications") or ()),
         risks=tuple(raw.get("risks") or ()),
         boxed_warning_by_product=tuple(_product_warning(w) for w in raw.get("boxed_warning_by_product") or ()),
+        dose_step_ml=_fact(raw.get("dose_step_ml")),
     )
 
 

@@ -97,6 +97,8 @@ class LabelLimits:
     # Boxed warnings only some labels of the product carry, chosen by the ordered code (never assumed):
     # ({"rxnorm": (...), "ndc": (...)}, "generic ferric carboxymaltose injection", Fact)
     boxed_warning_by_product: tuple[tuple[Mapping[str, tuple[str, ...]], str, Fact], ...] = ()
+    # The volume the label measures doses in (INFeD: 0.5 mL); a lowered dose is rounded down to it. None: whole mL.
+    dose_step_ml: Fact | None = None
 
 
 @dataclass(frozen=True)

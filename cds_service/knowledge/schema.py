@@ -170,6 +170,7 @@ class Label(Strict):
     max_daily_mg = fields.Nested(NumberFact, allow_none=True, load_default=None)
     time_bands = fields.List(fields.Nested(TimeBand), required=True, validate=validate.Length(min=1))
     max_rate_mg_per_min = fields.Nested(NumberFact, allow_none=True, load_default=None)
+    dose_step_ml = fields.Nested(NumberFact, allow_none=True, load_default=None)   # absent: whole mL
     test_dose = fields.Nested(TestDose, allow_none=True, load_default=None)
     boxed_warning = fields.Nested(TextFact, allow_none=True, load_default=None)
     boxed_warning_by_product = fields.List(fields.Nested(ProductWarning), load_default=list)

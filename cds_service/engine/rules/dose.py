@@ -1,7 +1,8 @@
 """dose-limit: one administration within the label's ceilings (absolute, per kg, daily, weekly).
 
 The allowed dose is the smallest applicable ceiling, rounded *down* to whole mL
-of the product (what a nurse draws up), never up. Daily and weekly totals count
+of the product (what a nurse draws up), or to the smaller volume the label doses
+in (INFeD: 0.5 mL), never up. Daily and weekly totals count
 every earlier IV-iron administration, whatever the product, and stopped ones
 too (their dose may have been partly given): the stricter reading. Without a
 recent weight only weight-free ceilings apply and the card says the per-kg
@@ -52,6 +53,7 @@ class Ceiling:
     weight_date: str | None = None
     days: float | None = None
     given: float | None = None       # already given within the period
+    planned: float = 0.0             # daily: other drafts and a test dose still to be given today
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class DoseDecision:
     split_days: tuple[int, ...]      # the label's gaps before a further dose, from the bands that applied
     period_limited: float | None     # days of the daily/weekly window that limits this dose
     evidence: tuple[Evidence, ...]
-    step: float | None               # mg per mL of the product: the allowed dose is whole mL
+    step: float | None               # mg in the volume a dose is measured in (whole mL, or the label's step)
     drafted_today: float = 0.0       # other draft IV-iron orders counted in the day's total
     test_dose_reserved: float = 0.0  # a required test dose not yet drafted, counted in the day's total
 
@@ -113,10 +115,9 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
             days = float(facts.knowledge.protocol.weekly_window_days.value)
         recent = [a for a in facts.patient.administrations if a.dose_mg and within_days(a.date, facts.ctx, days)]
         given = sum(a.dose_mg for a in recent)
-        if key == "daily":
-            given += drafted + reserved
-        left = max(float(fact.value) - given, 0.0)
-        ceilings.append(Ceiling(left, key, float(fact.value), days=days, given=given))
+        planned = drafted + reserved if key == "daily" else 0.0
+        left = max(float(fact.value) - given - planned, 0.0)
+        ceilings.append(Ceiling(left, key, float(fact.value), days=days, given=given, planned=planned))
         cite.add(f"Maximum {key} dose", fact)
         evidence.extend(Evidence(text=f"IV iron {fmt_mg(a.dose_mg)}" + (" (stopped)" if a.stopped else ""),
                                  date=a.date, reference=a.reference) for a in recent)
@@ -133,7 +134,10 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
             period_limited = period_limited or course.days
     history_unknown = ("ironAdministrations" in facts.history_missing
                        and bool(label.max_daily_mg or label.max_weekly_mg or courses.label_spec(facts)))
-    step = float(product.concentration_mg_per_ml.value) if product.concentration_mg_per_ml else None
+    step = None
+    if product.concentration_mg_per_ml:
+        step = float(product.concentration_mg_per_ml.value) * (float(label.dose_step_ml.value) if label.dose_step_ml
+                                                                else 1.0)
     return DoseDecision(dose, tuple(ceilings), per_kg_skipped, history_unknown, tuple(split_days), period_limited,
                         tuple(evidence), step, drafted, reserved)
 
@@ -201,6 +205,9 @@ def _ceiling_line(knowledge, ceiling: Ceiling) -> str:
         return text.phrase(knowledge, TOPIC, "limits", "per_kg", per_kg=ceiling.per_kg, weight=ceiling.weight,
                            weight_date=text.display_date(ceiling.weight_date) or "date unknown",
                            limit=fmt_mg(ceiling.limit))
+    if ceiling.planned:
+        return text.phrase(knowledge, TOPIC, "limits", "daily_planned", limit=fmt_mg(ceiling.limit),
+                           given=fmt_mg(ceiling.given), planned=fmt_mg(ceiling.planned), allowed=fmt_mg(ceiling.mg))
     if ceiling.kind in ("daily", "weekly", "course"):
         return text.phrase(knowledge, TOPIC, "limits", ceiling.kind, limit=fmt_mg(ceiling.limit),
                            days=f"{ceiling.days:g}", given=fmt_mg(ceiling.given), allowed=fmt_mg(ceiling.mg))
@@ -247,9 +254,14 @@ def _reduce_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], ci
     if label.max_daily_mg or label.max_weekly_mg:
         notes = notes + [text.phrase(knowledge, TOPIC, "weekly_counts_all")]
     evidence = list(decision.evidence)
+    if label.dose_step_ml is not None:
+        measure = text.phrase(knowledge, TOPIC, "measure_step", ml=f"{float(label.dose_step_ml.value):g}")
+        cite.add("Dose measured in", label.dose_step_ml, value=f"{float(label.dose_step_ml.value):g} mL")
+    else:
+        measure = text.phrase(knowledge, TOPIC, "measure_whole_ml")
     detail = text.compose(
         text.phrase(knowledge, TOPIC, "detail", drug=facts.drug, ordered=fmt_mg(decision.dose),
-                    allowed=fmt_mg(rounded)),
+                    allowed=fmt_mg(rounded), measure=measure),
         _why(knowledge, decision),
         text.phrase(knowledge, TOPIC, "split_heading") + "\n" + split,
         text.bullet_list(notes),

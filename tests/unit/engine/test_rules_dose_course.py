@@ -66,16 +66,52 @@ def test_another_products_dose_does_not_start_this_products_interval():
 def test_iron_dextran_first_dose_leaves_room_for_the_test_dose_on_the_same_day():
     first = history()
     finding = dose.check(facts(an_order("iron_dextran", 100), first))
-    assert finding.indicator == "warning" and updated_to(finding) == 50   # 75 mg left, rounded down to whole mL
+    # 75 mg left: the label's remainder of the first day's 2 mL after the 0.5 mL test dose (it doses in 0.5 mL)
+    assert finding.indicator == "warning" and updated_to(finding) == 75
     assert "test dose" in flat(finding.detail) and "next day" in flat(finding.detail)
     assert dose.check(facts(an_order("iron_dextran", 75), first)) is None
     # once the test dose is drafted it counts instead of the reservation (not twice), and gets no card itself
     test_dose, therapeutic = an_order("iron_dextran", 25, "mr-test", 1), an_order("iron_dextran", 100)
     both = (test_dose, therapeutic)
-    assert updated_to(dose.check(facts(therapeutic, first, orders=both))) == 50
+    assert updated_to(dose.check(facts(therapeutic, first, orders=both))) == 75
     assert dose.check(facts(test_dose, first, orders=both)) is None
     # not a first dose: no test dose, the full 100 mg
     assert dose.check(facts(an_order("iron_dextran", 100), history(("iron_dextran", 30, 100)))) is None
+
+
+@pytest.mark.parametrize("mg,indicator", [(75, None), (80, "warning")])
+def test_iron_dextran_first_dose_on_both_sides_of_the_days_remainder(mg, indicator):
+    finding = dose.check(facts(an_order("iron_dextran", mg), history()))
+    assert (finding.indicator if finding else None) == indicator
+    if finding:
+        assert updated_to(finding) == 75 and "0.5 ml steps" in flat(finding.detail)
+
+
+def test_a_suggested_iron_dextran_dose_and_the_test_dose_together_are_accepted():
+    """Accepting both suggestions (the 25 mg test dose and the lowered dose) gives orders with no dose card."""
+    finding = dose.check(facts(an_order("iron_dextran", 100), history()))
+    lowered, test_dose = an_order("iron_dextran", updated_to(finding)), an_order("iron_dextran", 25, "mr-test", 1)
+    both = (test_dose, lowered)
+    assert dose.check(facts(lowered, history(), orders=both)) is None
+    assert dose.check(facts(test_dose, history(), orders=both)) is None
+
+
+def test_the_days_line_says_a_test_dose_is_still_to_be_given_not_given():
+    detail = flat(dose.check(facts(an_order("iron_dextran", 100), history())).detail)
+    assert "0 mg given in the last 24 hours and 25 mg still to be given today" in detail
+
+
+def test_the_dose_step_comes_from_the_label():
+    import dataclasses
+
+    from support.rules import knowledge
+    k = knowledge()
+    product = k.products["iron_dextran"]
+    whole_ml = dataclasses.replace(product.labels["US"], dose_step_ml=None)
+    local = dataclasses.replace(k, products={**k.products, "iron_dextran": dataclasses.replace(
+        product, labels={**product.labels, "US": whole_ml})})
+    finding = dose.check(dataclasses.replace(facts(an_order("iron_dextran", 100), history()), knowledge=local))
+    assert updated_to(finding) == 50 and "whole ml" in flat(finding.detail)
 
 
 def test_two_iv_iron_orders_give_one_warning_naming_both():
