@@ -246,6 +246,10 @@ scenario("severe-reaction", "severe-reaction", [fcm("severe-reaction", "severe-r
          [card("hypersensitivity-history", "critical", "delete"), BOXED],
          "anaphylaxis with hypotension after FCM: critical, with a suggestion to cancel the draft (no rate, "
          "premedication or observation suggestion that would read as permission to go ahead)")
+scenario("severe-reaction-too-fast", "severe-reaction", [fcm("severe-reaction-too-fast", "severe-reaction", 750, 5)],
+         [card("hypersensitivity-history", "critical", "delete"), card("infusion-rate", "info")],
+         "the same severe reaction, FCM ordered over 5 min: the stop card, and beside it (not interruptive, no "
+         "one-click change) that 5 min is faster than the label's 15 min, in case the order is given after all")
 scenario("moderate-reaction", "moderate-reaction", [fcm("moderate-reaction", "moderate-reaction")],
          [card("hypersensitivity-history", "warning"), card("premedication", "info", "create"), OBSERVE],
          "moderate reaction (urticaria, dyspnoea) to iron sucrose: warning and corticosteroid premedication; FCM over "

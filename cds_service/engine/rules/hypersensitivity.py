@@ -9,10 +9,11 @@ observation).
 Decision on critical findings (``stops``): the stop card is the only way
 forward offered. The premedication rule suggests no premedication (premedication
 does not prevent anaphylaxis, and a one-click premedication would read as a way
-to proceed; it still flags a drafted H1 antihistamine for removal); the rate and
-observation rules stay quiet (a slower rate or an observation order would also
-read as "proceed with care"). A specialist-supervised re-challenge is planned
-afresh, not signed from this order. The dose card stays: a label limit.
+to proceed; it still flags a drafted H1 antihistamine for removal); the observation
+rule stays quiet and the rate rule offers no slowing (a slower rate or an observation
+order would also read as "proceed with care"). A specialist-supervised re-challenge is
+planned afresh, not signed from this order. The label's own limits stay: the dose card,
+and a rate card without an update when the order is faster than the label allows.
 """
 
 from __future__ import annotations

@@ -14,9 +14,12 @@ most an info card; an order faster than the label, an earlier reaction or
 several risk factors give a warning.
 
 After a critical hypersensitivity finding (severe reaction, or a contraindication
-such as ferumoxytol after any allergic reaction) there is no rate card at all:
-a slower rate does not prevent anaphylaxis and a one-click "slower" update
-would read as a way to proceed (see ``hypersensitivity.stops``).
+such as ferumoxytol after any allergic reaction) there is no slowing for the
+history and no one-click update: a slower rate does not prevent anaphylaxis and a
+"slower" update would read as a way to proceed (see ``hypersensitivity.stops``).
+An order faster than the label itself allows (or given a way the label does not
+allow) still gets its card, as the dose card keeps a label limit: a prescriber who
+overrides the stop must not also sign a rate outside the label unawares.
 
 Time unknown: when the order states no time or rate at all we suggest setting
 the required time explicitly (that is the label's or protocol's minimum, not an
@@ -170,6 +173,32 @@ def unlabelled_method(facts: OrderFacts) -> Finding | None:
                    sources=tuple(cite.ids))
 
 
+def _outside_label(facts: OrderFacts) -> Finding | None:
+    """Beside the stop card: a card only when the order breaks the label's own time or method, with no update."""
+    knowledge, order = facts.knowledge, facts.order
+    if not facts.identified or order.dose_mg is None:
+        return None
+    not_labelled = unlabelled_method(facts)
+    if not_labelled is not None:
+        return not_labelled
+    cite = text.Citations(knowledge)
+    label_min, reasons = _label_reasons(facts, cite)
+    if order.minutes is None or order.minutes >= label_min - 1e-9 or fits_another_method(facts):
+        return None
+    minimum = fmt_minutes(ceil_minutes(label_min))
+    detail = text.compose(
+        text.phrase(knowledge, TOPIC, "detail_too_fast_stopped", drug=facts.drug, ordered=fmt_minutes(order.minutes),
+                    label_minimum=minimum),
+        text.phrase(knowledge, TOPIC, "why_heading") + "\n"
+        + text.bullet_list(text.phrase(knowledge, TOPIC, "reasons", key, **fields) for key, fields in reasons),
+        cite.block(),
+    )
+    summary = text.phrase(knowledge, TOPIC, "summary_too_fast", drug=facts.drug, ordered=fmt_minutes(order.minutes),
+                          required=minimum)
+    return Finding(topic=TOPIC, indicator="warning", order=order, summary=text.summary(summary), detail=detail,
+                   sources=tuple(cite.ids))
+
+
 def push_alternative(facts: OrderFacts, required: float) -> Reason | None:
     """When the order does not say how it is given and a slow injection would need less time, say so:
     the suggested time fits any method, but a push written as such may be quicker."""
@@ -197,7 +226,7 @@ def _indicator(facts: OrderFacts, label_min: float) -> str:
 def check(facts: OrderFacts) -> Finding | None:
     knowledge, order = facts.knowledge, facts.order
     if hypersensitivity.stops(facts):
-        return None   # the stop card is the way forward; a slower rate does not prevent anaphylaxis
+        return _outside_label(facts)   # the stop card is the way forward; only a label breach is said
     if not facts.identified:
         return text.not_checked(facts, TOPIC, "product_unknown")
     problems = "; ".join(order.problems) or "no administration time or rate in the order"

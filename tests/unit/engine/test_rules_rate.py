@@ -208,3 +208,27 @@ def test_the_nurse_advice_never_contradicts_the_grading():
     advice = flat(knowledge().wording["topics"]["infusion-rate"]["nurse_advice"])
     anaphylaxis_part = advice.split("treat as anaphylaxis", 1)[1]
     assert "wheeze" not in anaphylaxis_part and "stridor" in anaphylaxis_part and "throat tightness" in anaphylaxis_part
+
+
+# --- beside the critical stop card: the label's own limit only ------------------------------------------
+SEVERE = patient(reactions=(reaction(kind="hypersensitivity", severity="severe"),))
+
+
+def test_after_a_severe_reaction_an_order_within_the_label_gets_no_rate_card():
+    # without the stop, the reaction would ask for half the rate (30 min); with it, no slowing is offered
+    assert rate.check(facts(infused(15), patient(reactions=(reaction(kind="hypersensitivity"),)))) is not None
+    assert rate.check(facts(infused(15), SEVERE)) is None
+
+
+def test_after_a_severe_reaction_an_order_faster_than_the_label_is_still_said_without_an_update():
+    finding = rate.check(facts(infused(14), SEVERE))
+    assert finding.indicator == "warning" and finding.suggestions == ()
+    assert "at least 15 min" in finding.summary and "faster than the label allows" in flat(finding.detail)
+    assert FCM_US.source in finding.sources
+
+
+def test_after_a_severe_reaction_a_method_the_label_does_not_allow_is_still_said():
+    push = draft_resource(dose_mg=510, minutes=17, product_code="1191357", display="Feraheme")
+    push["dosageInstruction"][0]["method"] = {"text": "slow IV push"}
+    finding = rate.check(facts(order(product="ferumoxytol", dose_mg=510, minutes=17, resource=push), SEVERE))
+    assert finding is not None and finding.indicator == "warning" and finding.suggestions == ()
