@@ -93,6 +93,13 @@ scenario("observation-already-drafted", "clean",
                             30)],
          [],
          "no observation card when the observation ServiceRequest (accepted at order-select) is in the draft orders")
+scenario("dextran-observation-drafted", "clean",
+         [iron_order(mr("dextran-observation-drafted"), pid("clean"), "iron_dextran", 75, 30),
+          observation_order("icds-dextran-observation-drafted-sr", pid("clean"), mr("dextran-observation-drafted"),
+                            60)],
+         [card("formulation", "warning", "create")],
+         "first iron-dextran dose with its observation order already drafted: the test-dose card remains and carries "
+         "the patient handout link the observation card would have carried")
 scenario("oral-iron", "clean",
          [drug_order(mr("oral-iron"), pid("clean"), "310325", "ferrous sulfate 325 MG Oral Tablet", 325, "mg",
                      ORAL_ROUTE, "325 mg by mouth once daily")],

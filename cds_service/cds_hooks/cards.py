@@ -38,14 +38,16 @@ def build_response(findings: Iterable[Finding], knowledge, handout_base: str | N
                    jurisdiction: str | None = None) -> dict:
     """One card per finding, most urgent first (stable within an indicator).
 
-    ``handout_base`` is the service's public base URL: with it, each observation-period card links to the
-    patient handout for the ordered product (unless the knowledge turns the link off). ``jurisdiction``
-    picks the spelling the prescriber reads (wording ``spelling``: US text, UK words under EU).
+    ``handout_base`` is the service's public base URL: with it, one card of each IV-iron order links to the
+    patient handout for the ordered product (unless the knowledge turns the link off; see ``_handout_hosts``).
+    ``jurisdiction`` picks the spelling the prescriber reads (wording ``spelling``: US text, UK words under EU).
     """
+    findings = list(findings)
+    hosts = _handout_hosts(findings)
     cards = []
     for finding in findings:
         card = localise_card(build_card(finding, knowledge), knowledge, jurisdiction)
-        link = _handout_link(finding, knowledge, handout_base)
+        link = _handout_link(finding, knowledge, handout_base) if id(finding) in hosts else None
         if link:
             card["links"] = [link]
         cards.append(card)
@@ -53,10 +55,27 @@ def build_response(findings: Iterable[Finding], knowledge, handout_base: str | N
     return {"cards": cards}
 
 
+def _handout_hosts(findings: list[Finding]) -> set[int]:
+    """The card of each order that carries its handout link: the observation card, else (an observation
+    order already drafted) the order's most urgent other card, so the handout stays one click away. None
+    beside a critical card: a handout for an infusion the service asks not to give would read as going ahead."""
+    by_order: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.order is not None:
+            by_order.setdefault(finding.order.request_id, []).append(finding)
+    hosts = set()
+    for own in by_order.values():
+        if any(f.indicator == "critical" for f in own):
+            continue
+        host = next((f for f in own if f.topic == "observation-period"), None) or \
+            min(own, key=lambda f: urgency(f.indicator))
+        hosts.add(id(host))
+    return hosts
+
+
 def _handout_link(finding: Finding, knowledge, base: str | None) -> dict | None:
     product_key = finding.order.product_key if finding.order else None
-    if (finding.topic != "observation-period" or not base or product_key not in knowledge.products
-            or not knowledge.handouts.get("link_on_card", True)):
+    if not base or product_key not in knowledge.products or not knowledge.handouts.get("link_on_card", True):
         return None
     language = handout_content.default_language(knowledge)
     return {"label": handout_content.link_label(knowledge, language),

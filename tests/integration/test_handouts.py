@@ -113,6 +113,16 @@ def test_only_the_observation_card_carries_the_link(client):
     assert [c["source"]["topic"]["code"] for c in cards if c.get("links")] == ["observation-period"]
 
 
+def test_with_the_observation_already_drafted_the_remaining_card_carries_the_link(client):
+    observation = {"resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order",
+                   "code": {"coding": [{"system": "http://snomed.info/sct", "code": "61746007"}]},
+                   "subject": {"reference": "Patient/pat-1"}}
+    body = hook_request(medication_request(minutes=2), observation)
+    cards = client.post(hook_url("order-sign"), json=body).get_json()["cards"]
+    assert "observation-period" not in [c["source"]["topic"]["code"] for c in cards]
+    assert [c["source"]["topic"]["code"] for c in cards if c.get("links")] == ["infusion-rate"]
+
+
 def test_a_protocol_switch_turns_the_link_off(make_app, tmp_path):
     override = tmp_path / "local.yaml"
     override.write_text(yaml.safe_dump({"handouts": {"link_on_card": False}}))

@@ -475,3 +475,34 @@ def test_override_reasons_follow_the_sets_the_finding_names(knowledge):
     assert [r["code"] for r in plain["overrideReasons"]] == ["already-premedicated"]
     assert [r["code"] for r in h1["overrideReasons"]] == ["antihistamine-other-indication"]
     assert [r["code"] for r in both["overrideReasons"]] == ["already-premedicated", "antihistamine-other-indication"]
+
+
+# --- the patient handout link: one card per order carries it ----------------------------------------------
+BASE = "https://cds.example.org"
+
+
+def linked(findings, knowledge):
+    return [c["source"]["topic"]["code"] for c in build_response(findings, knowledge, handout_base=BASE)["cards"]
+            if c.get("links")]
+
+
+def test_the_observation_card_carries_the_handout_link(knowledge):
+    assert linked([finding("infusion-rate", "warning"), finding()], knowledge) == ["observation-period"]
+
+
+def test_without_an_observation_card_the_orders_most_urgent_card_carries_it(knowledge):
+    # the observation order is already drafted: the handout stays one click away on a card that remains
+    assert linked([finding("dose-limit", "info"), finding("infusion-rate", "warning")], knowledge) == ["infusion-rate"]
+    assert linked([finding("dose-limit", "info"), finding("infusion-rate", "info")], knowledge) == ["dose-limit"]
+
+
+def test_no_handout_link_beside_a_stop_card(knowledge):
+    assert linked([finding("hypersensitivity-history", "critical"), finding("infusion-rate", "info")], knowledge) == []
+
+
+def test_each_order_gets_its_own_link_and_a_patient_level_card_none(knowledge):
+    import dataclasses
+    other = dataclasses.replace(ORDER, request_id="mr-2")
+    findings = [finding("history-unavailable", "warning", order=None), finding(),
+                finding("infusion-rate", "warning", order=other)]
+    assert sorted(linked(findings, knowledge)) == ["infusion-rate", "observation-period"]
