@@ -43,13 +43,20 @@ def _day(admin: Administration) -> date | None:
     return moment.date() if moment else None
 
 
-def course_doses(facts: OrderFacts) -> list[Administration]:
-    """Earlier doses of this product within the course window, newest first (not-done ones gave nothing)."""
+def course_doses(facts: OrderFacts) -> tuple[Administration, ...]:
+    """Earlier doses of this product within the course window, newest first (not-done ones gave nothing).
+
+    Worked out once per order: the course total and the interval since the last dose both ask."""
+    return facts.once("course_doses", _course_doses)
+
+
+def _course_doses(facts: OrderFacts) -> tuple[Administration, ...]:
     window = float(((facts.knowledge.courses or {}).get("window_days") or {}).get("value", 0))
     today = now_utc(facts.ctx).date()
-    out = [a for a in iron_administrations(facts.patient, facts.knowledge, product_key=facts.order.product_key)
-           if a.status != "not-done" and _day(a) is not None and 0 <= (today - _day(a)).days <= window]
-    return sorted(out, key=lambda a: _day(a), reverse=True)
+    same_product = iron_administrations(facts.patient, facts.knowledge, product_key=facts.order.product_key)
+    dated = [(when, a) for a in same_product
+             if a.status != "not-done" and (when := _day(a)) is not None and 0 <= (today - when).days <= window]
+    return tuple(a for _, a in sorted(dated, key=lambda pair: pair[0], reverse=True))
 
 
 def _evidence(admin: Administration, what: str) -> Evidence:
