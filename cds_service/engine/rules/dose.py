@@ -11,8 +11,9 @@ check did not run.
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cds_service.engine import courses, text
 from cds_service.engine.facts import OrderFacts, fmt_mg, order_name, within_days
@@ -41,8 +42,9 @@ def _weight(facts: OrderFacts) -> tuple[float | None, str | None]:
     return float(weight), date
 
 
-@dataclass(frozen=True)
-class Ceiling:
+# Ceiling and DoseDecision are NamedTuples, not frozen dataclasses: every order makes several, and a frozen
+# dataclass costs a few times as much to make.
+class Ceiling(NamedTuple):
     """One limit on this administration, in mg, and what its line on the card names."""
 
     mg: float
@@ -56,8 +58,7 @@ class Ceiling:
     planned: float = 0.0             # daily: other drafts and a test dose still to be given today
 
 
-@dataclass(frozen=True)
-class DoseDecision:
+class DoseDecision(NamedTuple):
     """What the label allows for this order: no wording, the card builders below say it."""
 
     dose: float
@@ -332,6 +333,7 @@ def _interval_value(spec: dict) -> str:
     return f"at least {low} days apart" if low else "no interval given"
 
 
+@functools.lru_cache(maxsize=256)   # a label's band reads the same on every order: worded once
 def _band_value(band) -> str:
     parts = []
     if band.max_mg is not None:
