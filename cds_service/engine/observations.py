@@ -14,7 +14,7 @@ from typing import Iterator, NamedTuple
 from cds_service.engine.fhir_values import effective_span, parse_when, reference_of, system_kind
 from cds_service.engine.units import quantity_value
 
-SKIPPED_STATUS = {"entered-in-error", "cancelled"}
+SKIPPED_STATUS = ("entered-in-error", "cancelled")   # a tuple: ``in`` compares, so a status of any type is tested
 _UNDATED = float("-inf")   # sorts after every dated reading (newest first)
 _UNREAD = object()         # a value not read yet (None: read, and not a number)
 
@@ -47,6 +47,18 @@ def _codes(concept: object) -> set[str] | tuple[str, ...]:
 
 _LOINC_OR_NONE = ("loinc", None)
 _LOINC = "http://loinc.org"
+
+
+def _usual_code(concept: object) -> str | None:
+    """The code of the usual concept, one coding with the LOINC URI as written, else None (``_codes`` reads
+    the rest). Exact types only: whatever else goes the plain way."""
+    coding = concept.get("coding") if type(concept) is dict else None
+    if type(coding) is list and len(coding) == 1:
+        c = coding[0]
+        if type(c) is dict and c.get("system") == _LOINC:
+            code = c.get("code")
+            return code if type(code) is str else None
+    return None
 
 
 def _loinc_or_none(system: object) -> bool:
@@ -113,14 +125,15 @@ class ObservationIndex:
         self._dates: dict[int, tuple[str | None, datetime | None, float]] = {}   # id(obs) -> text, start, sort key
         self._values: dict[int, tuple[dict, float] | None] = {}     # id(holder) -> quantity, value
         self._readings: dict[tuple, tuple[Reading, ...]] = {}
+        by_code = self._by_code
         for obs in observations:
-            if not isinstance(obs, dict) or (isinstance(obs.get("status"), str) and obs["status"] in SKIPPED_STATUS):
+            if not isinstance(obs, dict) or obs.get("status") in SKIPPED_STATUS:
                 continue
-            for code in _codes(obs.get("code")):
-                self._by_code.setdefault(code, []).append((obs, obs))
-            components = obs.get("component")
-            if isinstance(components, list):
-                for component in components:
+            usual = _usual_code(obs.get("code"))
+            for code in (usual,) if usual is not None else _codes(obs.get("code")):
+                by_code.setdefault(code, []).append((obs, obs))
+            if "component" in obs and isinstance(obs["component"], list):
+                for component in obs["component"]:
                     if isinstance(component, dict):
                         for code in _codes(component.get("code")):
                             self._components.setdefault(code, []).append((component, obs))
@@ -165,7 +178,9 @@ class ObservationIndex:
 
     def _as_new_as_latest_day(self, holders: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
         """The first readings of the full newest-first order: those as new as a reading written on the latest
-        written day (none when no such reading has a readable date)."""
+        written day (none when no such reading has a readable date); a single reading is the whole order."""
+        if len(holders) < 2:
+            return holders
         days = [_written_day(obs) for _, obs in holders]
         latest = max((d for d in days if d is not None), default=None)
         moment = next((start for (_, obs), d in zip(holders, days, strict=True) if d == latest

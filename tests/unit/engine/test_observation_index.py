@@ -254,3 +254,40 @@ _CODINGS = st.lists(st.one_of(st.fixed_dictionaries({}, optional={"system": _SYS
 @given(st.one_of(st.fixed_dictionaries({}, optional={"coding": st.one_of(_CODINGS, st.just("junk"))}), st.none()))
 def test_codes_read_as_system_kind_reads_them(concept):
     assert set(observations._codes(concept)) == _codes_by_system_kind(concept)
+
+
+# --- building: the usual one-LOINC-coding concept is read without _codes, and gives what _codes gives ---------
+def _plain_index(resources):
+    """The definition: every Observation's codes read by ``_codes``; entered-in-error and cancelled ones left out."""
+    by_code = {}
+    for resource in resources:
+        if not isinstance(resource, dict) or (isinstance(resource.get("status"), str)
+                                              and resource["status"] in {"entered-in-error", "cancelled"}):
+            continue
+        for code in observations._codes(resource.get("code")):
+            by_code.setdefault(code, []).append(resource)
+    return by_code
+
+
+_ONE_CODING = st.fixed_dictionaries({"coding": st.lists(st.one_of(
+    st.fixed_dictionaries({"code": st.sampled_from([HB, SBP, 7, None])}, optional={"system": _SYSTEMS}),
+    st.just("junk")), min_size=1, max_size=1)})
+_CONCEPTS = st.one_of(_ONE_CODING, st.fixed_dictionaries({}, optional={"coding": st.one_of(_CODINGS, st.just("junk"))}),
+                      st.none(), st.just("junk"))
+_STATUSES = st.sampled_from(["final", "entered-in-error", "cancelled", "Cancelled", None, 1, ["cancelled"],
+                             {"code": "cancelled"}])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_CONCEPTS)
+def test_the_usual_code_is_what_codes_reads(concept):
+    usual = observations._usual_code(concept)
+    assert usual is None or set(observations._codes(concept)) == {usual}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.fixed_dictionaries({"code": _CONCEPTS}, optional={"status": _STATUSES}),
+                          st.just("junk")), max_size=8))
+def test_the_index_holds_what_codes_reads(resources):
+    index = ObservationIndex(resources)
+    assert {code: [o for o, _ in pairs] for code, pairs in index._by_code.items()} == _plain_index(resources)
