@@ -27,6 +27,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Callable
 
 from cds_service.fhir.ids import is_fhir_id, other_patient_test
 from cds_service.fhir.payload import Failure, Obtained, interpret
@@ -81,13 +82,16 @@ class _Call:
     token: str | None | bool
     hook_instance: str | None
     state: object
+    names_other: Callable[[object], str | None] | None   # ids.other_patient_test of the call's patient, if any
 
 
 def _gather(hook_request: dict, prefetch_keys, state, triage) -> PatientRecord:
     base, server_problem = _fhir_base(hook_request.get("fhirServer"))
-    call = _Call(PatientRecord(), hook_request.get("context") if isinstance(hook_request.get("context"), dict) else {},
-                 base, server_problem, _access_token(hook_request.get("fhirAuthorization")),
-                 _hook_instance(hook_request), state)
+    context = hook_request.get("context") if isinstance(hook_request.get("context"), dict) else {}
+    patient_id = context.get("patientId")
+    call = _Call(PatientRecord(), context, base, server_problem, _access_token(hook_request.get("fhirAuthorization")),
+                 _hook_instance(hook_request), state,
+                 other_patient_test(patient_id) if isinstance(patient_id, str) else None)
     _carried_medications(call)
     if triage is not None:
         decision = triage(call.record)
@@ -117,7 +121,7 @@ def _history_reads(call: _Call, prefetch_keys, prefetch: dict) -> list[_Read]:
                 continue
             found = interpret(value)
             if isinstance(found, Obtained):
-                _add(record, key, found.resources, found.skipped, hook_instance, _patient_id(call))
+                _add(record, key, found.resources, found.skipped, hook_instance, call.names_other)
                 record.sources[key] = "prefetch"
                 if found.next_url:
                     more = _continuation(key, found.next_url, base, max_pages, record, hook_instance)
@@ -156,7 +160,7 @@ def _execute(call: _Call, reads: list[_Read]) -> None:
     timeout = float(call.state.config.fhir_timeout)
     results = _run_parallel(reads, call.base, call.token or None, timeout, _extras(call.state))
     for read in reads:
-        _apply(call.record, read, results[read], timeout, call.hook_instance, _patient_id(call))
+        _apply(call.record, read, results[read], timeout, call.hook_instance, call.names_other)
 
 
 def _run_parallel(reads: list[_Read], base, token, timeout: float, extras: dict) -> dict[_Read, ReadResult]:
@@ -190,7 +194,7 @@ def _run_parallel(reads: list[_Read], base, token, timeout: float, extras: dict)
 
 
 def _apply(record: PatientRecord, read: _Read, result: ReadResult, timeout: float, hook_instance,
-           patient_id: str | None) -> None:
+           names_other) -> None:
     failure = result.failure
     resources = result.resources
     if read.key.startswith("medication:") and failure is None:
@@ -198,7 +202,7 @@ def _apply(record: PatientRecord, read: _Read, result: ReadResult, timeout: floa
         if not resources:
             failure = Failure("not-fhir", "not a Medication")
     metrics.observe_fhir_read(read.key, result.seconds, "ok" if failure is None else failure.outcome)
-    _add(record, read.key, resources, result.skipped, hook_instance, patient_id)
+    _add(record, read.key, resources, result.skipped, hook_instance, names_other)
     if not read.continuation and (failure is None or resources):
         record.sources[read.key] = "fhir"
     if failure is not None:
@@ -312,10 +316,8 @@ def _access_token(authorization) -> str | None | bool:
     return token
 
 
-def _add(record: PatientRecord, key: str, resources: list[dict], skipped: int, hook_instance,
-         patient_id: str | None) -> None:
+def _add(record: PatientRecord, key: str, resources: list[dict], skipped: int, hook_instance, names_other) -> None:
     others = 0
-    names_other = other_patient_test(patient_id) if patient_id is not None else None
     for resource in resources:
         if names_other is not None and names_other(resource):
             others += 1   # another patient's reaction or weight must never be read as this patient's
@@ -331,11 +333,6 @@ def _add(record: PatientRecord, key: str, resources: list[dict], skipped: int, h
         log.warning(f"skipped {skipped} unreadable resources",
                     extra={"event": "fhir-resources-skipped", "key": key, "skipped": skipped,
                            "hookInstance": hook_instance})
-
-
-def _patient_id(call: _Call) -> str | None:
-    value = call.context.get("patientId")
-    return value if isinstance(value, str) else None
 
 
 def _fail(record: PatientRecord, key: str, reason: str, outcome: str, hook_instance) -> None:
