@@ -59,6 +59,9 @@ def _strip_annotations(unit: str) -> str:
     return "".join(out) if depth == 0 else unit
 
 
+_INFINITIES = (float("inf"), float("-inf"))
+
+
 def quantity_value(quantity: object) -> float | None:
     """The numeric value of a FHIR Quantity (bools and non-finite numbers are not values)."""
     if not isinstance(quantity, dict):
@@ -66,7 +69,7 @@ def quantity_value(quantity: object) -> float | None:
     value = quantity.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if value != value or value in (float("inf"), float("-inf")):
+    if value != value or value in _INFINITIES:
         return None
     return float(value)
 
