@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from flask_cors import CORS
 
+from cds_service.cds_hooks import cors
 from cds_service.cds_hooks.discovery import PrefetchKey, prefetch_keys, service_definitions
 from cds_service.config import Config, ConfigError
 from cds_service.knowledge.loader import KnowledgeError, load_knowledge
@@ -56,14 +56,7 @@ def _build(config: Config) -> Flask:
     )
     app.extensions["iron_cds"] = state
 
-    origins = list(config.cors_origins)
-    CORS(
-        app,
-        resources={r"/cds-services*": {"origins": "*" if origins == ["*"] else origins}},
-        allow_headers=["Authorization", "Content-Type"],
-        methods=["GET", "POST", "OPTIONS"],
-        max_age=600,
-    )
+    cors.init_app(app, config.cors_origins)
 
     from cds_service import console, handouts
     from cds_service.cds_hooks import errors, feedback, hooks, openapi
