@@ -23,7 +23,7 @@ from cds_service.engine import evaluate
 from cds_service.engine.model import EvaluationContext
 from cds_service.engine.triage import triage
 from cds_service.fhir.access import gather_record
-from cds_service.ops import metrics
+from cds_service.ops import logs, metrics
 from cds_service.trust import auth
 
 log = logging.getLogger("iron_cds.hooks")
@@ -80,18 +80,15 @@ def call_hook(service_id: str):
 
     state.store.record_issued_later(service_id, hook_request["hook"], response["cards"])
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    log.info(
-        "hook call",
-        extra={
-            "event": "hook-call",
-            "hookInstance": g.hook_instance,
-            "service": service_id,
-            "hook": hook_request["hook"],
-            "duration_ms": duration_ms,
-            "cards": dict(Counter(c["source"]["topic"]["code"] for c in response["cards"])),
-            "data_sources": _data_sources(record),
-        },
-    )
+    logs.info(log, "hook call", {
+        "event": "hook-call",
+        "hookInstance": g.hook_instance,
+        "service": service_id,
+        "hook": hook_request["hook"],
+        "duration_ms": duration_ms,
+        "cards": dict(Counter(c["source"]["topic"]["code"] for c in response["cards"])),
+        "data_sources": _data_sources(record),
+    })
     metrics.observe_hook(hook_request["hook"], duration_ms / 1000, response["cards"])
     # Serialised once, by orjson (a twentieth of jsonify's cost on a three-card answer).
     return Response(orjson.dumps(response), mimetype="application/json")
