@@ -64,7 +64,8 @@ def call_hook(service_id: str):
         raise ApiError(404, f"unknown CDS service {service_id!r}")
     claims = auth.authenticate("hook")
 
-    body = read_json_body(request, state.config)
+    # The request itself, not the proxy: the proxy finds the request's context at every attribute read.
+    body = read_json_body(request._get_current_object(), state.config)
     g.hook_instance = body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
     hook_request = load_hook_request(body, state.config)
     if hook_request["hook"] not in served:

@@ -19,9 +19,10 @@ def read_json_body(request, config) -> dict:
     """The request's JSON object, or an ``ApiError`` (415, 413 or 400) saying why not."""
     if request.mimetype not in JSON_MEDIA_TYPES:
         raise ApiError(415, "the request body must be JSON (Content-Type: application/json or application/fhir+json)")
-    if request.content_length is not None and request.content_length > config.max_body_bytes:
+    length = request.content_length   # worked out from the headers at each access: read once
+    if length is not None and length > config.max_body_bytes:
         raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes")
-    raw = _body_bytes(request, config.max_body_bytes)
+    raw = _body_bytes(request, length, config.max_body_bytes)
     if len(raw) > config.max_body_bytes:
         raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes")
     try:
@@ -40,10 +41,10 @@ def read_json_body(request, config) -> dict:
     return data
 
 
-def _body_bytes(request, limit: int) -> bytes:
-    """The body, read no further than one byte past ``limit``."""
+def _body_bytes(request, length: int | None, limit: int) -> bytes:
+    """The body (of ``length`` bytes as the headers say, None: unsaid), read no further than one byte past ``limit``."""
     environ = request.environ
-    if request.content_length is None and environ.get("wsgi.input_terminated") and "_cached_data" not in vars(request):
+    if length is None and environ.get("wsgi.input_terminated") and "_cached_data" not in vars(request):
         # A chunked body has no length. Werkzeug would cut it silently at the limit (and the
         # truncated JSON would look merely malformed); reading one byte more tells "too large".
         stream, chunks, size = environ["wsgi.input"], [], 0
