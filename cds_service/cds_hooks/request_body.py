@@ -63,8 +63,9 @@ def _body_bytes(request, length: int | None, limit: int) -> bytes:
         raise ApiError(413, f"the request body is larger than {limit} bytes") from None
 
 
-# delete-table for bytes.translate: every byte except the brackets and the quote
+# for bytes.translate: every byte except the brackets and the quote is deleted; one kind of bracket is kept
 _NOT_STRUCTURE = bytes(range(256)).translate(None, b'[]{}"')
+_ARRAYS_AS_OBJECTS = bytes.maketrans(b"[]", b"{}")
 
 
 def nested_deeper(raw: bytes, limit: int) -> bool:
@@ -79,19 +80,20 @@ def nested_deeper(raw: bytes, limit: int) -> bool:
     2. keeping only brackets and quotes, an adjacent quote pair is an empty string or the end of one
        string and the start of the next: dropping it changes nothing outside strings; the few strings
        left hold brackets, and splitting on the quotes keeps what lies between them;
-    3. what remains is the brackets outside strings; each pass below removes exactly the innermost
-       containers ("{}" or "[]"; the marker 0 keeps a parent from emptying in the same pass), so the
+    3. what remains is the brackets outside strings, "[" and "]" read as "{" and "}" (the kinds nest alike
+       in valid JSON); each pass below removes exactly the innermost containers, the adjacent "{}" pairs
+       (replace does not look at its own output, so a parent emptied by a pass stays for the next), so the
        text is empty after ``limit`` passes if and only if nothing nests deeper.
     """
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    brackets = raw.translate(_ARRAYS_AS_OBJECTS, _NOT_STRUCTURE).replace(b'""', b"")
     if b'"' in brackets:
         brackets = b"".join(brackets.split(b'"')[::2])
     for _ in range(limit):
         if not brackets:
             return False
-        brackets = brackets.replace(b"{}", b"0").replace(b"[]", b"0").replace(b"0", b"")
+        brackets = brackets.replace(b"{}", b"")
     return bool(brackets)
 
 
