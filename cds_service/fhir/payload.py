@@ -56,13 +56,14 @@ def _bundle(bundle: dict, depth: int) -> Obtained | Failure:
         return Failure("not-fhir", "Bundle.entry is not a list")
 
     result = Obtained(next_url=next_link(bundle))
+    resources = result.resources
     outcomes: list[dict] = []
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(rtype, str):
             result.skipped += 1
             continue
-        rtype = resource["resourceType"]
         search = entry.get("search")
         if rtype == "OperationOutcome" or (isinstance(search, dict) and search.get("mode") == "outcome"):
             if rtype == "OperationOutcome":
@@ -72,10 +73,10 @@ def _bundle(bundle: dict, depth: int) -> Obtained | Failure:
             inner = _bundle(resource, depth + 1)
             if isinstance(inner, Failure):
                 return inner
-            result.resources.extend(inner.resources)
+            resources.extend(inner.resources)
             result.skipped += inner.skipped
             continue
-        result.resources.append(resource)
+        resources.append(resource)
 
     errors = [o for o in outcomes if _has_error(o)]
     if errors:
