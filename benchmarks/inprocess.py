@@ -83,6 +83,8 @@ def environ(body: bytes) -> dict:
         "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "HTTP_HOST": "127.0.0.1:8080",
         "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
         "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
+        # gunicorn always sets this; without it werkzeug reads the body through a slower limited stream
+        "wsgi.input_terminated": True,
     }
 
 
