@@ -132,6 +132,7 @@ class Store:
         self._writer_lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self._writer_pid: int | None = None
+        self._closed = threading.Event()   # set by dispose: the background writer stops
         self._next_token_purge = 0.0
         atexit.register(self.flush)
 
@@ -150,9 +151,14 @@ class Store:
         return self._session()
 
     def dispose(self) -> None:
-        """Write what is queued, then close pooled connections."""
+        """Stop the background writer, write what is queued, then close pooled connections."""
+        self._closed.set()
+        writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(timeout=5)
         self.flush()
         self.engine.dispose()
+        atexit.unregister(self.flush)   # nothing left to write at exit; and the store can be freed
 
     # --- cards -------------------------------------------------------------
     def record_issued_later(self, service: str, hook: str, cards: Iterable[dict]) -> None:
@@ -163,6 +169,9 @@ class Store:
         if not rows:
             return
         self._pending.put(rows)
+        if self._closed.is_set():   # disposed: no writer any more, so write now rather than never
+            self.flush()
+            return
         if self._writer is None or not self._writer.is_alive() or self._writer_pid != os.getpid():
             with self._writer_lock:
                 if self._writer is None or not self._writer.is_alive() or self._writer_pid != os.getpid():
@@ -184,8 +193,7 @@ class Store:
                 self._insert_issued(batch)
 
     def _write_pending_forever(self) -> None:
-        while True:
-            time.sleep(0.2)
+        while not self._closed.wait(0.2):
             self.flush()
 
     def _issued_rows(self, service: str, hook: str, cards: Iterable[dict]) -> list[dict]:

@@ -14,13 +14,18 @@ pytest_plugins = ["support.fhir_server_plugin", "support.postgres_plugin"]
 
 @pytest.fixture
 def make_app(tmp_path):
-    """Build an app; keyword arguments override Config fields (auth is off unless asked)."""
+    """Build an app; keyword arguments override Config fields (auth is off unless asked). Each app's store is
+    disposed after the test, so its audit writer thread does not outlive it (hundreds would slow the suite)."""
+    made = []
 
     def _make(**overrides):
         config = Config(auth="off", database_url=f"sqlite:///{tmp_path / 'iron-cds.db'}")
-        return create_app(replace(config, **overrides))
+        made.append(create_app(replace(config, **overrides)))
+        return made[-1]
 
-    return _make
+    yield _make
+    for app in made:
+        app.extensions["iron_cds"].store.dispose()
 
 
 @pytest.fixture

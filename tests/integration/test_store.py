@@ -182,3 +182,20 @@ def test_queued_cards_reach_the_database_without_a_read_in_this_process(database
     finally:
         writer.dispose()
         reader.dispose()
+
+
+def test_dispose_stops_the_background_writer_and_keeps_later_cards(database_url):
+    store = Store(database_url)
+    store.record_issued_later("svc", "order-sign", [card("d-1")])
+    writer = store._writer
+    assert writer is not None and writer.is_alive()
+    store.dispose()
+    assert not writer.is_alive()
+    # a card queued after dispose has no writer to wait for: it is written at once, not lost
+    store.record_issued_later("svc", "order-sign", [card("d-2")])
+    assert store._writer is writer and not writer.is_alive()
+    other = Store(database_url)
+    try:
+        assert other.card_topics(["d-1", "d-2"]) == {"d-1": "observation-period", "d-2": "observation-period"}
+    finally:
+        other.dispose()
