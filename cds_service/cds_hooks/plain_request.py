@@ -20,7 +20,6 @@ from cds_service.cds_hooks.validators import (
     bearer,
     fhir_id,
     fhir_server,
-    object_or_null,
     reference,
     seconds,
 )
@@ -89,7 +88,7 @@ def _plain_prefetch(prefetch) -> bool:
     if prefetch is None:
         return True
     return type(prefetch) is dict and all(
-        type(key) is str and (value is None or type(value) is dict and _passes(object_or_null, value))
+        type(key) is str and (value is None or type(value) is dict)
         for key, value in prefetch.items())
 
 

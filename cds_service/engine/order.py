@@ -19,12 +19,8 @@ from __future__ import annotations
 from cds_service.engine import text as card_text
 from cds_service.engine.dosage import DOSE_ELEMENTS, RATE_ELEMENTS
 from cds_service.engine.fhir_values import (
-    codings,
     concept_label,
-    concept_texts,
     items,
-    normalize_text,
-    phrase_key,
     reference_target,
 )
 from cds_service.engine.identify import Identity, matcher_for
@@ -201,22 +197,10 @@ def labelled_routes_text(knowledge, product) -> str:
                        for group in labelled_routes(product))
 
 
-def _in_route_group(route_concept: object, group: str, knowledge) -> bool:
-    """The route is in the knowledge's route group ``group`` (by code or keyword)."""
-    spec = (knowledge.codes.get("routes") or {}).get(group) if isinstance(knowledge.codes, dict) else None
-    if not isinstance(spec, dict):
-        return False
-    codes = {str(c) for c in spec.get("snomed") or {}}
-    if any(c.get("code") in codes for c in codings(route_concept)):
-        return True
-    keys = [phrase_key(k) for k in spec.get("keywords") or () if isinstance(k, str)]
-    return any(k in normalize_text(t) for t in concept_texts(route_concept) for k in keys)
-
-
 def _route_contradicts(route_concept: object, product, knowledge) -> bool:
     """A non-IV route no label of the product allows (iron sucrose IM or SC, any injection by mouth)."""
-    return not any(_in_route_group(route_concept, group, knowledge)
-                   for group in labelled_routes(product) if group != "iv")
+    matcher = route_matcher_for(knowledge)
+    return not any(matcher.in_group(route_concept, group) for group in labelled_routes(product) if group != "iv")
 
 
 UNREADABLE_MEDICATION = "The medication could not be read, so it could not be checked"

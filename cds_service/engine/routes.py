@@ -30,11 +30,13 @@ class RouteMatcher:
         self.non_iv_codes: set[str] = set()
         self.iv_keys: list[str] = []
         self.non_iv_keys: list[str] = []
+        self.groups: dict[str, tuple[set[str], list[str]]] = {}   # group -> its codes and keywords
         for group, spec in routes.items():
             if not isinstance(spec, dict):
                 continue
             codes = {str(c) for c in (spec.get("snomed") or {})}
             keys = [phrase_key(k) for k in spec.get("keywords") or () if isinstance(k, str)]
+            self.groups[group] = (codes, keys)
             if group == "iv":
                 self.iv_codes |= codes
                 self.iv_keys += keys
@@ -61,6 +63,13 @@ class RouteMatcher:
         if not label:
             label = next((c["code"] for c in codings(concept) if isinstance(c.get("code"), str)), None)
         return RouteReading("unknown", label, stated)
+
+    def in_group(self, concept: object, group: str) -> bool:
+        """The route is in the route group ``group`` by a code (of any system) or a keyword."""
+        codes, keys = self.groups.get(group, (set(), []))
+        if any(c.get("code") in codes for c in codings(concept)):
+            return True
+        return any(k in normalize_text(t) for t in concept_texts(concept) for k in keys)
 
 
 
