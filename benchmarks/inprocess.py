@@ -146,7 +146,7 @@ def instructions(calls: dict[str, int]) -> dict[tuple[str, str], float]:
     return out
 
 
-KINDS = {"small": {"small": True}, "long": {}}
+KINDS = {"small": {"small": True}, "long": {}, "no-iv": {"small": True, "iv_iron": False}}
 
 
 def load_average() -> str:
@@ -156,9 +156,9 @@ def load_average() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--profile", choices=["small", "long"], help="cProfile the service on one size instead")
+    parser.add_argument("--profile", choices=sorted(KINDS), help="cProfile the service on one size instead")
     parser.add_argument("--instructions", action="store_true", help="instructions per call under callgrind")
-    parser.add_argument("--spin", choices=["small", "long"], help="only call the service (to run under py-spy)")
+    parser.add_argument("--spin", choices=sorted(KINDS), help="only call the service (to run under py-spy)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -166,7 +166,7 @@ def main() -> None:
         return
     if args.instructions:
         print(f"load average before: {load_average()} (does not change instruction counts)")
-        instructions({"small": 40, "long": 15})
+        instructions({"small": 40, "long": 15, "no-iv": 40})
         return
     with tempfile.TemporaryDirectory() as tmp:
         service, echo = service_app(tmp), echo_app()

@@ -101,7 +101,14 @@ def searchset(resources: list[dict]) -> dict:
                        "search": {"mode": "match"}} for r in resources]}
 
 
-def draft_order() -> dict:
+def draft_order(iv_iron: bool = True) -> dict:
+    """The draft: 750 mg ferric carboxymaltose IV, or (``iv_iron=False``) an oral antibiotic, which the
+    service answers without reading the history or running a rule."""
+    if not iv_iron:
+        return {"resourceType": "MedicationRequest", "id": "bench-order-1", "status": "draft", "intent": "order",
+                "subject": {"reference": f"Patient/{PATIENT}"},
+                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "308191",
+                                                          "display": "amoxicillin 500 MG Oral Capsule"}]}}
     return {
         "resourceType": "MedicationRequest",
         "id": "bench-order-1",
@@ -134,9 +141,10 @@ def small_resources(now: datetime) -> dict[str, list[dict]]:
 
 
 def hook_body(with_prefetch: bool, fhir_server: str | None = None, now: datetime | None = None,
-              observations: int = 300, small: bool = False) -> dict:
+              observations: int = 300, small: bool = False, iv_iron: bool = True) -> dict:
     """A hook call: ``small`` is one order and a few resources; otherwise the long history with
-    ``observations`` Observations (300: about 147 kB; 3,000: about 1.3 MB)."""
+    ``observations`` Observations (300: about 147 kB; 3,000: about 1.3 MB). ``iv_iron=False`` drafts
+    an oral antibiotic instead: what every call costs before any clinical work."""
     now = now or datetime.now(timezone.utc)
     body = {
         "hook": "order-sign",
@@ -145,7 +153,8 @@ def hook_body(with_prefetch: bool, fhir_server: str | None = None, now: datetime
             "userId": "Practitioner/bench-prac",
             "patientId": PATIENT,
             "encounterId": "bench-enc",
-            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft_order()}]},
+            "draftOrders": {"resourceType": "Bundle", "type": "collection",
+                            "entry": [{"resource": draft_order(iv_iron)}]},
         },
     }
     if with_prefetch:

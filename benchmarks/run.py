@@ -44,7 +44,9 @@ sys.path.insert(0, str(HERE))
 import payloads  # noqa: E402
 
 SERVICE_PATH = "/cds-services/iv-iron-order-check"
-SIZES = {"small": {"small": True}, "long-history": {}}
+SIZES = {"small": {"small": True}, "long-history": {},
+         # not run by default: the floor, the small request with an oral antibiotic instead of IV iron
+         "small-no-iv-iron": {"small": True, "iv_iron": False}}
 _MARK = "00000000-0000-4000-8000-000000000000"   # placeholder hookInstance, replaced per request
 
 
@@ -291,7 +293,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=160)
     parser.add_argument("--layout", help="WORKERSxTHREADS for both servers (default: gunicorn_conf.py's)")
-    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: small,long-history")
+    parser.add_argument("--sizes", default="small,long-history",
+                        help="comma-separated: small,long-history,small-no-iv-iron")
     parser.add_argument("--fhir", action="store_true", help="also the no-prefetch scenario with fallback FHIR reads")
     parser.add_argument("--fhir-delay", type=float, default=0.1, help="seconds the FHIR server waits per read")
     parser.add_argument("--out", default=str(HERE / "results"))
