@@ -140,6 +140,21 @@ _add("refuted-allergy", "an anaphylaxis record to FCM that was refuted (does not
                        verification="refuted", clinical="inactive"),
      ])
 
+_add("allergy-free-text", "an allergy recorded as free text only: 'anaphylaxis to Venofer 2019' (no code, no reaction)",
+     baseline("allergy-free-text") + [{
+         "resourceType": "AllergyIntolerance", "id": f"{pid('allergy-free-text')}-allergy-iron",
+         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                                        "code": "active"}]},
+         "category": ["medication"], "code": {"text": "anaphylaxis to Venofer 2019"},
+         "patient": {"reference": f"Patient/{pid('allergy-free-text')}"}, "recordedDate": "2019-03-02",
+     }])
+_add("administration-note-anaphylaxis", "an earlier FCM infusion completed, its note recording anaphylaxis treated "
+     "with adrenaline (no allergy record, infusion not marked stopped)",
+     baseline("administration-note-anaphylaxis") + [
+         earlier_infusion("administration-note-anaphylaxis", "ferric_carboxymaltose", 750, "2026-07-20T09:00:00Z",
+                          "2026-07-20T09:15:00Z", note="anaphylaxis at the end of the infusion - adrenaline IM given"),
+     ])
+
 _add("risk-several", "asthma and two drug allergies (penicillin, sulfamethoxazole): several risk factors",
      baseline("risk-several") + [
          _asthma("risk-several"),

@@ -275,6 +275,16 @@ scenario("mild-allergy-iron-sucrose", "mild-allergy",
 scenario("refuted-allergy", "refuted-allergy", [fcm("refuted-allergy", "refuted-allergy")], [OBSERVE],
          "a refuted anaphylaxis record does not count")
 
+scenario("allergy-free-text", "allergy-free-text", [fcm("allergy-free-text", "allergy-free-text")],
+         [card("hypersensitivity-history", "critical", "delete")],
+         "an allergy written only as text ('anaphylaxis to Venofer 2019') is read from its words: a severe earlier "
+         "reaction to IV iron, so the stop card (not the slower rate and acetaminophen of a mild reaction)")
+scenario("administration-note-anaphylaxis", "administration-note-anaphylaxis",
+         [fcm("administration-note-anaphylaxis", "administration-note-anaphylaxis")],
+         [card("hypersensitivity-history", "critical", "delete"), BOXED],
+         "an earlier FCM infusion recorded as completed whose note says anaphylaxis, adrenaline given: a severe "
+         "reaction, the stop card")
+
 # --- formulation ---------------------------------------------------------------------------------------------
 scenario("dextran-experienced", "dextran-experienced",
          [iron_order(mr("dextran-experienced"), pid("dextran-experienced"), "iron_dextran", 100, 30)],

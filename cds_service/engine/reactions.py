@@ -1,6 +1,12 @@
 """Earlier reactions to IV iron: from allergy, adverse-event and problem records, stopped
 administrations, and observations around earlier infusions (``infusion_window.py``).
 
+Free text is read as well as codes: an allergy recorded only as text ("anaphylaxis to Venofer
+2019" in ``code.text``, or in a note) is graded from that text, and a completed administration
+whose note records a hypersensitivity reaction (moderate or severe features: "anaphylaxis,
+adrenaline given", "hives and wheeze") counts although the infusion was not stopped; a note of
+mild pain or flushing on a completed infusion does not (pain scores say that, with their threshold).
+
 A record counts only when it is linked to an iron product (by code or name) or
 to IV iron as a class ("IV iron"), and only while it is current: refuted,
 entered-in-error, inactive or resolved records do not count.
@@ -15,6 +21,7 @@ from cds_service.engine.fhir_values import (
     counts_as_current,
     day,
     normalize_text,
+    notes_text,
     reference_of,
     reference_target,
 )
@@ -90,7 +97,9 @@ def allergy_reactions(record, knowledge) -> list[Reaction]:
                                     concept_texts(allergy.get("code")), knowledge)
         if not linked:
             continue
-        found: dict[str, list[str]] = {}
+        # the record's own words: "anaphylaxis to Venofer 2019" as the code's text, or a note
+        found: dict[str, list[str]] = classifier.classify_texts(concept_texts(allergy.get("code"))
+                                                                + notes_text(allergy))
         severities = []
         for reaction in reactions:
             manifestations = reaction.get("manifestation") if isinstance(reaction.get("manifestation"), list) else []
@@ -185,13 +194,17 @@ def stopped_administration_reactions(knowledge, admins: list[Administration]) ->
     classifier = classifier_for(knowledge)
     out = []
     for admin in admins:
-        if not admin.stop_reason or not (admin.stopped or admin.status == "on-hold"):
+        if not admin.stop_reason:
             continue
         texts = [admin.stop_reason]
         found = classifier.classify_texts(texts)
-        if not found and not classifier.says_reaction(texts):
+        if not (admin.stopped or admin.status == "on-hold"):
+            if not (found.get("moderate") or found.get("severe")):
+                continue   # given in full: only a note of a true hypersensitivity reaction counts
+        elif not found and not classifier.says_reaction(texts):
             continue   # stopped for another reason (line lost, patient left)
-        verb = {"not-done": "not given", "on-hold": "paused"}.get(admin.status or "", "stopped")
+        verb = {"not-done": "not given", "on-hold": "paused"}.get(admin.status or "", "stopped") \
+            if admin.stopped or admin.status == "on-hold" else "given"
         name = _name(knowledge, admin.product_key, None)
         text = f"{name} infusion on {day(admin.date)} {verb} ('{admin.stop_reason}')"
         out.append(_reaction(found, None, None, admin.product_key, text, admin.date, admin.reference))

@@ -378,6 +378,29 @@ def test_allergy_without_status_counts(knowledge):
     assert kinds(p) == [("hypersensitivity", "severe")]
 
 
+@pytest.mark.parametrize("text,note,expected", [
+    # An allergy recorded as text only is graded from its own words (code.text or a note).
+    ("anaphylaxis to Venofer 2019", None, [("hypersensitivity", "severe")]),
+    ("IV iron (unspecified) - throat swelling", None, [("hypersensitivity", "severe")]),
+    ("Ferinject - hives, wheeze", None, [("hypersensitivity", "moderate")]),
+    ("Venofer", "anaphylaxis in clinic, adrenaline given", [("hypersensitivity", "severe")]),
+    # Nothing graver than the words say: a name alone is a mild reaction, a negated feature is not one.
+    ("Venofer", None, [("hypersensitivity", "mild")]),
+    ("Venofer - no anaphylaxis", None, [("hypersensitivity", "mild")]),
+    ("Venofer - back pain and flushing", None, [("infusion-pain", "mild")]),
+    ("Penicillin - anaphylaxis", None, []),
+])
+def test_allergy_recorded_as_free_text_is_graded_from_its_words(knowledge, text, note, expected):
+    resource = allergy(text=text)
+    if note:
+        resource["note"] = [{"text": note}]
+    assert kinds(picture(knowledge, resource)) == expected
+
+
+def test_free_text_allergy_refuted_does_not_count(knowledge):
+    assert picture(knowledge, allergy(text="anaphylaxis to Venofer 2019", verification="refuted")).reactions == ()
+
+
 # ---------------------------------------------------------------- adverse events and conditions
 def adverse_event(event_text, suspect, severity=None, actuality="actual"):
     resource = {"resourceType": "AdverseEvent", "id": f"ae{next(_ids)}", "actuality": actuality,
@@ -462,6 +485,26 @@ def test_administration_stopped_for_a_reaction(knowledge, reason, expected):
 def test_completed_administration_with_a_note_is_not_a_stop(knowledge):
     p = picture(knowledge, admin(note=[{"text": "mild flushing, resolved"}]))
     assert p.reactions == ()
+
+
+@pytest.mark.parametrize("note,expected", [
+    # Given in full, but the note records a true hypersensitivity reaction: it counts.
+    ("anaphylaxis - adrenaline given", [("hypersensitivity", "severe")]),
+    ("hives and wheeze towards the end, settled", [("hypersensitivity", "moderate")]),
+    # Benign pain or flushing, or no reaction at all, on a completed infusion: not a reaction record.
+    ("pt c/o back pain, settled after slowing", []),
+    ("no reaction, tolerated well", []),
+    ("observed 30 min, no signs of anaphylaxis", []),
+])
+def test_completed_administration_whose_note_records_a_reaction(knowledge, note, expected):
+    p = picture(knowledge, admin(note=[{"text": note}]))
+    assert kinds(p) == expected
+    if expected:
+        assert "given" in p.reactions[0].evidence[0].text and "stopped" not in p.reactions[0].evidence[0].text
+
+
+def test_an_erroneous_administration_note_does_not_count(knowledge):
+    assert picture(knowledge, admin(status="entered-in-error", note=[{"text": "anaphylaxis"}])).reactions == ()
 
 
 # ---------------------------------------------------------------- risk factors
