@@ -216,6 +216,12 @@ scenario("unreadable-dose-and-time", "clean", [_UNREADABLE],
 scenario("dose-over-absolute", "clean", [fcm("dose-over-absolute", "clean", 1500, 30)],
          [card("dose-limit", "warning", "update"), OBSERVE],
          "FCM 1,500 mg is above the 1,000 mg single-dose maximum (70 kg: 15 mg/kg would allow 1,050)")
+scenario("dose-and-time-over", "clean",
+         [iron_order(mr("dose-and-time-over"), pid("clean"), "iron_sucrose", 500, 30)],
+         [card("dose-limit", "warning", "update"), OBSERVE],
+         "iron sucrose 500 mg over 30 min: above the 400 mg maximum, and 400 mg needs at least 150 min; one update "
+         "sets both (400 mg over 150 min), so accepting it gives an order with no new warning, and no competing rate "
+         "update that would put the 500 mg back")
 scenario("dose-over-per-kg", "light", [fcm("dose-over-per-kg", "light", 750, 30)],
          [card("dose-limit", "warning", "update"), OBSERVE],
          "45 kg: FCM 15 mg/kg allows 675 mg, 750 mg is too much")

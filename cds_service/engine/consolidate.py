@@ -15,6 +15,11 @@ After the rules have run for one order:
    A critical (stop) card never takes advice in: it must stay about stopping.
 2. At most one interruptive card: the first warning or critical card in rule rank
    order stays so, any other becomes info (its suggestions stay one click away).
+
+Before folding, a slower-rate card whose one-click update would compete with the dose card's
+is dropped: the dose card's update already sets the time the rate rule asks for the *lower*
+dose (``dose.reduced_order``), while the rate card's update keeps the dose above the label, so
+accepting both would put the dose back (and accepting only the rate card leaves the dose wrong).
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ def _is_advice(finding: Finding) -> bool:
     if finding.topic == "infusion-rate":
         return finding.order is not None and finding.order.dose_mg is None   # nothing checked without a dose
     return True
+
+
+def _updates(finding: Finding | None) -> bool:
+    return finding is not None and any(s.action == "update" for s in finding.suggestions)
 
 
 def _parts(detail: str, knowledge) -> tuple[list[str], list[str], list[str]]:
@@ -81,6 +90,8 @@ def merge(host: Finding, advice: Finding, knowledge) -> Finding:
 def consolidate(findings: list[Finding], knowledge) -> list[Finding]:
     """The findings of ONE order, folded and with at most one interruptive card (pure)."""
     cards = {f.topic: f for f in findings}
+    if _updates(cards.get("dose-limit")) and _updates(cards.get("infusion-rate")):
+        del cards["infusion-rate"]
     for topic, hosts in FOLD_INTO.items():
         advice = cards.get(topic)
         if advice is None or not _is_advice(advice):

@@ -11,13 +11,15 @@ check did not run.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import NamedTuple
 
 from cds_service.engine import courses, text
-from cds_service.engine.facts import OrderFacts, fmt_mg, order_name, within_days
+from cds_service.engine.facts import OrderFacts, fmt_mg, fmt_minutes, order_name, within_days
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
+from cds_service.engine.rules import rate
 from cds_service.engine.suggest import with_dose
 from cds_service.engine.topics import Topic
 
@@ -242,9 +244,25 @@ def _none_left_card(facts: OrderFacts, decision: DoseDecision, notes: list[str],
         evidence=tuple(evidence), sources=tuple(cite.ids))
 
 
+def reduced_order(facts: OrderFacts, dose_mg: float) -> tuple[dict, float | None]:
+    """(the draft at ``dose_mg``, minutes set) : the lower dose, and, when the ordered time is too short for
+    it (or missing), the time the infusion-rate rule asks for that dose, so that accepting the dose change
+    gives an order this service accepts (500 mg iron sucrose over 30 min lowered to 400 mg must also run
+    over 150 min). ``minutes set`` is None when the time is kept."""
+    resource = with_dose(facts.order, dose_mg)
+    lower = dataclasses.replace(facts.order, resource=resource, dose_mg=dose_mg)
+    finding = rate.check(dataclasses.replace(facts, order=lower))
+    update = next((s for s in finding.suggestions if s.action == "update"), None) if finding else None
+    if update is None:
+        return resource, None
+    timing = update.resource["dosageInstruction"][0]["timing"]["repeat"]
+    return update.resource, float(timing["duration"])
+
+
 def _reduce_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], cite: text.Citations) -> Finding:
     knowledge, label = facts.knowledge, facts.label
     rounded, remaining = decision.rounded, decision.dose - decision.rounded
+    resource, minutes = reduced_order(facts, rounded)
     if decision.interval == 1:
         split = text.phrase(knowledge, TOPIC, "split_next_day", allowed=fmt_mg(rounded), remaining=fmt_mg(remaining))
     elif decision.interval:
@@ -260,9 +278,11 @@ def _reduce_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], ci
         cite.add("Dose measured in", label.dose_step_ml, value=f"{float(label.dose_step_ml.value):g} mL")
     else:
         measure = text.phrase(knowledge, TOPIC, "measure_whole_ml")
+    time = text.phrase(knowledge, TOPIC, "time_kept") if minutes is None else \
+        text.phrase(knowledge, TOPIC, "time_set", minutes=fmt_minutes(minutes), allowed=fmt_mg(rounded))
     detail = text.compose(
         text.phrase(knowledge, TOPIC, "detail", drug=facts.drug, ordered=fmt_mg(decision.dose),
-                    allowed=fmt_mg(rounded), measure=measure),
+                    allowed=fmt_mg(rounded), measure=measure, time=time),
         _why(knowledge, decision),
         text.phrase(knowledge, TOPIC, "split_heading") + "\n" + split,
         text.bullet_list(notes),
@@ -276,7 +296,7 @@ def _reduce_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], ci
         detail=detail, evidence=tuple(evidence), sources=tuple(cite.ids),
         suggestions=(SuggestionSpec(label=text.phrase(knowledge, TOPIC, "suggestion_label", allowed=fmt_mg(rounded)),
                                     action="update", description=split,
-                                    resource=with_dose(facts.order, rounded), is_recommended=True),),
+                                    resource=resource, is_recommended=True),),
     )
 
 

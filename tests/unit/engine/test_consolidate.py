@@ -84,7 +84,28 @@ def test_unreadable_dose_and_time_give_one_card():
 
 def test_at_most_one_interruptive_card_the_loudest_first():
     cards = consolidate([finding("dose-limit", "warning", (UPDATE,)),
-                         finding("infusion-rate", "warning", (UPDATE,)),
+                         finding("premedication", "warning", (CREATE,)),
                          finding("iron-status", "warning")], knowledge())
-    assert topics(cards) == [("dose-limit", "warning"), ("infusion-rate", "info"), ("iron-status", "info")]
-    assert cards[1].suggestions == (UPDATE,), "a card made quiet keeps its one-click change"
+    assert topics(cards) == [("dose-limit", "warning"), ("premedication", "info"), ("iron-status", "info")]
+    assert cards[1].suggestions == (CREATE,), "a card made quiet keeps its one-click change"
+
+
+def test_a_rate_update_that_would_undo_the_dose_update_is_dropped():
+    # The dose card's update already carries the time the lower dose needs; the rate card's update keeps the
+    # dose above the label, so accepting both (in either order) could put the dose back.
+    lower = SuggestionSpec(label="400 mg", action="update", description="400 mg", resource={"id": "mr-1"})
+    cards = consolidate([
+        finding("dose-limit", "warning", (lower,)),
+        finding("infusion-rate", "warning", (UPDATE,)),
+        finding("observation-period", suggestions=(CREATE,)),
+    ], knowledge())
+    assert topics(cards) == [("dose-limit", "warning"), ("observation-period", "info")]
+
+
+def test_a_rate_card_stays_when_the_dose_card_offers_no_update():
+    cards = consolidate([
+        finding("dose-limit", "warning", body="Too soon after the last dose."),
+        finding("infusion-rate", "warning", (UPDATE,)),
+    ], knowledge())
+    assert topics(cards) == [("dose-limit", "warning"), ("infusion-rate", "info")]
+    assert cards[1].suggestions == (UPDATE,)

@@ -113,3 +113,31 @@ def test_daily_maximum_and_no_dose_left():
 def test_unknown_dose_is_not_checked_visibly():
     finding = dose.check(facts(order(dose_mg=None), weighing(70)))
     assert finding.indicator == "warning" and "not checked" in finding.summary
+
+
+def sucrose(mg, minutes):
+    resource = draft_resource(dose_mg=mg, minutes=minutes, product_code="1741261",
+                              display="10 ML iron sucrose 20 MG/ML Injection")
+    return order(product="iron_sucrose", dose_mg=mg, minutes=minutes, resource=resource)
+
+
+def dose_and_minutes(finding):
+    (suggestion,) = finding.suggestions
+    dosage = suggestion.resource["dosageInstruction"][0]
+    return dosage["doseAndRate"][0]["doseQuantity"]["value"], dosage["timing"]["repeat"]["duration"]
+
+
+def test_a_lower_dose_that_needs_more_time_than_ordered_also_sets_the_time():
+    # Venofer US: at most 400 mg, and 400 mg over at least 150 min. Accepting only "400 mg" must not leave
+    # 400 mg over 30 min, which the rate check would then stop.
+    finding = dose.check(facts(sucrose(500, 30), weighing(70)))
+    assert dose_and_minutes(finding) == (400, 150)
+    assert "sets the administration time to **150 min**" in finding.detail
+    assert dose_and_minutes(dose.check(facts(sucrose(500, 149), weighing(70)))) == (400, 150)
+
+
+def test_a_lower_dose_keeps_an_ordered_time_that_is_long_enough():
+    finding = dose.check(facts(sucrose(500, 150), weighing(70)))
+    assert dose_and_minutes(finding) == (400, 150)
+    assert "keeps the administration time" in finding.detail
+    assert dose_and_minutes(dose.check(facts(sucrose(500, 210), weighing(70)))) == (400, 210)
