@@ -114,11 +114,34 @@ scenario("iron-sucrose-intramuscular", "clean", [_IM_SUCROSE],
          [card("formulation", "warning"), OBSERVE],
          "iron sucrose (an injectable's code) ordered IM: its label allows intravenous use only, so a warning names "
          "the label's route and the order is checked as IV iron")
-_IM_DEXTRAN = iron_order(mr("iron-dextran-intramuscular"), pid("clean"), "iron_dextran", 100, None,
-                         text="100 mg deep IM, upper outer buttock")
+_IM_SUCROSE_NAME = iron_order(mr("iron-sucrose-by-name-intramuscular"), pid("clean"), "iron_sucrose", 200, 30,
+                              by_name="Venofer 200 mg", text="200 mg IM over 30 minutes")
+_IM_SUCROSE_NAME["dosageInstruction"][0]["route"] = IM_ROUTE
+scenario("iron-sucrose-by-name-intramuscular", "clean", [_IM_SUCROSE_NAME],
+         [card("formulation", "warning"), OBSERVE],
+         "Venofer named only in text (a brand that exists only as an injection) ordered IM: the same wrong-route "
+         "warning as for its code, and the order is checked as IV iron")
+_IM_ORAL_IRON = drug_order(mr("oral-iron-intramuscular"), pid("clean"), "310325", "ferrous sulfate 325 MG Oral Tablet",
+                           325, "mg", IM_ROUTE, "325 mg IM")
+_IM_ORAL_IRON["medicationCodeableConcept"] = {"text": "ferrous sulfate 325 mg"}
+scenario("oral-iron-intramuscular", "clean", [_IM_ORAL_IRON], [],
+         "oral iron named in text with an IM route: oral iron never gets a card, whatever the route says")
+# INFeD's label allows IM: the boxed warning (anaphylaxis; a test dose first) and the daily maximum apply to an IM
+# order too; the checks of an IV administration (rate, observation after the infusion) do not.
+_IM_DEXTRAN = iron_order(mr("iron-dextran-intramuscular"), pid("clean"), "iron_dextran", 75, None,
+                         text="75 mg deep IM, upper outer buttock")
 _IM_DEXTRAN["dosageInstruction"][0]["route"] = IM_ROUTE
-scenario("iron-dextran-intramuscular", "clean", [_IM_DEXTRAN], [],
-         "INFeD ordered IM, a route its label allows: not an IV-iron order, no card")
+scenario("iron-dextran-intramuscular", "clean", [_IM_DEXTRAN], [card("formulation", "warning", "create")],
+         "INFeD ordered IM, a route its label allows, as a first iron-dextran dose (75 mg: with the 25 mg test dose, "
+         "the label's 100 mg daily maximum): the label's IM test dose first, with the boxed warning; no rate or "
+         "observation card")
+_IM_DEXTRAN_SEVERE = iron_order(mr("iron-dextran-intramuscular-severe-reaction"), pid("severe-reaction"),
+                                "iron_dextran", 75, None, text="75 mg deep IM, upper outer buttock")
+_IM_DEXTRAN_SEVERE["dosageInstruction"][0]["route"] = IM_ROUTE
+scenario("iron-dextran-intramuscular-severe-reaction", "severe-reaction", [_IM_DEXTRAN_SEVERE],
+         [card("hypersensitivity-history", "critical", "delete"), BOXED],
+         "INFeD ordered IM after anaphylaxis to FCM: the critical stop card fires whatever the route; the test dose "
+         "and boxed warning stay beside it as information, with no test-dose order (it would read as a way to go on)")
 scenario("non-iron", "clean",
          [drug_order(mr("non-iron"), pid("clean"), "11124", "vancomycin", 1000, "mg", IV_ROUTE,
                      "1,000 mg IV every 12 hours")],

@@ -92,6 +92,8 @@ def _evaluate(draft_orders, selections, record, knowledge, ctx, prefetch_keys, b
         facts = OrderFacts(order=order, patient=patient, knowledge=knowledge, ctx=ctx,
                            other_drafts=tuple(other_drafts), iron_orders=tuple(orders))
         rules = COMPANION_RULES if is_test_dose_of(order, orders) else RULES
+        if order.labelled_non_iv:   # INFeD IM: none of the checks of an IV administration (rate, observation...)
+            rules = tuple(rule for rule in rules if not rule.TOPIC.iv_only)
         findings.extend(annotate(consolidate(run_rules(facts, rules), knowledge), order, name, knowledge))
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from cds_service.engine.dosage import DoseReading, Entry, check_plausible, read_dose, read_time
 from cds_service.engine.fhir_values import concept_texts, effective_span, notes_text, parse_when, reference_of
 from cds_service.engine.model import Administration
-from cds_service.engine.order import identify_medication, medication_index
+from cds_service.engine.order import identify_medication, labelled_non_iv_route, medication_index
 from cds_service.engine.routes import route_matcher_for
 from cds_service.engine.units import to_mg
 
@@ -54,9 +54,15 @@ def read_administration(resource: dict, medications: dict[str, dict], knowledge)
     identity, _ = found
     dosage = resource.get("dosage") if isinstance(resource.get("dosage"), dict) else {}
     route = route_matcher_for(knowledge).classify(dosage.get("route"))
-    if route.route == "non-iv" or (identity.oral and not (route.route == "iv" and identity.injectable_code)):
-        return None
     product = knowledge.products.get(identity.product_key) if identity.product_key else None
+    # The injectable by another route its label allows (INFeD IM) was an iron dose too (a first dose for the
+    # test-dose check, a dose of the day); it is read without a time: it was no infusion.
+    labelled = labelled_non_iv_route(dosage.get("route"), product, knowledge) \
+        if route.route == "non-iv" and product is not None and identity.injectable else None
+    if route.route == "non-iv" and labelled is None:
+        return None
+    if identity.oral and not ((route.route == "iv" or labelled) and identity.injectable_code):
+        return None
     concentration = (float(product.concentration_mg_per_ml.value)
                      if product and product.concentration_mg_per_ml else None)
     dose = _dose_given(dosage, concentration)
@@ -65,7 +71,9 @@ def read_administration(resource: dict, medications: dict[str, dict], knowledge)
     end_text = period.get("end") if isinstance(period.get("end"), str) else None
     minutes = None
     rate = None
-    if start is not None and end is not None and end_text and end > start:
+    if labelled:
+        pass
+    elif start is not None and end is not None and end_text and end > start:
         minutes = (end - start).total_seconds() / 60
         rate = dose.dose_mg / minutes if dose.dose_mg is not None else None
     else:
@@ -86,6 +94,7 @@ def read_administration(resource: dict, medications: dict[str, dict], knowledge)
         reference=reference_of(resource),
         status=status,
         rate_mg_per_min=rate,
+        route=labelled or "iv",
     )
 
 

@@ -23,6 +23,14 @@ class Identity:
     matched_on: str              # what matched, for messages ("RxNorm 1435169 (SCD)", "name 'Venofer'")
     oral: bool                   # an oral form or oral iron name was seen (oral iron never gets a card)
     injectable_code: bool = False  # matched by a code that only names an injectable (RxNorm SCD/SBD/BN..., NDC)
+    injectable_name: bool = False  # its text names it by a name that exists only as an injection (products.yaml
+                                   # injection_only_names: "Venofer", "iron sucrose"; not "iron-dextran complex")
+
+    @property
+    def injectable(self) -> bool:
+        """The medication is the injectable product: a code says so, or an injection-only name does and no oral
+        word is seen ("Venofer tablet" stays oral). An ingredient code alone does not: it also sits in tablets."""
+        return self.injectable_code or (self.injectable_name and not self.oral)
 
 
 def ndc_keys(code: str) -> set[str]:
@@ -97,6 +105,17 @@ class ProductMatcher:
         names = spec.get("names") if isinstance(spec, dict) else None
         self.class_keys = tuple(phrase_key(n) for n in names or () if isinstance(n, str) and n.strip())
         self.oral_keys = tuple(phrase_key(n) for n in knowledge.oral_iron_names)
+        # Per product, its names longest first, each marked when it exists only as an injection: a longer name
+        # not so marked ("iron-dextran complex", also in an oral tablet) hides a marked one inside it.
+        self.injection_names: dict[str, tuple[tuple[str, bool], ...]] = {}
+        for key, product in knowledge.products.items():
+            listed = product.injection_only_names.value if product.injection_only_names is not None else ()
+            only = {phrase_key(n) for n in listed if isinstance(n, str)}
+            if not only:
+                continue
+            phrases = {phrase_key(n) for n in {product.display, *product.brands, *product.names}
+                       if isinstance(n, str) and n.strip()} | only
+            self.injection_names[key] = tuple(sorted(((p, p in only) for p in phrases), key=lambda i: -len(i[0])))
         self._identified: dict[tuple, Identity | None] = {}   # see identify
 
     # -- codes -------------------------------------------------------------
@@ -148,6 +167,20 @@ class ProductMatcher:
                     found.append(f"name '{name}'")
         return keys, found
 
+    def _injection_named(self, key: str | None, padded_texts: list[str]) -> bool:
+        """Whether a text names product ``key`` by a name that exists only as an injection."""
+        names = self.injection_names.get(key) if key is not None else None
+        if not names:
+            return False
+        for text in padded_texts:
+            for phrase, only in names:
+                if phrase not in text:
+                    continue
+                if only:
+                    return True
+                text = text.replace(phrase, "  ")   # a longer name that is not injection-only hides what it holds
+        return False
+
     def identify(self, concepts: list[dict], extra_texts: list[str] = (),
                  form_concepts: list[dict] = ()) -> Identity | None:
         """Identify the product from code-bearing concepts and free text; None when it is not IV iron.
@@ -189,16 +222,21 @@ class ProductMatcher:
         form_padded = [normalize_text(t) for c in form_concepts for t in concept_texts(c)]
         oral = any(k in t for t in padded + form_padded for k in self.oral_keys)
         if len(code_keys) == 1:
-            return Identity(next(iter(code_keys)), "code", ", ".join(code_found), oral, injectable)
+            key = next(iter(code_keys))
+            return Identity(key, "code", ", ".join(code_found), oral, injectable,
+                            self._injection_named(key, padded))
         name_keys, name_found = self._by_name(padded)
         if len(code_keys) > 1:
             # Codes of several products in one medication: let the name decide, else keep the class only.
             narrowed = code_keys & name_keys
             if len(narrowed) == 1:
-                return Identity(next(iter(narrowed)), "code", ", ".join(code_found), oral, injectable)
+                key = next(iter(narrowed))
+                return Identity(key, "code", ", ".join(code_found), oral, injectable,
+                                self._injection_named(key, padded))
             return Identity(None, "class", ", ".join(code_found), oral)
         if len(name_keys) == 1:
-            return Identity(next(iter(name_keys)), "name", ", ".join(name_found), oral)
+            key = next(iter(name_keys))
+            return Identity(key, "name", ", ".join(name_found), oral, False, self._injection_named(key, padded))
         if len(name_keys) > 1:
             return Identity(None, "class", ", ".join(name_found), oral)
         if is_class:

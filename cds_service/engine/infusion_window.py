@@ -48,7 +48,8 @@ def pain_reactions(index: ObservationIndex, knowledge, admins: list[Administrati
     codes = knowledge.codes.get("pain_score_loinc") or ()
     if not codes:
         return []
-    spans = [(admin, span(admin)) for admin in admins]
+    # Pain after an intramuscular injection is injection-site pain, not the pain of an infusion.
+    spans = [(admin, span(admin)) for admin in admins if admin.route == "iv"]
     spans = [(a, s) for a, s in spans if s is not None]
     worst: dict[int, Reading] = {}
     for code in codes:

@@ -43,7 +43,8 @@ class IronOrder:
                                      # order is IV iron only as a class (ATC B03AC, "IV iron"): see problems
     matched_by: str                  # "code", "name", "class" (IV iron, product unknown)
                                      # or "unresolved" (Medication unreadable)
-    route: str                       # "iv", "non-iv" or "unknown"
+    route: str                       # "iv", "non-iv", "unknown", or the route group of codes.yaml (other than
+                                     # iv) that the product's label allows ("intramuscular": INFeD IM)
     dose_mg: float | None            # one administration, in mg of elemental iron
     dose_source: str | None          # how the dose was read ("doseQuantity 750 mg", "15 mL x 50 mg/mL")
     minutes: float | None            # administration time of one dose
@@ -59,7 +60,14 @@ class IronOrder:
     notes: tuple[str, ...] = ()            # how the order was read where a prescriber should know (text, per kg, route)
     editable: bool = True                  # False: not an R4 MedicationRequest with a doseAndRate list, so no update
                                            # suggestion (it would be written in a shape the draft does not use)
-    route_conflict: bool = False           # an injectable product ordered with an oral route (checked as IV)
+    route_conflict: bool = False           # an injectable product ordered by a route its label does not allow
+                                           # (by mouth, iron sucrose IM): checked as IV
+
+    @property
+    def labelled_non_iv(self) -> bool:
+        """Ordered by a route other than IV that the product's label allows (INFeD IM): the checks of an IV
+        administration (rate, infusion observation, infusion premedication) do not apply."""
+        return self.route not in ("iv", "unknown", "non-iv")
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ class LabValue:
 
 @dataclass(frozen=True)
 class Administration:
-    """An earlier IV-iron administration."""
+    """An earlier IV-iron administration (or an injection of an IV-iron product by another route its label allows)."""
 
     product_key: str | None          # None when the product could not be identified (still IV iron)
     date: str | None                 # start of the administration (ISO)
@@ -87,6 +95,8 @@ class Administration:
     status: str | None = None          # MedicationAdministration.status ("completed", "stopped", "not-done"...);
                                        # a "not-done" administration gave no iron
     rate_mg_per_min: float | None = None
+    route: str = "iv"                  # "iv" (intravenous or not stated), or the route group of codes.yaml that the
+                                       # product's label allows besides IV ("intramuscular": INFeD IM; no time read)
 
 
 @dataclass(frozen=True)

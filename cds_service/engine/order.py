@@ -3,9 +3,12 @@
 ``read_orders`` walks the ``draftOrders`` Bundle. A MedicationRequest (R4, or STU3 with its
 Dosage-level dose) or a DSTU2 MedicationOrder becomes
 an ``IronOrder`` when its medication is an IV-iron product (by code, else by
-name) and its route is intravenous or not stated. Oral iron, non-IV routes and
-other drugs are not IV-iron orders; they come back with every other draft
-resource so that rules can see, e.g., an observation order already drafted.
+name) and its route is intravenous or not stated. The injectable product by
+another route is one too: by a route its label allows (INFeD IM, ``route`` =
+the route group) or, flagged as a contradiction, by one it does not. Oral iron,
+other non-IV orders and other drugs are not IV-iron orders; they come back with
+every other draft resource so that rules can see, e.g., an observation order
+already drafted.
 
 An IV order whose ``medicationReference`` could not be read (the Medication is
 neither contained, in the draft Bundle nor in the record, e.g. its read failed)
@@ -197,10 +200,13 @@ def labelled_routes_text(knowledge, product) -> str:
                        for group in labelled_routes(product))
 
 
-def _route_contradicts(route_concept: object, product, knowledge) -> bool:
-    """A non-IV route no label of the product allows (iron sucrose IM or SC, any injection by mouth)."""
+def labelled_non_iv_route(route_concept: object, product, knowledge) -> str | None:
+    """The route group, other than IV, that the order's route is in and the product's label allows
+    ("intramuscular" for INFeD IM); None when no label of the product allows the route (iron sucrose IM or SC,
+    any injection by mouth)."""
     matcher = route_matcher_for(knowledge)
-    return not any(matcher.in_group(route_concept, group) for group in labelled_routes(product) if group != "iv")
+    return next((group for group in labelled_routes(product)
+                 if group != "iv" and matcher.in_group(route_concept, group)), None)
 
 
 UNREADABLE_MEDICATION = "The medication could not be read, so it could not be checked"
@@ -255,17 +261,19 @@ def read_order(
         else []
     )
     route, dosage = _route(dosages, knowledge)
-    # An injectable product (by its code) ordered by a route its label does not allow (by mouth, or iron
-    # sucrose IM) is a contradiction, not an order outside our scope: it is checked as IV iron and the
-    # cards say so, rather than the order getting no card at all. INFeD IM is labelled: no IV-iron card.
+    # The injectable product (named by a code for the injectable, or by a name that only exists as an
+    # injection) ordered by a non-IV route:
+    # - a route its label does not allow (by mouth, or iron sucrose IM) is a contradiction, not an order
+    #   outside our scope: it is checked as IV iron and the cards say so, rather than the order getting no card;
+    # - a route its label allows (INFeD IM) is checked as that route: the checks that belong to every dose
+    #   (earlier severe reaction, test dose and boxed warning, daily dose) run, the IV ones do not.
+    # Without either (an ingredient code, which also sits in tablets; no product) a non-IV order is not ours.
     product = knowledge.products.get(found[0].product_key) if found is not None and found[0].product_key else None
-    conflict = (
-        found is not None
-        and found[0].injectable_code
-        and route.route == "non-iv"
-        and _route_contradicts(dosage.get("route"), product, knowledge)
-    )
-    if route.route == "non-iv" and not conflict:
+    labelled = conflict = False
+    if found is not None and product is not None and found[0].injectable and route.route == "non-iv":
+        labelled = labelled_non_iv_route(dosage.get("route"), product, knowledge)
+        conflict = labelled is None
+    if route.route == "non-iv" and not (conflict or labelled):
         return None
     if found is None:
         # Only a stated IV route gives reason to think an unreadable medication may be IV iron.
@@ -277,7 +285,7 @@ def read_order(
     identity, label = found
     # Oral iron (ferrous salts, tablets...) never gets a card; an explicit IV route only overrides the
     # oral hint when a code names an injectable product (the ingredient 5992 also sits in a tablet).
-    if identity.oral and not ((route.route == "iv" or conflict) and identity.injectable_code):
+    if identity.oral and not ((route.route == "iv" or conflict or labelled) and identity.injectable_code):
         return None
     problems = _identity_problems(identity, product, route)
     notes: list[str] = []
@@ -292,16 +300,16 @@ def read_order(
     if product is not None and product.concentration_mg_per_ml is not None:
         concentration = float(product.concentration_mg_per_ml.value)
     read = _dose_and_time(request, dosage, medications, concentration, knowledge, patient)
-    return _iron_order(request, identity, label, route, read, problems, notes, conflict, dosages)
+    return _iron_order(request, identity, label, route, read, problems, notes, conflict, dosages, labelled or None)
 
 
 def _iron_order(request: dict, identity: Identity, label, route: RouteReading, read, problems: list[str],
-                notes: list[str], conflict: bool, dosages: list[dict]) -> IronOrder:
+                notes: list[str], conflict: bool, dosages: list[dict], labelled: str | None = None) -> IronOrder:
     return IronOrder(
         **_as_read(request, route, read),
         product_key=identity.product_key,
         matched_by=identity.matched_by,
-        route="iv" if route.route == "iv" else "unknown",
+        route=labelled or ("iv" if route.route == "iv" else "unknown"),
         problems=tuple(problems + read.dose.problems + read.time.problems),
         medication_text=label,
         matched_on=identity.matched_on,

@@ -206,7 +206,8 @@ def stopped_administration_reactions(knowledge, admins: list[Administration]) ->
         verb = {"not-done": "not given", "on-hold": "paused"}.get(admin.status or "", "stopped") \
             if admin.stopped or admin.status == "on-hold" else "given"
         name = _name(knowledge, admin.product_key, None)
-        text = f"{name} infusion on {day(admin.date)} {verb} ('{admin.stop_reason}')"
+        given = "infusion" if admin.route == "iv" else f"{admin.route} injection"
+        text = f"{name} {given} on {day(admin.date)} {verb} ('{admin.stop_reason}')"
         out.append(_reaction(found, None, None, admin.product_key, text, admin.date, admin.reference))
     return out
 

@@ -25,6 +25,8 @@ class Topic(str):
     topic's cards rest on (cards themselves never show verification status).
     ``premedications``: the card cites the premedications in protocol.yaml.
     ``wording``: its section under ``wording.topics`` in cards/wording.yaml (default: the code).
+    ``iv_only``: the card checks an intravenous administration (rate, observation after the infusion,
+    premedication before it): not run for an order by another route its label allows (INFeD IM).
     """
 
     display: str
@@ -33,9 +35,11 @@ class Topic(str):
     protocol_keys: tuple[str, ...]
     premedications: bool
     wording: str
+    iv_only: bool
 
     def __new__(cls, code: str, *, display: str | None = None, rank: int = 0, label_fields: tuple[str, ...] = (),
-                protocol_keys: tuple[str, ...] = (), premedications: bool = False, wording: str | None = None):
+                protocol_keys: tuple[str, ...] = (), premedications: bool = False, wording: str | None = None,
+                iv_only: bool = False):
         topic = super().__new__(cls, code)
         topic.display = display or code
         topic.rank = rank
@@ -43,6 +47,7 @@ class Topic(str):
         topic.protocol_keys = tuple(protocol_keys)
         topic.premedications = premedications
         topic.wording = wording or code
+        topic.iv_only = iv_only
         return topic
 
     @property

@@ -146,6 +146,7 @@ def cross_problems(data: dict) -> list[tuple[Path, str]]:
                                  f"Missing the {jurisdiction} label "
                                  f"(every product needs {' and '.join(JURISDICTIONS)})."))
         problems += _route_problems(key, product, data.get("codes"))
+        problems += _injection_only_problems(key, product)
         codes = product.get("codes") if isinstance(product.get("codes"), dict) else {}
         claims = [("RxCUI",
                    str(c)) for c in (codes.get("rxnorm") or {})] + [("NDC", str(c)) for c in codes.get("ndc") or ()]
@@ -199,6 +200,19 @@ def count_statuses(data: dict) -> dict[str, int]:
     return counts
 
 
+def _injection_only_problems(key: str, product: dict) -> list[tuple[Path, str]]:
+    """Each injection-only name is one of the product's own names (display, brands, names), as matched in text."""
+    listed = product.get("injection_only_names")
+    listed = listed.get("value") if isinstance(listed, dict) else None
+    if not isinstance(listed, list):
+        return []
+    own = {str(n).lower() for n in [product.get("display"), *(product.get("brands") or ()),
+                                    *(product.get("names") or ())] if isinstance(n, str)}
+    return [(("products", key, "injection_only_names", "value"),
+             f"{name!r} is not among the product's display, brands or names.")
+            for name in listed if str(name).lower() not in own]
+
+
 def _route_problems(key: str, product: dict, codes: Any) -> list[tuple[Path, str]]:
     """A product's routes name route groups of codes.yaml, intravenous among them (it is IV iron)."""
     routes = product.get("routes")
@@ -212,4 +226,11 @@ def _route_problems(key: str, product: dict, codes: Any) -> list[tuple[Path, str
                 for group in listed if group not in known]
     if "iv" not in listed:
         problems.append((path, "An IV-iron product's routes must include 'iv'."))
+    labels = product.get("labels") if isinstance(product.get("labels"), dict) else {}
+    for jurisdiction, label in labels.items():
+        test_dose = label.get("test_dose") if isinstance(label, dict) else None
+        for group in (test_dose.get("routes") or ()) if isinstance(test_dose, dict) else ():
+            if group not in listed:
+                problems.append((("products", key, "labels", jurisdiction, "test_dose", "routes"),
+                                 f"Route group {group!r} is not among the product's routes."))
     return problems

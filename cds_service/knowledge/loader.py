@@ -207,6 +207,7 @@ def build(data: dict[str, Any], overridden_by: str | None = None) -> Knowledge:
             is_dextran=bool(raw.get("is_dextran")),
             labels={j: _label(lab) for j, lab in (raw.get("labels") or {}).items()},
             routes=_routes(raw.get("routes")),
+            injection_only_names=_routes(raw.get("injection_only_names")),
         )
     return Knowledge(
         version=signoff.version_in_force(data.get(signoff.META) or {}) or str(data.get("version", "unversioned")),

@@ -115,6 +115,7 @@ class Product:
     is_dextran: bool
     labels: Mapping[str, LabelLimits]  # jurisdiction -> label
     routes: Fact | None = None       # route groups its labels allow (("iv", "intramuscular")); None: IV only
+    injection_only_names: Fact | None = None   # names that exist only as an injection ("Venofer"); None: none
 
 
 @dataclass(frozen=True)

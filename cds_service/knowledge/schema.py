@@ -71,6 +71,13 @@ class RoutesFact(Cited):
     unit = optional_text()
 
 
+class NamesFact(Cited):
+    """Names of a product (among its display, brands and names), e.g. those that exist only as an injection."""
+
+    value = fields.List(text(), required=True, validate=validate.Length(min=1))
+    unit = optional_text()
+
+
 class DoseBand(Cited):
     min_weight_kg = fields.Float(allow_none=True, load_default=None, validate=NON_NEGATIVE)
     max_weight_kg = fields.Float(allow_none=True, load_default=None, validate=POSITIVE)
@@ -103,6 +110,8 @@ class TestDose(Cited):
     dose_mg = fields.Float(allow_none=True, load_default=None, validate=POSITIVE)
     wait_minutes = fields.Float(allow_none=True, load_default=None, validate=POSITIVE)
     min_administration_seconds = fields.Float(allow_none=True, load_default=None, validate=POSITIVE)
+    # the route groups (codes.yaml) the label describes a test dose for; absent: intravenous only
+    routes = fields.List(text(), allow_none=True, load_default=None, validate=validate.Length(min=1))
 
     @validates_schema
     def _complete(self, data, **kwargs):
@@ -219,6 +228,8 @@ class Product(Strict):
     is_dextran = fields.Boolean(load_default=False)
     concentration_mg_per_ml = fields.Nested(NumberFact, required=True)
     routes = fields.Nested(RoutesFact, allow_none=True, load_default=None)   # absent: intravenous only
+    # names that exist only as an injection of this product (a text naming one is the injectable); absent: none
+    injection_only_names = fields.Nested(NamesFact, allow_none=True, load_default=None)
     codes = fields.Nested(ProductCodes, required=True)
     labels = fields.Dict(keys=fields.String(validate=validate.OneOf(("US", "EU"))), values=fields.Nested(Label),
                          required=True)

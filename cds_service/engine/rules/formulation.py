@@ -28,6 +28,7 @@ from cds_service.engine.identify import ndc_keys
 from cds_service.engine.markdown import markdown_text
 from cds_service.engine.model import INDICATORS, Evidence, Finding, SuggestionSpec
 from cds_service.engine.order import labelled_routes_text
+from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import LOINC, has_marker, lab_request, test_dose_request
 from cds_service.engine.topics import Topic
 
@@ -86,6 +87,9 @@ def _test_dose(card: _Card) -> None:
         return  # this order is the test dose
     if iron_administrations(facts.patient, knowledge, dextran_only=True):
         return
+    if order.labelled_non_iv:   # INFeD IM: the label's test dose by that route, never the IV one
+        _test_dose_by_route(card, rule, dose_mg, wait)
+        return
     seconds = rule.get("min_administration_seconds")
     given_over = f" over at least {seconds:g} seconds" if seconds else ""
     paragraph = [text.phrase(knowledge, TOPIC, "test_dose", dose=f"{dose_mg:g} mg", wait=f"{wait:g}",
@@ -93,12 +97,10 @@ def _test_dose(card: _Card) -> None:
                              given_over=given_over)]
     if "ironAdministrations" in facts.history_missing:
         paragraph.append(text.phrase(knowledge, TOPIC, "test_dose_history_unknown"))
-    drafted = any(o is not order and o.product_key == order.product_key and
-                  ((o.dose_mg is not None and o.dose_mg <= dose_mg) or has_marker(o.resource, TOPIC))
-                  for o in facts.iron_orders)
+    drafted = _test_drafted(facts, dose_mg)
     if drafted:
         paragraph.append(text.phrase(knowledge, TOPIC, "test_dose_already_drafted"))
-    else:
+    elif not hypersensitivity.stops(facts):   # beside the stop card, no order that reads as a way to proceed
         iv = knowledge.codes["routes"]["iv"]["snomed"]
         code, display = next(iter(iv.items()))
         route = {"system": "http://snomed.info/sct", "code": str(code), "display": display}
@@ -118,6 +120,47 @@ def _test_dose(card: _Card) -> None:
     card.add("test_dose", " ".join(paragraph), "info" if drafted else "warning")
     card.cite.add("Test dose", value=test_dose_value(card.facts, dose_mg, rule), source=rule.get("source"),
                   status=rule.get("status"), note=rule.get("note"), section=rule.get("section"))
+
+
+def _test_drafted(facts: OrderFacts, dose_mg: float) -> bool:
+    order = facts.order
+    return any(o is not order and o.product_key == order.product_key and
+               ((o.dose_mg is not None and o.dose_mg <= dose_mg) or has_marker(o.resource, TOPIC))
+               for o in facts.iron_orders)
+
+
+def _test_dose_by_route(card: _Card, rule, dose_mg: float, wait) -> None:
+    """The test dose for an order by a route other than IV that the label allows (INFeD IM): given by that
+    route, with its wait; offered as an order only when the label describes a test dose by that route."""
+    facts, knowledge, order = card.facts, card.facts.knowledge, card.facts.order
+    route = text.common(knowledge, "order_reading", "route_names", order.route)
+    paragraph = [text.phrase(knowledge, TOPIC, "test_dose_by_route", dose=f"{dose_mg:g} mg", wait=f"{wait:g}",
+                             label=facts.label.label, route=route)]
+    if "ironAdministrations" in facts.history_missing:
+        paragraph.append(text.phrase(knowledge, TOPIC, "test_dose_history_unknown"))
+    drafted = _test_drafted(facts, dose_mg)
+    codes = (knowledge.codes["routes"].get(order.route) or {}).get("snomed") or {}
+    if drafted:
+        paragraph.append(text.phrase(knowledge, TOPIC, "test_dose_already_drafted"))
+    elif order.route in (rule.get("routes") or ()) and codes and not hypersensitivity.stops(facts):
+        code, display = next(iter(codes.items()))
+        coding = {"system": "http://snomed.info/sct", "code": str(code), "display": display}
+        instruction = text.phrase(knowledge, TOPIC, "test_dose_instruction_by_route", dose=f"{dose_mg:g} mg",
+                                  wait=f"{wait:g}", route=route)
+        note = text.phrase(knowledge, TOPIC, "test_dose_note_by_route", drug=facts.drug, route=route)
+        resource = test_dose_request(facts.ctx, order, dose_mg, coding, instruction, note, wait_minutes=wait)
+        card.suggestions.append(SuggestionSpec(
+            label=text.phrase(knowledge, TOPIC, "suggestion_label_test_dose_by_route", dose=f"{dose_mg:g} mg",
+                              route=route),
+            action="create", description=instruction, resource=resource, is_recommended=True))
+    card.add("test_dose", " ".join(paragraph), "info" if drafted else "warning")
+    value = f"{dose_mg:g} mg"
+    concentration = float(facts.product.concentration_mg_per_ml.value or 0)
+    if concentration:
+        value += f" ({dose_mg / concentration:g} mL)"
+    value += f" by {route} injection, then at least {text.minutes_phrase(float(wait))} before the rest"
+    card.cite.add("Test dose", value=value, source=rule.get("source"), status=rule.get("status"),
+                  note=rule.get("note"), section=rule.get("section"))
 
 
 def test_dose_value(facts: OrderFacts, dose_mg: float, rule) -> str:

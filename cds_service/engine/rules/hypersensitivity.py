@@ -106,8 +106,13 @@ def check(facts: OrderFacts) -> Finding | None:
         indicator = "warning"
         worst = max((r.severity for r in found.reactions if r.severity in _GRADES), key=_GRADES.index,
                     default="earlier")
-        summary = text.phrase(knowledge, TOPIC, "summary_warning", drug=facts.drug, severity=worst)
-        intro = text.phrase(knowledge, TOPIC, "detail_warning", drug=facts.drug, severity=worst)
+        # INFeD IM: no infusion to slow down, no infusion premedication or observation card to point to
+        variant = "_by_route" if order.labelled_non_iv else ""
+        route = text.common(knowledge, "order_reading", "route_names", order.route) if variant else ""
+        summary = text.phrase(knowledge, TOPIC, f"summary_warning{variant}", drug=facts.drug, severity=worst,
+                              route=route)
+        intro = text.phrase(knowledge, TOPIC, f"detail_warning{variant}", drug=facts.drug, severity=worst,
+                            route=route)
         if label is not None and any(r.product_key == order.product_key for r in found.reactions):
             for item in label.contraindications:
                 if item.get("code") == SAME_PRODUCT:

@@ -25,7 +25,7 @@ from cds_service.engine.topics import Topic
 from cds_service.knowledge.model import CodingFact
 
 TOPIC = Topic("observation-period", rank=60, display="Post-infusion observation period",
-              label_fields=("observation_minutes",), protocol_keys=("observation",))
+              label_fields=("observation_minutes",), protocol_keys=("observation",), iv_only=True)
 
 
 def already_ordered(facts: OrderFacts, service_code: CodingFact) -> bool:

@@ -27,7 +27,7 @@ from cds_service.knowledge.model import MedicationSpec
 
 TOPIC = Topic("premedication", rank=50, display="Premedication", premedications=True,
               protocol_keys=("infusion_pain", "premedication_regimens", "corticosteroid_min_risk_factors",
-                             "multiple_drug_allergies_min", "older_age_years"))
+                             "multiple_drug_allergies_min", "older_age_years"), iv_only=True)
 
 
 def _medication_words(request: dict) -> tuple[set[str], str]:

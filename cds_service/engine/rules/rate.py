@@ -39,7 +39,8 @@ from cds_service.engine.topics import Topic
 
 TOPIC = Topic("infusion-rate", rank=40, display="Infusion rate",
               label_fields=("time_bands", "max_rate_mg_per_min"),
-              protocol_keys=("infusion_pain", "rate_after_reaction_factor", "rate_with_risk_factors_factor"))
+              protocol_keys=("infusion_pain", "rate_after_reaction_factor", "rate_with_risk_factors_factor"),
+              iv_only=True)
 
 
 def _reaction_reference_rates(facts: OrderFacts) -> list[tuple[float, Evidence]]:

@@ -376,10 +376,18 @@ def test_route_iv_by_keyword(knowledge, text):
     {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscular route"}]},
     {"text": "IM"},
 ])
-def test_a_route_the_label_allows_besides_iv_gives_no_order(knowledge, route):
-    # INFeD's label allows IM; there is no IV-iron card for that
-    orders, others = read(knowledge, request(concept("206216"), dose=mg(100), route=route))
-    assert orders == [] and len(others) == 1
+def test_a_route_the_label_allows_besides_iv_is_read_as_that_route(knowledge, route):
+    # INFeD's label allows IM: an order to check (boxed warning, test dose), by IM, no contradiction
+    order = only_order(knowledge, request(concept("206216"), dose=mg(100), route=route))
+    assert order.route == "intramuscular" and order.labelled_non_iv and not order.route_conflict
+    assert order.product_key == "iron_dextran" and order.dose_mg == 100
+    assert not any("route" in p for p in order.problems) and order.notes == ()
+
+
+def test_an_iv_order_is_not_a_labelled_non_iv_order(knowledge):
+    order = only_order(knowledge, request(concept("206216"), dose=mg(100)))
+    assert order.route == "iv" and not order.labelled_non_iv
+    assert not only_order(knowledge, request(concept("206216"), dose=mg(100), route=None)).labelled_non_iv
 
 
 @pytest.mark.parametrize("route", [{"text": "Subcutaneous"}, {"coding": [{"system": SNOMED, "code": "34206005"}]}])
@@ -588,27 +596,103 @@ def test_an_iv_only_injectable_by_im_sc_or_another_route_is_checked_as_iv_and_sa
 def test_every_product_by_im_is_checked_as_iv_unless_its_label_allows_im(knowledge, product):
     im = {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscular route"}]}
     orders, _ = read(knowledge, request(concept(PRODUCTS[product][1]), route=im, dose=mg(100)))
+    order = only_order(knowledge, request(concept(PRODUCTS[product][1]), route=im, dose=mg(100)))
     labelled_im = product == "iron dextran"
-    assert (orders == []) is labelled_im
-    assert labelled_im or orders[0].route_conflict
+    assert order.route_conflict is not labelled_im
+    assert order.route == ("intramuscular" if labelled_im else "unknown")
 
 
-def test_by_name_only_a_non_iv_route_gives_no_order(knowledge):
-    # a name is not a code for the injectable: as for an oral route, no contradiction is assumed
-    assert read(knowledge, request(concept(text="Venofer 100 mg"), route={"text": "IM"}, dose=mg(100)))[0] == []
+# ---------------------------------------------------------------- a name that exists only as an injection
+IM_TEXT = {"text": "IM"}
 
 
-@pytest.mark.parametrize("text", ["IM", "i.m.", "Intramuscular injection", "SC", "s.c.", "subq", "Subcutaneously",
-                                  "topical"])
-def test_im_and_sc_route_words_give_no_order(knowledge, text):
-    assert read(knowledge, request(concept(text="INFeD 100 mg"), route={"text": text}, dose=mg(100)))[0] == []
+@pytest.mark.parametrize("text,product", [
+    ("Venofer 200 mg", "iron_sucrose"), ("iron sucrose 100 mg", "iron_sucrose"),
+    ("Injectafer 750 mg", "ferric_carboxymaltose"), ("Ferinject 500 mg", "ferric_carboxymaltose"),
+    ("ferric carboxymaltose 750 mg", "ferric_carboxymaltose"), ("Monoferric 1000 mg", "ferric_derisomaltose"),
+    ("Monofer 1000 mg", "ferric_derisomaltose"), ("ferric derisomaltose 1000 mg", "ferric_derisomaltose"),
+    ("Feraheme 510 mg", "ferumoxytol"), ("Rienso 510 mg", "ferumoxytol"), ("ferumoxytol 510 mg", "ferumoxytol"),
+    ("Ferrlecit 125 mg", "sodium_ferric_gluconate"),
+    ("sodium ferric gluconate complex 125 mg", "sodium_ferric_gluconate"),
+])
+@pytest.mark.parametrize("route", [IM_TEXT, {"text": "subcutaneous"}, {"text": "by mouth"},
+                                   {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}]}])
+def test_an_injection_only_name_by_a_route_its_label_does_not_allow_is_checked_as_iv(knowledge, text, product, route):
+    # no code: the name itself exists only as an injection, so the route contradicts the product as a code would
+    order = only_order(knowledge, request(concept(text=text), route=route, dose=mg(100)))
+    assert order.route_conflict and order.product_key == product and order.matched_by == "name"
+    assert any("contradicts the product" in n and "intravenous use only" in n for n in order.notes)
+
+
+@pytest.mark.parametrize("text", ["iron dextran 100 mg", "INFeD 100 mg", "CosmoFer 100 mg"])
+def test_iron_dextran_by_name_sc_is_a_contradiction_and_im_is_its_labelled_route(knowledge, text):
+    sc = only_order(knowledge, request(concept(text=text), route={"text": "SC"}, dose=mg(100)))
+    assert sc.route_conflict and any("intravenous or intramuscular use only" in n for n in sc.notes)
+    im = only_order(knowledge, request(concept(text=text), route=IM_TEXT, dose=mg(100)))
+    assert im.route == "intramuscular" and not im.route_conflict and im.product_key == "iron_dextran"
+
+
+@pytest.mark.parametrize("text", [
+    "ferrous sulfate 325 mg", "ferrous gluconate 324 mg", "ferrous fumarate 324 mg", "iron tablet",
+    "polysaccharide iron complex 150 mg", "ferric maltol 30 mg", "Venofer tablet",   # oral words, whatever the name
+    "iron-dextran complex 50 mg",   # the ingredient name RxNorm also gives an oral tablet: not injection-only
+    "iron saccharate 100 mg",       # an older synonym, also used for oral preparations
+    "FCM 750 mg",                   # an abbreviation
+    "vancomycin 1 g", "ceftriaxone 1 g",
+])
+@pytest.mark.parametrize("route", [IM_TEXT, {"text": "by mouth"}, {"text": "subcutaneous"}])
+def test_oral_iron_other_drugs_and_names_not_only_injections_by_a_non_iv_route_give_no_order(knowledge, text, route):
+    orders, others = read(knowledge, request(concept(text=text), route=route, dose=mg(100)))
+    assert orders == [] and len(others) == 1
+
+
+def test_an_ingredient_code_shown_with_its_name_by_mouth_stays_oral_iron(knowledge):
+    # 5992 and its display "iron-dextran complex" also name an oral tablet: no contradiction to speak of
+    oral = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}]}
+    assert read(knowledge, request(concept("5992", display="iron-dextran complex"), route=oral, dose=mg(100)))[0] == []
+    # the same ingredient code beside a brand that exists only as an injection is the injection
+    named = concept("5992", display="iron-dextran complex", text="INFeD 100 mg")
+    assert only_order(knowledge, request(named, route=oral, dose=mg(100))).route_conflict
+
+
+def test_an_injection_only_name_inside_a_longer_name_that_is_not_one_does_not_count(knowledge):
+    from cds_service.engine.identify import matcher_for
+
+    matcher = matcher_for(knowledge)
+    assert not matcher.identify([concept(text="iron-dextran complex")]).injectable_name
+    assert matcher.identify([concept(text="iron dextran injection")]).injectable_name
+    assert matcher.identify([concept(text="INFeD (iron-dextran complex)")]).injectable_name
+    assert matcher.identify([concept(text="Venofer")]).injectable
+    assert not matcher.identify([concept(text="Venofer oral")]).injectable   # an oral word: never the injectable
+
+
+def test_injection_only_names_come_from_the_knowledge(knowledge):
+    product = knowledge.products["iron_sucrose"]
+    without = dataclasses.replace(product, injection_only_names=None)
+    local = dataclasses.replace(knowledge, products={**knowledge.products, "iron_sucrose": without})
+    req = request(concept(text="Venofer 200 mg"), route=IM_TEXT, dose=mg(200))
+    assert only_order(knowledge, req).route_conflict
+    assert read(local, req)[0] == []
+    assert only_order(local, request(concept(text="Venofer 200 mg"), dose=mg(200))).route == "iv"   # IV: still ours
+
+
+@pytest.mark.parametrize("text", ["IM", "i.m.", "Intramuscular injection"])
+def test_im_route_words_read_infed_by_name_as_intramuscular(knowledge, text):
+    order = only_order(knowledge, request(concept(text="INFeD 100 mg"), route={"text": text}, dose=mg(100)))
+    assert order.route == "intramuscular" and not order.route_conflict
+
+
+@pytest.mark.parametrize("text", ["SC", "s.c.", "subq", "Subcutaneously", "topical"])
+def test_sc_and_other_route_words_for_infed_by_name_are_a_contradiction(knowledge, text):
+    order = only_order(knowledge, request(concept(text="INFeD 100 mg"), route={"text": text}, dose=mg(100)))
+    assert order.route_conflict
 
 
 def test_route_groups_come_from_the_knowledge(knowledge):
     routes = {k: v for k, v in knowledge.codes["routes"].items() if k != "intramuscular"}
     local = dataclasses.replace(knowledge, codes={**knowledge.codes, "routes": routes})
     im = {"coding": [{"system": SNOMED, "code": "78421000"}], "text": "IM"}
-    assert read(knowledge, request(concept("206216"), route=im, dose=mg(100)))[0] == []
+    assert only_order(knowledge, request(concept("206216"), route=im, dose=mg(100))).route == "intramuscular"
     order = only_order(local, request(concept("206216"), route=im, dose=mg(100)))
     assert order.route == "unknown"          # no longer known as non-IV: kept, with the problem said
 
@@ -619,7 +703,8 @@ def test_a_products_labelled_routes_come_from_the_knowledge(knowledge):
     with_im = dataclasses.replace(product, routes=dataclasses.replace(product.routes, value=("iv", "intramuscular")))
     local = dataclasses.replace(knowledge, products={**knowledge.products, "iron_sucrose": with_im})
     assert only_order(knowledge, request(concept("1741267"), route=im, dose=mg(100))).route_conflict
-    assert read(local, request(concept("1741267"), route=im, dose=mg(100)))[0] == []
+    order = only_order(local, request(concept("1741267"), route=im, dose=mg(100)))
+    assert order.route == "intramuscular" and not order.route_conflict
 
 
 def test_class_names_come_from_the_knowledge(knowledge):

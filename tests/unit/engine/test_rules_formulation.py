@@ -142,3 +142,11 @@ def test_iron_dextran_names_both_labelled_routes():
     sc = dataclasses.replace(dextran(), route="unknown", route_text="Subcutaneous", route_conflict=True)
     detail = flat(formulation.check(facts(sc)).detail)
     assert "intravenous or intramuscular use only" in detail
+
+
+def test_beside_the_stop_card_the_test_dose_is_said_but_not_offered_as_an_order():
+    severe = patient(reactions=(reaction(kind="hypersensitivity", severity="severe", product="iron_sucrose"),))
+    finding = formulation.check(facts(dextran(), severe))
+    assert "test dose" in finding.summary and not creates(finding, "MedicationRequest")
+    mild = patient(reactions=(reaction(kind="hypersensitivity", severity="mild", product="iron_sucrose"),))
+    assert creates(formulation.check(facts(dextran(), mild)), "MedicationRequest")   # a warning does not stop

@@ -384,3 +384,28 @@ def test_a_products_routes_name_known_route_groups_and_include_iv(cards):
     lines = problems(cards)
     assert any("iron_sucrose.routes.value" in line and "'intramusclar'" in line for line in lines), lines
     assert any("iron_sucrose.routes.value" in line and "must include 'iv'" in line for line in lines), lines
+
+
+def test_injection_only_names_are_the_products_own_and_cited(cards):
+    knowledge = load_knowledge()
+    for key in ("iron_sucrose", "ferric_carboxymaltose", "ferric_derisomaltose", "ferumoxytol",
+                "sodium_ferric_gluconate", "iron_dextran"):
+        fact = knowledge.products[key].injection_only_names
+        assert fact is not None and fact.value and fact.source in knowledge.sources
+    assert "iron-dextran complex" not in knowledge.products["iron_dextran"].injection_only_names.value
+
+    def breaks(d):
+        d["products"]["iron_sucrose"]["injection_only_names"]["value"].append("Venofar")
+    edit(cards, "products.yaml", breaks)
+    lines = problems(cards)
+    assert any("iron_sucrose.injection_only_names.value" in line and "'Venofar'" in line for line in lines), lines
+
+
+def test_a_test_dose_route_is_one_of_the_products_routes(cards):
+    assert load_knowledge().products["iron_dextran"].labels["US"].test_dose["routes"] == ["iv", "intramuscular"]
+
+    def breaks(d):
+        d["products"]["iron_dextran"]["labels"]["US"]["test_dose"]["routes"] = ["iv", "subcutaneous"]
+    edit(cards, "products.yaml", breaks)
+    lines = problems(cards)
+    assert any("test_dose.routes" in line and "'subcutaneous'" in line for line in lines), lines
