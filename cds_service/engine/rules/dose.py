@@ -250,6 +250,8 @@ def reduced_order(facts: OrderFacts, dose_mg: float) -> tuple[dict, float | None
     gives an order this service accepts (500 mg iron sucrose over 30 min lowered to 400 mg must also run
     over 150 min). ``minutes set`` is None when the time is kept."""
     resource = with_dose(facts.order, dose_mg)
+    if facts.order.labelled_non_iv and rate.TOPIC.iv_only:
+        return resource, None   # INFeD IM: an injection has no infusion time to set
     lower = dataclasses.replace(facts.order, resource=resource, dose_mg=dose_mg)
     finding = rate.check(dataclasses.replace(facts, order=lower))
     update = next((s for s in finding.suggestions if s.action == "update"), None) if finding else None

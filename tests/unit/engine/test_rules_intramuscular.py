@@ -136,7 +136,10 @@ def test_the_labels_daily_maximum_applies_to_an_im_dose_on_both_sides(dose, over
     assert ("dose-limit" in found) is over
     if over:
         (update,) = found["dose-limit"].suggestions
-        assert update.resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 100
+        dosage = update.resource["dosageInstruction"][0]
+        assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 100
+        assert "timing" not in dosage                                   # no infusion time set on an injection
+        assert "sets the administration time" not in flat(found["dose-limit"].detail)
 
 
 def test_an_im_dose_given_earlier_today_counts_toward_the_daily_maximum():
