@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import Blueprint, current_app, jsonify
 
 from cds_service import HOOKS, SERVICE_IDS
+from cds_service.engine.observations import READ_STATUS
 from cds_service.fhir.templates import PREFETCH_KEYS
 from cds_service.trust import auth
 
@@ -51,7 +52,10 @@ def prefetch_keys(knowledge) -> tuple[PrefetchKey, ...]:
     pid = "{{context.patientId}}"
     templates = {
         "patient": f"Patient/{pid}",
-        "weight": f"Observation?patient={pid}&code={_codes(LOINC, [weight_code])}&_sort=-date&_count=1",
+        # The newest few weights of a status the reader uses: with the newest alone, a newer entered-in-error
+        # (or cancelled) weight, or a server that ignores the status filter, would hide the valid one.
+        "weight": (f"Observation?patient={pid}&code={_codes(LOINC, [weight_code])}&status={','.join(READ_STATUS)}"
+                   "&_sort=-date&_count=3"),
         "labs": f"Observation?patient={pid}&code={_codes(LOINC, lab_codes)}&_sort=-date&_count=50",
         "allergies": f"AllergyIntolerance?patient={pid}",
         "conditions": f"Condition?patient={pid}&clinical-status=active",

@@ -1,7 +1,8 @@
 """FHIR searches evaluated over a list of resources, as a server would answer them.
 
 Only what our prefetch templates use: reference ``patient``/``subject`` (bare id or ``Patient/id``),
-token ``code`` lists with ``system|code`` (comma = OR), ``clinical-status``, ``_sort`` on the
+token ``code`` lists with ``system|code`` (comma = OR), ``clinical-status``, ``status`` (a code list, comma = OR),
+``_sort`` on the
 resource's date (newest first with ``-``; undated last), ``_count``. Anything else raises
 ``UnsupportedSearch``: answering with more (or less) than a server would is worse than no answer.
 """
@@ -72,6 +73,9 @@ def _matcher(resource_type: str, name: str, value: str) -> Callable[[dict], bool
         return lambda r: _token_matches(_codings(r.get(field_name)), value)
     if name == "clinical-status":
         return lambda r: _token_matches(_codings(r.get("clinicalStatus")), value)
+    if name == "status":   # a plain code (Observation.status and the like): any of the listed codes
+        codes = {code.rpartition("|")[2] for code in value.split(",")}
+        return lambda r: r.get("status") in codes
     raise UnsupportedSearch(f"search parameter {name!r} is not supported against a bundle")
 
 

@@ -15,6 +15,9 @@ from cds_service.engine.fhir_values import effective_span, parse_when, reference
 from cds_service.engine.units import quantity_value
 
 SKIPPED_STATUS = ("entered-in-error", "cancelled")   # a tuple: ``in`` compares, so a status of any type is tested
+# Every FHIR R4 Observation.status code but the skipped ones: what a prefetch template that asks the server for few
+# results filters on (``status=...``), so that a newer entered-in-error reading never takes the place of a valid one.
+READ_STATUS = ("registered", "preliminary", "final", "amended", "corrected", "unknown")
 _UNDATED = float("-inf")   # sorts after every dated reading (newest first)
 _UNREAD = object()         # a value not read yet (None: read, and not a number)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
+from cds_service.engine.model import EvaluationContext
+from cds_service.engine.patient import read_patient
 from cds_service.fhir.access import gather_record
 
 PID = "fhir-access-live"
@@ -15,8 +19,8 @@ def _put(resource: dict) -> dict:
     return {"resource": resource, "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
 
 
-def _observation(rid: str, code: str, value: float, unit: str, when: str) -> dict:
-    return {"resourceType": "Observation", "id": rid, "status": "final", "subject": {"reference": f"Patient/{PID}"},
+def _observation(rid: str, code: str, value: float, unit: str, when: str, status: str = "final") -> dict:
+    return {"resourceType": "Observation", "id": rid, "status": status, "subject": {"reference": f"Patient/{PID}"},
             "code": {"coding": [{"system": LOINC, "code": code}]}, "effectiveDateTime": when,
             "valueQuantity": {"value": value, "unit": unit}}
 
@@ -28,6 +32,8 @@ def loaded(fhir_server):
         _put({"resourceType": "Patient", "id": PID, "birthDate": "1950-02-01", "gender": "female"}),
         _put(_observation(f"{PID}-w-old", "29463-7", 70, "kg", "2024-01-01T08:00:00Z")),
         _put(_observation(f"{PID}-w-new", "29463-7", 64, "kg", "2025-06-01T08:00:00Z")),
+        _put(_observation(f"{PID}-w-error", "29463-7", 6.4, "kg", "2025-06-02T08:00:00Z", "entered-in-error")),
+        _put(_observation(f"{PID}-w-cancelled", "29463-7", 46, "kg", "2025-06-03T08:00:00Z", "cancelled")),
         _put(_observation(f"{PID}-ferritin", "2276-4", 15, "ng/mL", "2025-06-01T08:00:00Z")),
         _put({"resourceType": "AllergyIntolerance", "id": f"{PID}-allergy", "patient": subject,
               "code": {"text": "penicillin"}, "category": ["medication"]}),
@@ -59,8 +65,12 @@ def test_every_key_is_read_from_the_real_server(loaded, make_app):
     assert set(record.sources.values()) == {"fhir"}
     assert record.patient["id"] == PID
     observations = {o["id"] for o in record.of_type("Observation")}
-    # weight asks for the newest one only (_sort=-date&_count=1)
-    assert observations == {f"{PID}-w-new", f"{PID}-ferritin"}
+    # weight asks for the newest few of a status the reader uses: the newer entered-in-error and cancelled
+    # weights are filtered out by the server, so the valid newest one is read
+    assert observations == {f"{PID}-w-new", f"{PID}-w-old", f"{PID}-ferritin"}
+    ctx = EvaluationContext(patient_id=PID, encounter_id=None, user_id=None, hook="order-sign",
+                            now=datetime(2025, 6, 10, tzinfo=timezone.utc), jurisdiction="US")
+    assert read_patient(record, state.knowledge, ctx).weight_kg == 64
     assert [a["id"] for a in record.of_type("AllergyIntolerance")] == [f"{PID}-allergy"]
     assert [c["id"] for c in record.of_type("Condition")] == [f"{PID}-asthma"]
     assert [m["id"] for m in record.of_type("MedicationAdministration")] == [f"{PID}-fcm"]
