@@ -250,6 +250,15 @@ _add("sucrose-pain", "pain 6/10 during iron sucrose 100 mg over 60 min (2026-08-
                     f"MedicationAdministration/{_sucrose_pain['id']}"),
      ])
 
+# --- body weight: a newer weight entered in error must not hide the valid one; an impossible weight is not used --
+_error_weight = weight(f"{pid('weight-error-newest')}-weight-error", pid("weight-error-newest"), 70,
+                       "2026-11-24T08:30:00Z")
+_error_weight["status"] = "entered-in-error"
+_add("weight-error-newest", "45 kg (final, a week ago) and a newer 70 kg weight marked entered-in-error",
+     baseline("weight-error-newest", weight_kg=45) + [_error_weight])
+_add("weight-implausible", "adult whose latest weight reads 0.45 kg (a unit slip), otherwise like clean",
+     baseline("weight-implausible", weight_kg=0.45))
+
 # --- issue 12: age against the labels (birthdays six months from NOW, so a few days never flip an age) ----
 def _child(name: str, birth_date: str, weight_kg: float | None, note: str) -> None:
     _add(name, note, baseline(name, weight_kg=weight_kg, birth_date=birth_date))
@@ -258,6 +267,7 @@ def _child(name: str, birth_date: str, weight_kg: float | None, note: str) -> No
 _child("child-1y", "2025-05-25", 10, "1 year 6 months, 10 kg: FCM is labelled from 1 year, iron sucrose from 2")
 _child("child-2y", "2024-05-25", 12, "2 years 6 months, 12 kg: iron sucrose labelled (0.5 mg/kg, at most 100 mg)")
 _child("child-4y", "2022-05-25", 15, "4 years 6 months, 15 kg (iron sucrose 0.5 mg/kg = 7.5 mg)")
+_child("child-4y-16kg", "2022-05-25", 16, "4 years 6 months, 16 kg (FCM 15 mg/kg = 240 mg = 4.8 mL)")
 _child("child-4y-no-weight", "2022-05-25", None, "4 years 6 months, no body weight recorded")
 _child("child-5y", "2021-05-25", 18, "5 years 6 months, 18 kg: sodium ferric gluconate is labelled from 6 years")
 _child("child-6y", "2020-05-25", 20, "6 years 6 months, 20 kg: sodium ferric gluconate 1.5 mg/kg = 30 mg")

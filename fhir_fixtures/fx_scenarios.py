@@ -250,6 +250,13 @@ scenario("dose-over-per-kg", "light", [fcm("dose-over-per-kg", "light", 750, 30)
          "45 kg: FCM 15 mg/kg allows 675 mg, 750 mg is too much")
 scenario("dose-within-per-kg", "light", [fcm("dose-within-per-kg", "light", 600, 30)], [OBSERVE],
          "45 kg: FCM 600 mg is within 15 mg/kg")
+scenario("weight-error-newest", "weight-error-newest", [fcm("weight-error-newest", "weight-error-newest", 750, 30)],
+         [card("dose-limit", "warning", "update"), OBSERVE],
+         "the newest weight (70 kg) is entered-in-error: the valid 45 kg one is read, and 15 mg/kg allows 675 mg")
+scenario("weight-implausible", "weight-implausible",
+         [fcm("weight-implausible", "weight-implausible", 750, 30)], [card("dose-limit", "info"), OBSERVE],
+         "adult weighing 0.45 kg on record: the weight could not be right, so no per-kg dose is offered (750 mg "
+         "passes the absolute limit) and the card says the per-kg limit was not checked")
 scenario("weight-unknown", "no-weight", [fcm("weight-unknown", "no-weight", 750, 30)],
          [card("dose-limit", "info"), OBSERVE],
          "no weight: the absolute limit is checked (750 mg passes) and the card says the per-kg limit was not")
@@ -404,7 +411,13 @@ scenario("child-2y-iron-sucrose-ok", "child-2y",
 scenario("child-4y-iron-sucrose-300", "child-4y",
          child_order("child-4y-iron-sucrose-300", "child-4y", "iron_sucrose", 300, 90),
          [card("patient-suitability", "warning", "update"), OBSERVE],
-         "4 years, 15 kg: iron sucrose 300 mg (20 mg/kg) is forty times the paediatric dose: update to 7 mg")
+         "4 years, 15 kg: iron sucrose 300 mg (20 mg/kg) is forty times the paediatric dose: update to 7.4 mg "
+         "(0.37 mL, measured with a 1 mL syringe)")
+scenario("child-4y-fcm-750", "child-4y-16kg",
+         child_order("child-4y-fcm-750", "child-4y-16kg", "ferric_carboxymaltose", 750, 30),
+         [card("patient-suitability", "warning", "update"), card("dose-limit", "info"), OBSERVE],
+         "4 years, 16 kg: FCM 750 mg is above 15 mg/kg: one update, to 240 mg (4.8 mL), on the suitability card; "
+         "the dose card names the same dose and offers no second change")
 scenario("child-4y-no-weight", "child-4y-no-weight",
          child_order("child-4y-no-weight", "child-4y-no-weight", "iron_sucrose", 300, 90), [SUIT_WARN, OBSERVE],
          "4 years, no weight: the per-kg dose could not be checked, and 300 mg is above the 100 mg paediatric cap")

@@ -17,9 +17,10 @@ After the rules have run for one order:
    order stays so, any other becomes info (its suggestions stay one click away).
 
 Before folding, a slower-rate card whose one-click update would compete with the dose card's
-is dropped: the dose card's update already sets the time the rate rule asks for the *lower*
-dose (``dose.reduced_order``), while the rate card's update keeps the dose above the label, so
-accepting both would put the dose back (and accepting only the rate card leaves the dose wrong).
+(or the patient-suitability card's lower paediatric dose) is dropped: that update already sets the
+time the rate rule asks for the *lower* dose (``dose.reduced_order``), while the rate card's update
+keeps the dose above the label, so accepting both would put the dose back (and accepting only the
+rate card leaves the dose wrong).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def merge(host: Finding, advice: Finding, knowledge) -> Finding:
 def consolidate(findings: list[Finding], knowledge) -> list[Finding]:
     """The findings of ONE order, folded and with at most one interruptive card (pure)."""
     cards = {f.topic: f for f in findings}
-    if _updates(cards.get("dose-limit")) and _updates(cards.get("infusion-rate")):
+    dose_update = _updates(cards.get("dose-limit")) or _updates(cards.get("patient-suitability"))
+    if dose_update and _updates(cards.get("infusion-rate")):
         del cards["infusion-rate"]
     for topic, hosts in FOLD_INTO.items():
         advice = cards.get(topic)

@@ -142,6 +142,8 @@ class PatientPicture:
     # Added by the patient reader (optional):
     weight_note: str | None = None       # why the weight is unknown (none recorded, too old, unreadable unit)
     weight_reference: str | None = None  # "Observation/123" of the weight used
+    weight_implausible: str | None = None   # the newest weight as recorded ("0.45 kg") when it could not be right
+                                            # (protocol plausible_weight_kg): weight_kg is then None
     notes: tuple[str, ...] = ()          # other data that was present but not used, and why (stale lab, unknown unit)
     age_months: int | None = None        # completed months of age (the paediatric labels go down to 4 months)
     pregnancy: Pregnancy | None = None   # a current pregnancy; None when the record shows none (or nothing is known)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from cds_service.engine import text
 from cds_service.engine.administrations import read_administrations
 from cds_service.engine.fhir_values import as_aware, day, parse_when
 from cds_service.engine.model import EvaluationContext, LabValue, PatientPicture
@@ -50,12 +51,23 @@ def age_months(birth_date: object, today: date) -> int | None:
     return months if months >= 0 else None
 
 
-def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
+def _implausible(kg: float, months: int | None, knowledge) -> bool:
+    """A weight no patient of this age can have (protocol ``plausible_weight_kg``): a unit slip, not a weight."""
+    bounds = knowledge.protocol.plausible_weight_kg
+    if bounds is None:
+        return False
+    low = bounds.low_under_1_year if months is not None and months < 12 else bounds.low
+    return kg < float(low.value) or kg > float(bounds.high.value)
+
+
+def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext, months: int | None = None):
+    """(kg, date, reference, note, implausible): the newest usable body weight, or why there is none; the last
+    item is the recorded weight ("0.45 kg") when it could not be right (then no weight is used at all)."""
     code = ((knowledge.codes.get("labs") or {}).get("body_weight") or {}).get("loinc")
     max_days = float(knowledge.protocol.data_recency_days.weight.value)
     now = as_aware(ctx.now)
     if not code:
-        return None, None, None, "No body-weight code in the knowledge data, so the weight was not read"
+        return None, None, None, "No body-weight code in the knowledge data, so the weight was not read", None
     recorded = False
     for reading in index.newest(code):   # values read only as far as the newest usable weight
         recorded = True
@@ -64,15 +76,19 @@ def _weight(index: ObservationIndex, knowledge, ctx: EvaluationContext):
             continue
         if reading.when is None:
             return None, None, None, (f"The latest body weight ({fmt(reading.value)} {unit_label(reading.quantity)}) "
-                                      "has no date, so it was not used")
+                                      "has no date, so it was not used"), None
         if now - reading.when > timedelta(days=max_days):
             return None, None, None, (
                 f"The latest body weight ({fmt(kg)} kg on {day(reading.when_text)}) is older than "
-                                      f"{fmt(max_days)} days, so it was not used")
-        return round(kg, 2), reading.when_text, reading.reference, None
+                                      f"{fmt(max_days)} days, so it was not used"), None
+        if _implausible(kg, months, knowledge):
+            recorded_as = f"{fmt(reading.value)} {unit_label(reading.quantity)}"
+            note = text.common(knowledge, "weight_implausible", weight=f"{recorded_as} on {day(reading.when_text)}")
+            return None, None, None, note, recorded_as
+        return round(kg, 2), reading.when_text, reading.reference, None, None
     if not recorded:
-        return None, None, None, "No body weight is recorded"
-    return None, None, None, "The recorded body weight is in a unit that could not be read, so it was not used"
+        return None, None, None, "No body weight is recorded", None
+    return None, None, None, "The recorded body weight is in a unit that could not be read, so it was not used", None
 
 
 def _labs(index: ObservationIndex, knowledge, ctx: EvaluationContext, notes: list[str]) -> dict[str, LabValue]:
@@ -107,9 +123,10 @@ def read_patient(record, knowledge, ctx: EvaluationContext) -> PatientPicture:
     """Everything the rules need to know about the patient, from plain FHIR dicts."""
     index = ObservationIndex(record.of_type("Observation"))
     notes: list[str] = []
-    weight_kg, weight_date, weight_ref, weight_note = _weight(index, knowledge, ctx)
     patient = record.patient or {}
     age = age_years(patient.get("birthDate"), as_aware(ctx.now).date())
+    months = age_months(patient.get("birthDate"), as_aware(ctx.now).date())
+    weight_kg, weight_date, weight_ref, weight_note, implausible = _weight(index, knowledge, ctx, months)
     administrations = read_administrations(record, knowledge)
     reactions = read_reactions(record, knowledge, index, administrations)
     risk_factors = read_risk_factors(record, knowledge, index, age, ctx)
@@ -124,7 +141,8 @@ def read_patient(record, knowledge, ctx: EvaluationContext) -> PatientPicture:
         unavailable=tuple(record.unavailable),
         weight_note=weight_note,
         weight_reference=weight_ref,
+        weight_implausible=implausible,
         notes=tuple(notes),
-        age_months=age_months(patient.get("birthDate"), as_aware(ctx.now).date()),
+        age_months=months,
         pregnancy=read_pregnancy(record, knowledge, index, ctx, pregnant_answer_for(knowledge)),
     )

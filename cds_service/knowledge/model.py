@@ -167,6 +167,15 @@ class DataRecency:
 
 
 @dataclass(frozen=True)
+class PlausibleWeight:
+    """Body weights (kg) outside [low, high] (``low_under_1_year`` under 1 year of age) are taken as mis-recorded."""
+
+    low: Fact
+    low_under_1_year: Fact
+    high: Fact
+
+
+@dataclass(frozen=True)
 class HypotensionProtocol:
     """Hypotension after an earlier IV-iron dose (a severe reaction)."""
 
@@ -218,6 +227,7 @@ class Protocol:
     older_age_years: Fact
     corticosteroid_min_risk_factors: Fact
     implausible_dose_mg: Fact | None
+    plausible_weight_kg: PlausibleWeight | None
     data_recency_days: DataRecency
     hypotension: HypotensionProtocol
     observation: ObservationProtocol

@@ -170,6 +170,20 @@ class Recency(Strict):
     pregnancy = fields.Nested(NumberFact, required=True)
 
 
+class PlausibleWeight(Strict):
+    """Body weights outside these bounds are taken as mis-recorded (a unit slip), never used for a per-kg limit."""
+
+    low = fields.Nested(NumberFact, required=True)
+    low_under_1_year = fields.Nested(NumberFact, required=True)
+    high = fields.Nested(NumberFact, required=True)
+
+    @validates_schema
+    def _ordered(self, data, **kwargs):
+        low, infant, high = (float((data.get(k) or {}).get("value") or 0) for k in ("low", "low_under_1_year", "high"))
+        if not 0 < infant <= low < high:
+            raise ValidationError("Must satisfy 0 < low_under_1_year <= low < high.")
+
+
 def bounded(low: float, high: float, why: str):
     """A NumberFact whose value must lie in [low, high] (a typo like 900 for 90 must not pass)."""
 
@@ -255,6 +269,7 @@ class Protocol(Strict):
     older_age_years = fields.Nested(NumberFact, required=True)
     corticosteroid_min_risk_factors = fields.Nested(IntegerFact, required=True)
     implausible_dose_mg = fields.Nested(NumberFact, load_default=None, allow_none=True)
+    plausible_weight_kg = fields.Nested(PlausibleWeight, load_default=None, allow_none=True)
     data_recency_days = fields.Nested(Recency, required=True)
     hypotension = fields.Nested(Hypotension, required=True)
     observation = fields.Nested(Observation, required=True)

@@ -39,8 +39,24 @@ class Pregnancy(Strict):
                                    values=fields.Nested(TextFact), required=True)
 
 
+class PaediatricMeasure(Strict):
+    """A child's lowered dose is rounded down to step_ml of the product (small_step_ml under small_volume_ml)."""
+
+    step_ml = fields.Nested(NumberFact, required=True)
+    small_volume_ml = fields.Nested(NumberFact, required=True)
+    small_step_ml = fields.Nested(NumberFact, required=True)
+
+    @validates_schema
+    def _ordered(self, data, **kwargs):
+        step, volume, small = (float((data.get(k) or {}).get("value") or 0)
+                               for k in ("step_ml", "small_volume_ml", "small_step_ml"))
+        if not 0 < small <= step <= volume:
+            raise ValidationError("Must satisfy 0 < small_step_ml <= step_ml <= small_volume_ml.")
+
+
 class Suitability(Strict):
     adult_age_years = fields.Nested(NumberFact, required=True)
+    paediatric_measure = fields.Nested(PaediatricMeasure, load_default=None, allow_none=True)
     products = fields.Dict(keys=text(), values=fields.Dict(keys=fields.String(validate=validate.OneOf(("US", "EU"))),
                                                             values=fields.Nested(LabelSuitability)), required=True)
     pregnancy = fields.Nested(Pregnancy, required=True)

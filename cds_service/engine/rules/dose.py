@@ -1,8 +1,11 @@
 """dose-limit: one administration within the label's ceilings (absolute, per kg, daily, weekly).
 
 The allowed dose is the smallest applicable ceiling, rounded *down* to whole mL
-of the product (what a nurse draws up), or to the smaller volume the label doses
-in (INFeD: 0.5 mL), never up. Daily and weekly totals count
+of the product (what a nurse draws up), to the volume the label doses in (INFeD:
+0.5 mL), or for a child to 0.1 mL (0.01 mL under 1 mL: ``paediatric.round_down``),
+never up. A child's paediatric dose is one of the ceilings, so one dose is worked
+out for the order; above it, the patient-suitability card carries that dose as its
+update and this card, if the other limits are exceeded too, only names it. Daily and weekly totals count
 every earlier IV-iron administration, whatever the product, and stopped ones
 too (their dose may have been partly given): the stricter reading. Without a
 recent weight only weight-free ceilings apply and the card says the per-kg
@@ -13,10 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import NamedTuple
 
-from cds_service.engine import courses, text
+from cds_service.engine import courses, paediatric, text
 from cds_service.engine.facts import OrderFacts, fmt_mg, fmt_minutes, order_name, within_days
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import rate
@@ -26,12 +28,6 @@ from cds_service.engine.topics import Topic
 TOPIC = Topic("dose-limit", rank=30, display="Dose limit",
               label_fields=("max_single_dose", "dose_bands", "max_weekly_mg", "max_daily_mg"),
               protocol_keys=("weekly_window_days",))
-
-
-def _round_down(mg: float, step: float | None) -> float:
-    if step and mg >= step:
-        return math.floor(mg / step + 1e-9) * step
-    return math.floor(mg + 1e-9)
 
 
 def _weight(facts: OrderFacts) -> tuple[float | None, str | None]:
@@ -60,6 +56,9 @@ class Ceiling(NamedTuple):
     planned: float = 0.0             # daily: other drafts and a test dose still to be given today
 
 
+PAEDIATRIC = ("paediatric_per_kg", "paediatric_max")   # ceilings from the label's paediatric dose
+
+
 class DoseDecision(NamedTuple):
     """What the label allows for this order: no wording, the card builders below say it."""
 
@@ -70,7 +69,7 @@ class DoseDecision(NamedTuple):
     split_days: tuple[int, ...]      # the label's gaps before a further dose, from the bands that applied
     period_limited: float | None     # days of the daily/weekly window that limits this dose
     evidence: tuple[Evidence, ...]
-    step: float | None               # mg in the volume a dose is measured in (whole mL, or the label's step)
+    rounded: float                   # the one allowed dose: the smallest ceiling, rounded down to a measurable dose
     drafted_today: float = 0.0       # other draft IV-iron orders counted in the day's total
     test_dose_reserved: float = 0.0  # a required test dose not yet drafted, counted in the day's total
 
@@ -80,12 +79,13 @@ class DoseDecision(NamedTuple):
 
     @property
     def within(self) -> bool:
-        return self.allowed is None or self.dose <= self.allowed + 1e-9
+        """Within the label's dose limits; the paediatric dose is the patient-suitability card's to say."""
+        return all(self.dose <= c.mg + 1e-9 for c in self.ceilings if c.kind not in PAEDIATRIC)
 
     @property
-    def rounded(self) -> float:
-        allowed = self.allowed or 0.0
-        return _round_down(allowed, self.step) if allowed > 0 else 0.0
+    def paediatric_over(self) -> bool:
+        """Above the label's paediatric dose: the patient-suitability card then carries the dose update."""
+        return any(self.dose > c.mg + 1e-9 for c in self.ceilings if c.kind in PAEDIATRIC)
 
     @property
     def interval(self) -> int | None:
@@ -105,6 +105,7 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
         cite.add("Maximum single dose", label.max_single_dose)
     band_ceilings, split_days, per_kg_skipped = _band_ceilings(label.dose_bands, weight, weight_date, cite)
     ceilings += band_ceilings
+    ceilings += _paediatric_ceilings(facts, weight, weight_date, cite)
     evidence = [Evidence(text=f"Body weight {weight:g} kg", date=weight_date)] if weight is not None else []
     dose = float(facts.order.dose_mg)
     # today's other drafts, and a required test dose, count towards the day's total (only a daily maximum counts)
@@ -137,12 +138,48 @@ def decide(facts: OrderFacts, cite: text.Citations) -> DoseDecision:
             period_limited = period_limited or course.days
     history_unknown = ("ironAdministrations" in facts.history_missing
                        and bool(label.max_daily_mg or label.max_weekly_mg or courses.label_spec(facts)))
-    step = None
-    if product.concentration_mg_per_ml:
-        step = float(product.concentration_mg_per_ml.value) * (float(label.dose_step_ml.value) if label.dose_step_ml
-                                                                else 1.0)
+    label_step = None
+    if product.concentration_mg_per_ml and label.dose_step_ml:
+        label_step = float(product.concentration_mg_per_ml.value) * float(label.dose_step_ml.value)
+    allowed = min((c.mg for c in ceilings), default=0.0)
+    rounded = paediatric.round_down(allowed, facts, label_step) if allowed > 0 else 0.0
     return DoseDecision(dose, tuple(ceilings), per_kg_skipped, history_unknown, tuple(split_days), period_limited,
-                        tuple(evidence), step, drafted, reserved)
+                        tuple(evidence), rounded, drafted, reserved)
+
+
+def _paediatric_ceilings(facts: OrderFacts, weight: float | None, weight_date: str | None,
+                         cite: text.Citations) -> list[Ceiling]:
+    """The label's paediatric dose for a child of an age it covers (per kg at a recent weight, and its cap).
+    Without a weight the per-kg part is the patient-suitability card's to say."""
+    limits = paediatric.paediatric_dose(facts)
+    if not limits:
+        return []
+    ceilings = []
+    per_kg, cap = limits.get("max_mg_per_kg"), limits.get("max_mg")
+    if per_kg and weight is not None:
+        ceilings.append(Ceiling(float(per_kg) * weight, "paediatric_per_kg", float(per_kg) * weight,
+                                per_kg=float(per_kg), weight=weight, weight_date=weight_date))
+    if cap:
+        ceilings.append(Ceiling(float(cap), "paediatric_max", float(cap)))
+    spec = paediatric.label_spec(facts)
+    cite.add(f"Pediatric use (label section {spec.get('section')})", value=paediatric_value(spec),
+             source=spec.get("source"), status=spec.get("status"), note=spec.get("note"))
+    return ceilings
+
+
+def paediatric_value(spec: dict) -> str:
+    """A label's paediatric age and dose in words ("from 1 years, 15 mg/kg, at most 750 mg a dose")."""
+    minimum = spec.get("min_age_months")
+    if minimum is None:
+        return "not established in children"
+    dose = spec.get("paediatric_dose") or {}
+    months = int(minimum)
+    parts = [f"from {months // 12} years" if months >= 24 else f"from {months} months"]
+    if dose.get("max_mg_per_kg"):
+        parts.append(f"{dose['max_mg_per_kg']:g} mg/kg")
+    if dose.get("max_mg"):
+        parts.append(f"at most {fmt_mg(dose['max_mg'])} a dose")
+    return ", ".join(parts)
 
 
 def _band_ceilings(bands, weight: float | None, weight_date: str | None,
@@ -192,7 +229,7 @@ def _limits(facts: OrderFacts) -> Finding | None:
     if decision.history_unknown:
         notes.append(text.phrase(knowledge, TOPIC, "history_unknown"))
     if decision.per_kg_skipped:
-        notes.append(text.phrase(knowledge, TOPIC, "weight_unknown"))
+        notes.append(_no_weight(facts, ""))
     if decision.drafted_today or decision.test_dose_reserved:
         notes.append(text.phrase(knowledge, TOPIC, "daily_includes", drafted=fmt_mg(decision.drafted_today),
                                  test_dose=fmt_mg(decision.test_dose_reserved)))
@@ -204,8 +241,8 @@ def _limits(facts: OrderFacts) -> Finding | None:
 
 
 def _ceiling_line(knowledge, ceiling: Ceiling) -> str:
-    if ceiling.kind == "per_kg":
-        return text.phrase(knowledge, TOPIC, "limits", "per_kg", per_kg=ceiling.per_kg, weight=ceiling.weight,
+    if ceiling.kind in ("per_kg", "paediatric_per_kg"):
+        return text.phrase(knowledge, TOPIC, "limits", ceiling.kind, per_kg=ceiling.per_kg, weight=ceiling.weight,
                            weight_date=text.display_date(ceiling.weight_date) or "date unknown",
                            limit=fmt_mg(ceiling.limit))
     if ceiling.planned:
@@ -222,13 +259,21 @@ def _why(knowledge, decision: DoseDecision) -> str:
     return text.phrase(knowledge, TOPIC, "why_heading") + "\n" + text.bullet_list(lines)
 
 
+def _no_weight(facts: OrderFacts, form: str) -> str:
+    """Why the per-kg limit was not checked: no recent weight, or a recorded one that could not be right."""
+    implausible = facts.patient.weight_implausible
+    if implausible:
+        return text.phrase(facts.knowledge, TOPIC, "weight_implausible" + form, weight=implausible)
+    return text.phrase(facts.knowledge, TOPIC, "weight_unknown" + form)
+
+
 def _unweighed_card(facts: OrderFacts, notes: list[str], cite: text.Citations) -> Finding:
     """Within the limits we could check, but the per-kg limit could not be: say so, quietly."""
     knowledge = facts.knowledge
     return Finding(topic=TOPIC, indicator="info", order=facts.order,
                    summary=text.summary(text.common(knowledge, "not_checked_summary", drug=facts.drug,
                                                     topic=text.topic_wording(knowledge, TOPIC)["display"],
-                                                    reason=text.phrase(knowledge, TOPIC, "weight_unknown_short"))),
+                                                    reason=_no_weight(facts, "_short"))),
                    detail=text.compose(text.bullet_list(notes), cite.block()), sources=tuple(cite.ids))
 
 
@@ -275,13 +320,10 @@ def _reduce_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], ci
     if label.max_daily_mg or label.max_weekly_mg:
         notes = notes + [text.phrase(knowledge, TOPIC, "weekly_counts_all")]
     evidence = list(decision.evidence)
-    if label.dose_step_ml is not None:
-        measure = text.phrase(knowledge, TOPIC, "measure_step", ml=f"{float(label.dose_step_ml.value):g}")
-        cite.add("Dose measured in", label.dose_step_ml, value=f"{float(label.dose_step_ml.value):g} mL")
-    else:
-        measure = text.phrase(knowledge, TOPIC, "measure_whole_ml")
-    time = text.phrase(knowledge, TOPIC, "time_kept") if minutes is None else \
-        text.phrase(knowledge, TOPIC, "time_set", minutes=fmt_minutes(minutes), allowed=fmt_mg(rounded))
+    measure = measure_words(facts, cite)
+    time = time_words(facts, rounded, minutes)
+    if decision.paediatric_over:   # one dose, one update: the patient-suitability card's, the same dose
+        notes = notes + [text.phrase(knowledge, TOPIC, "update_on_suitability", allowed=fmt_mg(rounded))]
     detail = text.compose(
         text.phrase(knowledge, TOPIC, "detail", drug=facts.drug, ordered=fmt_mg(decision.dose),
                     allowed=fmt_mg(rounded), measure=measure, time=time),
@@ -296,10 +338,33 @@ def _reduce_card(facts: OrderFacts, decision: DoseDecision, notes: list[str], ci
         summary=text.summary(text.phrase(knowledge, TOPIC, "summary", drug=facts.drug, ordered=fmt_mg(decision.dose),
                                          allowed=fmt_mg(rounded))),
         detail=detail, evidence=tuple(evidence), sources=tuple(cite.ids),
-        suggestions=(SuggestionSpec(label=text.phrase(knowledge, TOPIC, "suggestion_label", allowed=fmt_mg(rounded)),
-                                    action="update", description=split,
-                                    resource=resource, is_recommended=True),),
+        suggestions=() if decision.paediatric_over else (
+            SuggestionSpec(label=text.phrase(knowledge, TOPIC, "suggestion_label", allowed=fmt_mg(rounded)),
+                           action="update", description=split, resource=resource, is_recommended=True),),
     )
+
+
+def measure_words(facts: OrderFacts, cite: text.Citations) -> str:
+    """What a lowered dose was rounded down to: the label's step, a child's measurable volume, or whole mL."""
+    knowledge, label = facts.knowledge, facts.label
+    if label.dose_step_ml is not None:
+        cite.add("Dose measured in", label.dose_step_ml, value=f"{float(label.dose_step_ml.value):g} mL")
+        return text.phrase(knowledge, TOPIC, "measure_step", ml=f"{float(label.dose_step_ml.value):g}")
+    measure = (knowledge.suitability or {}).get("paediatric_measure")
+    if measure and paediatric.is_child(facts) and facts.product.concentration_mg_per_ml:
+        step, small, volume = (measure[k] for k in ("step_ml", "small_step_ml", "small_volume_ml"))
+        cite.add("A child's dose measured in", value=f"{step['value']:g} mL ({small['value']:g} mL under "
+                 f"{volume['value']:g} mL)", source=step["source"], status=step["status"], note=step.get("note"))
+        return text.phrase(knowledge, TOPIC, "measure_child", ml=f"{step['value']:g}", small_ml=f"{small['value']:g}",
+                           volume=f"{volume['value']:g}")
+    return text.phrase(knowledge, TOPIC, "measure_whole_ml")
+
+
+def time_words(facts: OrderFacts, rounded: float, minutes: float | None) -> str:
+    """Whether the lowered dose keeps the ordered time or gets the time the infusion-rate check asks for."""
+    if minutes is None:
+        return text.phrase(facts.knowledge, TOPIC, "time_kept")
+    return text.phrase(facts.knowledge, TOPIC, "time_set", minutes=fmt_minutes(minutes), allowed=fmt_mg(rounded))
 
 
 def _concern_text(facts: OrderFacts, concern: courses.Concern) -> tuple[str, str]:

@@ -4,7 +4,10 @@ From ``cards/suitability.yaml``:
 - a child (under ``adult_age_years``) younger than the label's ``min_age_months``, or any child
   when the label establishes no paediatric use -> warning, no suggestion;
 - a child above the label's paediatric dose (per kg and absolute) -> warning with an update to
-  the paediatric dose (rounded down to whole mg); without a recent weight the per-kg dose could
+  the order's one allowed dose, worked out by the dose-limit rule from every ceiling (the paediatric
+  dose among them) and rounded down to a volume a child's dose is measured in (0.1 mL; 0.01 mL under
+  1 mL), with the time that dose needs; the dose-limit card names the same dose and offers no second
+  change. Without a usable weight (none recent, or one that could not be right) the per-kg dose could
   not be checked, and the card says so (a warning only when the absolute cap is exceeded);
 - a current first-trimester pregnancy -> warning (EMA 2013 / MHRA: not in the first trimester,
   oral iron instead); a later trimester, or a pregnancy of unknown age -> info with what the label
@@ -18,10 +21,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cds_service.engine import text
+from cds_service.engine import paediatric, text
 from cds_service.engine.facts import OrderFacts, fmt_mg
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
-from cds_service.engine.suggest import with_dose
+from cds_service.engine.rules import dose as dose_rule
 from cds_service.engine.topics import Topic
 
 TOPIC = Topic("patient-suitability", rank=15, display="Patient suitability (age, pregnancy)")
@@ -41,43 +44,51 @@ def _age_words(months: int) -> str:
     return f"{months // 12} years" if months >= 24 else f"{months} months"
 
 
-def _label_spec(facts: OrderFacts) -> dict | None:
-    products = (facts.knowledge.suitability or {}).get("products") or {}
-    return (products.get(facts.order.product_key) or {}).get(facts.ctx.jurisdiction)
-
-
 def _paediatric_dose(facts: OrderFacts, spec: dict, age: str, cite: text.Citations) -> Concern | None:
-    knowledge, order, dose = facts.knowledge, facts.order, facts.order.dose_mg
-    limits = spec.get("paediatric_dose")
+    """Above the label's paediatric dose: a warning carrying the order's one allowed dose (``dose.decide``, the
+    same dose the dose-limit card names), with the time that dose needs. Without a usable weight only the cap."""
+    knowledge, dose = facts.knowledge, facts.order.dose_mg
+    limits = paediatric.paediatric_dose(facts)
     if not limits or dose is None:
         return None
-    weight = facts.patient.weight_kg
-    ceilings = [float(limits["max_mg"])] if limits.get("max_mg") else []
-    per_kg = limits.get("max_mg_per_kg")
-    if per_kg and weight is not None:
-        ceilings.append(float(per_kg) * float(weight))
-    allowed = math.floor(min(ceilings) + 1e-9) if ceilings else None
+    per_kg, cap = limits.get("max_mg_per_kg"), limits.get("max_mg")
     limit_text = text.phrase(knowledge, TOPIC, "paediatric_limit", per_kg=f"{per_kg:g}" if per_kg else "-",
-                             max_mg=fmt_mg(limits.get("max_mg")))
+                             max_mg=fmt_mg(cap))
+    weight, implausible = facts.patient.weight_kg, facts.patient.weight_implausible
     if per_kg and weight is None:
-        over = allowed is not None and dose > allowed + 1e-9
+        over = cap is not None and dose > float(cap) + 1e-9
+        key = "child_weight_implausible" if implausible else "child_no_weight"
         return Concern("warning" if over else "info",
-                       text.phrase(knowledge, TOPIC, "summary_child_no_weight", drug=facts.drug, age=age),
-                       text.phrase(knowledge, TOPIC, "detail_child_no_weight", drug=facts.drug, age=age,
+                       text.phrase(knowledge, TOPIC, f"summary_{key}", drug=facts.drug, age=age, weight=implausible),
+                       text.phrase(knowledge, TOPIC, f"detail_{key}", drug=facts.drug, age=age, weight=implausible,
                                    ordered=fmt_mg(dose), limit=limit_text, label=spec_label(facts)))
-    if allowed is None or dose <= allowed + 1e-9:
+    decision = dose_rule.decide(facts, text.Citations(knowledge))
+    if not decision.paediatric_over:
         return None
+    allowed = decision.rounded
+    words = {"drug": facts.drug, "age": age, "ordered": fmt_mg(dose), "allowed": fmt_mg(allowed)}
+    weighed = (Evidence(f"Body weight {weight:g} kg", facts.patient.weight_date, facts.patient.weight_reference),) \
+        if weight is not None else ()
+    who = text.phrase(knowledge, TOPIC, "who_weighed", age=age, weight=f"{weight:g}") if weight is not None \
+        else text.phrase(knowledge, TOPIC, "who", age=age)
+    if allowed <= 0:   # the period's limits leave nothing now: the dose-limit card says so, no dose to offer
+        return Concern("warning", text.phrase(knowledge, TOPIC, "summary_child_dose", **words),
+                       text.phrase(knowledge, TOPIC, "detail_child_dose_none", limit=limit_text, who=who,
+                                   label=spec_label(facts), **words), weighed)
+    resource, minutes = dose_rule.reduced_order(facts, allowed)
+    paediatric_mg = min(c.mg for c in decision.ceilings if c.kind in dose_rule.PAEDIATRIC)
+    lower = (decision.allowed or 0.0) < paediatric_mg - 1e-9   # another limit (daily, weekly, course) is lower
     label_text = text.phrase(knowledge, TOPIC, "suggestion_label", allowed=fmt_mg(allowed))
-    weighed = [Evidence(f"Body weight {weight:g} kg", facts.patient.weight_date, facts.patient.weight_reference)]
     return Concern("warning",
-                   text.phrase(knowledge, TOPIC, "summary_child_dose", drug=facts.drug, ordered=fmt_mg(dose),
-                               allowed=fmt_mg(allowed), age=age),
-                   text.phrase(knowledge, TOPIC, "detail_child_dose", drug=facts.drug, age=age, ordered=fmt_mg(dose),
-                               allowed=fmt_mg(allowed), limit=limit_text, weight=f"{weight:g}",
-                               label=spec_label(facts)),
-                   tuple(weighed),
+                   text.phrase(knowledge, TOPIC, "summary_child_dose", **words),
+                   text.phrase(knowledge, TOPIC, "detail_child_dose", limit=limit_text, who=who,
+                               label=spec_label(facts), measure=dose_rule.measure_words(facts, cite),
+                               time=dose_rule.time_words(facts, allowed, minutes),
+                               lower=text.phrase(knowledge, TOPIC, "lower_for_limits") + " " if lower else "",
+                               **words),
+                   weighed,
                    SuggestionSpec(label=label_text, action="update", description=label_text,
-                                  resource=with_dose(order, float(allowed)), is_recommended=True))
+                                  resource=resource, is_recommended=True))
 
 
 def spec_label(facts: OrderFacts) -> str:
@@ -87,7 +98,7 @@ def spec_label(facts: OrderFacts) -> str:
 def age_concern(facts: OrderFacts, cite: text.Citations) -> Concern | None:
     knowledge, months = facts.knowledge, facts.patient.age_months
     adult = (knowledge.suitability or {}).get("adult_age_years") or {}
-    spec = _label_spec(facts)
+    spec = paediatric.label_spec(facts)
     if months is None or spec is None or not adult or months >= float(adult["value"]) * 12:
         return None
     age = _age_words(months)
@@ -103,24 +114,11 @@ def age_concern(facts: OrderFacts, cite: text.Citations) -> Concern | None:
     else:
         concern = _paediatric_dose(facts, spec, age, cite)
     if concern is not None:
-        cite.add(f"Pediatric use (label section {spec.get('section')})", value=_spec_value(spec),
+        cite.add(f"Pediatric use (label section {spec.get('section')})", value=dose_rule.paediatric_value(spec),
                  source=spec.get("source"), status=spec.get("status"), note=spec.get("note"))
         cite.add("Adult age (protocol)", value=f"{adult['value']:g} years", source=adult.get("source"),
                  status=adult.get("status"), note=adult.get("note"))
     return concern
-
-
-def _spec_value(spec: dict) -> str:
-    minimum = spec.get("min_age_months")
-    if minimum is None:
-        return "not established in children"
-    dose = spec.get("paediatric_dose") or {}
-    parts = [f"from {_age_words(int(minimum))}"]
-    if dose.get("max_mg_per_kg"):
-        parts.append(f"{dose['max_mg_per_kg']:g} mg/kg")
-    if dose.get("max_mg"):
-        parts.append(f"at most {fmt_mg(dose['max_mg'])} a dose")
-    return ", ".join(parts)
 
 
 def pregnancy_concern(facts: OrderFacts, cite: text.Citations) -> Concern | None:

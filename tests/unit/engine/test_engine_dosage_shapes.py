@@ -334,6 +334,26 @@ def test_mg_per_kg_without_a_weight_says_the_dose_could_not_be_worked_out(knowle
     assert "ordered per kg (15 mg/kg)" in dose.detail and "No body weight is recorded" in dose.detail
 
 
+@pytest.mark.parametrize("kg,worked_out", [(0.45, False), (45, True)])
+def test_mg_per_kg_is_worked_out_only_from_a_weight_that_could_be_right(knowledge, kg, worked_out):
+    resource = order(
+        {
+            "route": IV,
+            "doseAndRate": [{"doseQuantity": q(15, "mg/kg")}],
+            "timing": {"repeat": {"duration": 15, "durationUnit": "min"}},
+        }
+    )
+    findings = evaluate(_bundle(resource), None, _weight_record(kg), knowledge, ctx(), {})
+    every_detail = " ".join(f.detail for f in findings)
+    if worked_out:
+        assert "15 mg/kg x 45 kg" in every_detail and "could not be right" not in every_detail
+    else:   # no 6.75 mg dose from 0.45 kg: the dose card says why it could not be worked out
+        dose = next(f for f in findings if f.topic == "dose-limit")
+        assert "ordered per kg (15 mg/kg)" in dose.detail and "(0.45 kg on" in dose.detail
+        assert "could not be right" in dose.detail and "6.75" not in every_detail
+        assert all(s.action != "update" for f in findings for s in f.suggestions)
+
+
 # --- text, the last resort --------------------------------------------------------------------
 def test_dose_and_time_from_text_are_read_and_quoted_on_the_cards(knowledge):
     resource = order({"route": IV, "text": "510 mg IV over at least 15 minutes"}, medication=FERUMOXYTOL)

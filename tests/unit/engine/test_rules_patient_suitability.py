@@ -53,7 +53,8 @@ def test_products_not_established_in_children_warn_at_17_not_at_18(product):
 
 def test_the_issue_case_four_year_old_15_kg_iron_sucrose_300_mg():
     finding = check("iron_sucrose", 300, child(4 * 12 + 6, weight=15))
-    assert finding.indicator == "warning" and new_dose(finding) == 7        # 0.5 mg/kg x 15 kg, rounded down
+    # 0.5 mg/kg x 15 kg = 7.5 mg = 0.375 mL of 20 mg/mL: rounded down to 0.37 mL (a 1 mL syringe), 7.4 mg
+    assert finding.indicator == "warning" and new_dose(finding) == 7.4
     assert "0.5 mg/kg" in finding.detail
     assert "Venofer (iron sucrose injection) US prescribing information" in finding.detail
 
