@@ -18,6 +18,7 @@ from fx_resources import (  # noqa: I001
     pain_score,
     patient,
     phosphate,
+    text_observation,
     tsat,
     weight,
 )
@@ -293,6 +294,26 @@ _pregnant("pregnant-14w", "gestational age 14 weeks recorded 2026-11-24: 14 week
 _pregnant("pregnant-undated", "a current pregnancy on the problem list, nothing dates it",
           [condition(f"{pid('pregnant-undated')}-pregnancy", pid("pregnant-undated"), "77386006", "Pregnant",
                      "Z34.90", "2026-10-01")])
+
+# --- pregnancy written in words, and dating carried forward past 42 weeks -----------------------------------
+def _words(name: str, loinc: str, display: str, words: str, when: str = "2026-11-18T09:00:00Z") -> list[dict]:
+    return [text_observation(f"{pid(name)}-words", pid(name), loinc, display, words, when)]
+
+
+_pregnant("pregnant-ga-text-9w", 'gestational age written "9+3 weeks" on 2026-11-18: about 10 weeks today',
+          _words("pregnant-ga-text-9w", "49051-6", "Gestational age in weeks", "9+3 weeks"))
+_pregnant("pregnant-status-text", 'pregnancy status written "Pregnant" on 2026-11-18, nothing dates it',
+          _words("pregnant-status-text", "82810-3", "Pregnancy status", "Pregnant"))
+_pregnant("not-pregnant-status-text", 'pregnancy status written "Not pregnant" on 2026-11-18',
+          _words("not-pregnant-status-text", "82810-3", "Pregnancy status", "Not pregnant"))
+_pregnant("pregnancy-status-unread", 'pregnancy status written "possibly pregnant" on 2026-11-18',
+          _words("pregnancy-status-unread", "82810-3", "Pregnancy status", "possibly pregnant"))
+_pregnant("pregnant-ga-carried-37w", "gestational age 9 weeks recorded 2026-05-09 (200 days ago): 37.6 weeks today",
+          [gestational_age(f"{pid('pregnant-ga-carried-37w')}-ga", pid("pregnant-ga-carried-37w"), 9,
+                           "2026-05-09T12:00:00Z")])
+_pregnant("pregnancy-ga-postterm", "gestational age 20 weeks recorded 2026-05-09 (200 days ago): 48.6 weeks today",
+          [gestational_age(f"{pid('pregnancy-ga-postterm')}-ga", pid("pregnancy-ga-postterm"), 20,
+                           "2026-05-09T12:00:00Z")])
 
 # --- issue 12: a first ferumoxytol 510 mg dose 2, 3, 8 or 9 days before NOW (2026-11-25) ----------------------
 for _days, _day in ((2, "23"), (3, "22"), (8, "17"), (9, "16")):

@@ -105,6 +105,14 @@ def dated_observation(oid: str, pid: str, loinc: str, display: str, value: str, 
     return obs
 
 
+def text_observation(oid: str, pid: str, loinc: str, display: str, words: str, when: str) -> dict:
+    """An Observation whose value is written in words (valueString): a gestational age or a pregnancy status."""
+    obs = observation(oid, pid, loinc, display, 0, "1", when, "survey")
+    del obs["valueQuantity"]
+    obs["valueString"] = words
+    return obs
+
+
 def pain_score(oid, pid, score, when, part_of=None):
     obs = observation(oid, pid, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
                       score, "{score}", when, "survey", part_of)

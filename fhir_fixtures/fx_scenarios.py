@@ -452,6 +452,22 @@ for _name, _expected, _why in (
          "pregnant with nothing dating it: info asking for the gestational age before IV iron")):
     scenario(_name, _name, [fcm(_name, _name, 750, 30)], _expected, _why)
 
+# --- pregnancy written in words; dating carried forward past 42 weeks (postterm) ------------------------------
+for _name, _expected, _why in (
+        ("pregnant-ga-text-9w", [SUIT_WARN, OBSERVE],
+         'gestational age written "9+3 weeks": read as text, first trimester: IV iron should not be used'),
+        ("pregnant-status-text", [PREGNANT_INFO, OBSERVE],
+         'pregnancy status written "Pregnant": a current pregnancy of unknown age, info asking for the trimester'),
+        ("not-pregnant-status-text", [OBSERVE], 'pregnancy status written "Not pregnant": no pregnancy card'),
+        ("pregnancy-status-unread", [PREGNANT_INFO, OBSERVE],
+         'pregnancy status written "possibly pregnant": not guessed; info that the record could not be read'),
+        ("pregnant-ga-carried-37w", [PREGNANT_INFO, OBSERVE],
+         "gestational age 9 weeks recorded 200 days ago: 37.6 weeks today, before postterm: still current"),
+        ("pregnancy-ga-postterm", [OBSERVE],
+         "gestational age 20 weeks recorded 200 days ago: 48.6 weeks today, past 42 weeks: that pregnancy has "
+         "ended, no pregnancy card")):
+    scenario(_name, _name, [fcm(_name, _name, 750, 30)], _expected, _why)
+
 # --- issue 12: dose intervals, the day's total with the test dose, duplicate orders ---------------------------
 for _days in (2, 3, 8, 9):
     _name = f"ferumoxytol-after-{_days}-days"

@@ -147,6 +147,9 @@ class PatientPicture:
     notes: tuple[str, ...] = ()          # other data that was present but not used, and why (stale lab, unknown unit)
     age_months: int | None = None        # completed months of age (the paediatric labels go down to 4 months)
     pregnancy: Pregnancy | None = None   # a current pregnancy; None when the record shows none (or nothing is known)
+    # Pregnancy records written in words that could not be read with confidence ("possibly pregnant",
+    # "about nine weeks") and that no newer readable record answers: the card says they were not read.
+    pregnancy_unread: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ def read_patient(record, knowledge, ctx: EvaluationContext) -> PatientPicture:
     administrations = read_administrations(record, knowledge)
     reactions = read_reactions(record, knowledge, index, administrations)
     risk_factors = read_risk_factors(record, knowledge, index, age, ctx)
+    pregnancy, pregnancy_unread = read_pregnancy(record, knowledge, index, ctx, pregnant_answer_for(knowledge))
     return PatientPicture(
         weight_kg=weight_kg,
         weight_date=weight_date,
@@ -144,5 +145,6 @@ def read_patient(record, knowledge, ctx: EvaluationContext) -> PatientPicture:
         weight_implausible=implausible,
         notes=tuple(notes),
         age_months=months,
-        pregnancy=read_pregnancy(record, knowledge, index, ctx, pregnant_answer_for(knowledge)),
+        pregnancy=pregnancy,
+        pregnancy_unread=pregnancy_unread,
     )

@@ -1,8 +1,9 @@
 """Risk factors for a reaction to IV iron (Rampton 2014; EMA 2013), from ``codes.risk_factors``.
 
 Conditions and allergy records match by SNOMED code, ICD-10 prefix or keyword;
-the pregnancy-status Observation by its coded answer. Multiple drug allergies
-(>= ``protocol.multiple_drug_allergies_min`` current allergy-type records to
+the pregnancy-status Observation by its answer, coded or in words, as ``pregnancy_text.py``
+reads it. Multiple drug allergies (>= ``protocol.multiple_drug_allergies_min`` current
+allergy-type records to
 distinct drugs other than IV iron; intolerances and records showing only
 non-immune side effects such as nausea or constipation are not allergies) and
 older age (>= ``protocol.older_age_years``) *with* cardiac or
@@ -33,6 +34,8 @@ from cds_service.engine.identify import matcher_for
 from cds_service.engine.model import EvaluationContext, Evidence, RiskFactor
 from cds_service.engine.negation import KeywordFinder, negation_rules_for
 from cds_service.engine.observations import ObservationIndex
+from cds_service.engine.pregnancy_text import PREGNANT
+from cds_service.engine.pregnancy_text import reader_for as pregnancy_reader_for
 
 # Only with older age (not a risk factor alone).
 WITH_AGE_ONLY = ("cardiac_disease", "respiratory_disease")
@@ -127,10 +130,10 @@ def _pregnancy_status(index: ObservationIndex, knowledge, matcher: RiskMatcher,
     max_days = float(knowledge.protocol.data_recency_days.pregnancy.value)
     if as_aware(ctx.now) - moment > timedelta(days=max_days):
         return None
-    answer = obs.get("valueCodeableConcept")
-    if "pregnancy" not in matcher.match(answer):
+    reading, label = pregnancy_reader_for(knowledge).value(obs)   # coded or in words, as pregnancy.py reads it
+    if reading != PREGNANT:
         return None
-    return Evidence(f"Pregnancy status: {concept_label(answer)} ({day(when)})", when, reference_of(obs))
+    return Evidence(f"Pregnancy status: {label} ({day(when)})", when, reference_of(obs))
 
 
 def _manifestation_concepts(allergy: dict) -> list[object]:

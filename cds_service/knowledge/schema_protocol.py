@@ -134,6 +134,14 @@ class PregnancyTiming(Cited):
     edd = fields.List(fields.String(validate=LOINC), required=True)
 
 
+class PregnancyText(Cited):
+    """How a pregnancy record written in words is read (engine/pregnancy.py)."""
+
+    not_pregnant_answers = phrases(required=True, validate=validate.Length(min=1))
+    test_names = phrases(required=True)
+    uncertain = phrases(required=True, validate=validate.Length(min=1))
+
+
 class CodesFile(Strict):
     labs = required_keys(Lab, LAB_NAMES)
     pain_score_loinc = fields.List(fields.String(validate=LOINC), required=True, validate=validate.Length(min=1))
@@ -149,6 +157,7 @@ class CodesFile(Strict):
     adverse_event_serious = fields.Nested(SeriousCodes, load_default=None, allow_none=True)
     non_immune_reactions = fields.Nested(CodeSet, load_default=None, allow_none=True)
     pregnancy_timing = fields.Nested(PregnancyTiming, load_default=None, allow_none=True)
+    pregnancy_text = fields.Nested(PregnancyText, load_default=None, allow_none=True)
     drug_allergy_categories = fields.List(
         fields.String(validate=validate.OneOf(("food", "medication", "environment", "biologic"))),
                                           required=True, validate=validate.Length(min=1))

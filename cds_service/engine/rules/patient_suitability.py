@@ -11,7 +11,9 @@ From ``cards/suitability.yaml``:
   not be checked, and the card says so (a warning only when the absolute cap is exceeded);
 - a current first-trimester pregnancy -> warning (EMA 2013 / MHRA: not in the first trimester,
   oral iron instead); a later trimester, or a pregnancy of unknown age -> info with what the label
-  says. Unknown pregnancy status gives nothing.
+  says. Unknown pregnancy status gives nothing. A pregnancy record in words that could not be read with
+  confidence (``PatientPicture.pregnancy_unread``) -> info that says so and asks for the status to be
+  checked: it never raises the first-trimester warning itself.
 One card for the topic: the gravest concern sets the indicator and the summary; every concern is
 listed in the detail.
 """
@@ -152,9 +154,23 @@ def pregnancy_concern(facts: OrderFacts, cite: text.Citations) -> Concern | None
                                label_text=later["value"]), evidence)
 
 
+def unread_pregnancy_concern(facts: OrderFacts, cite: text.Citations) -> Concern | None:
+    """Pregnancy words that could not be read: say so, never guess (info: nothing was read to warn on)."""
+    knowledge, unread = facts.knowledge, facts.patient.pregnancy_unread
+    first = ((knowledge.suitability or {}).get("pregnancy") or {}).get("first_trimester")
+    if not unread or not first:
+        return None
+    cite.add("IV iron in pregnancy", value=first["value"].rstrip("."), source=first["source"], status=first["status"],
+             note=first.get("note"))
+    return Concern("info", text.phrase(knowledge, TOPIC, "summary_pregnancy_unread", drug=facts.drug),
+                   text.phrase(knowledge, TOPIC, "detail_pregnancy_unread", drug=facts.drug,
+                               guidance=first["value"]), tuple(unread))
+
+
 def check(facts: OrderFacts) -> Finding | None:
     cite = text.Citations(facts.knowledge)
-    concerns = [c for c in (age_concern(facts, cite), pregnancy_concern(facts, cite)) if c is not None]
+    concerns = [c for c in (age_concern(facts, cite), pregnancy_concern(facts, cite),
+                            unread_pregnancy_concern(facts, cite)) if c is not None]
     if not concerns:
         return None
     worst = max(concerns, key=lambda c: _RANK[c.indicator])

@@ -6,6 +6,7 @@ systolic 91 vs 90, fall 29 vs 30, drug allergies 1 vs 2, weight 89 vs 91 days ol
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -707,6 +708,127 @@ def test_a_pregnancy_condition_or_status_without_dating_is_undated(knowledge):
     status = obs("82810-3", valueCodeableConcept={"coding": [{"system": SNOMED, "code": "77386006"}]})
     assert picture(knowledge, status).pregnancy.weeks is None
     assert picture(knowledge).pregnancy is None
+
+
+# ---------------------------------------------------------------- pregnancy written in words
+def ga_text(words, when=NOW - timedelta(days=1), status="final"):
+    return obs("49051-6", when=when, status=status, valueString=words)
+
+
+def status_text(words, when=NOW - timedelta(days=1), status="final"):
+    return obs("82810-3", when=when, status=status, valueString=words)
+
+
+@pytest.mark.parametrize("words,weeks", [("9 weeks", 9), ("9 wk", 9), ("9+3 weeks", 9 + 3 / 7), ("63 days", 9)])
+def test_gestational_age_written_as_text_dates_the_pregnancy(knowledge, words, weeks):
+    p = picture(knowledge, ga_text(words, when=NOW - timedelta(days=7)))
+    assert p.pregnancy is not None and p.pregnancy.weeks == pytest.approx(weeks + 1, abs=0.01)
+    assert p.pregnancy_unread == ()
+    assert p.pregnancy.evidence[0].reference.startswith("Observation/")
+
+
+@pytest.mark.parametrize("words", ["not pregnant", "negative", "no"])
+def test_gestational_age_text_that_denies_pregnancy_dates_nothing(knowledge, words):
+    p = picture(knowledge, ga_text(words))
+    assert p.pregnancy is None and p.pregnancy_unread == ()
+
+
+@pytest.mark.parametrize("words", ["about 9 weeks", "9+3", "pregnant?", "n/a"])
+def test_gestational_age_text_not_read_is_shown_never_guessed(knowledge, words):
+    p = picture(knowledge, ga_text(words))
+    assert p.pregnancy is None
+    (shown,) = p.pregnancy_unread
+    assert shown.text == f'Gestational age (not read): "{words}"' and shown.reference.startswith("Observation/")
+
+
+@pytest.mark.parametrize("words", ["pregnant", "Pregnant"])
+def test_pregnancy_status_written_as_text_counts(knowledge, words):
+    p = picture(knowledge, status_text(words))
+    assert p.pregnancy is not None and p.pregnancy.weeks is None and p.pregnancy_unread == ()
+    assert codes(p) == ["pregnancy"]                     # and as a risk factor, read the same way
+
+
+@pytest.mark.parametrize("words", ["not pregnant", "Negative", "no", "Pregnancy test negative"])
+def test_pregnancy_status_text_that_denies_it_does_not_count(knowledge, words):
+    p = picture(knowledge, status_text(words))
+    assert p.pregnancy is None and p.pregnancy_unread == () and codes(p) == []
+
+
+@pytest.mark.parametrize("words", ["possibly pregnant", "pregnancy unknown", "Pregnant: no", "pregnancy not ruled out"])
+def test_ambiguous_pregnancy_status_text_is_unread_not_pregnant(knowledge, words):
+    p = picture(knowledge, status_text(words))
+    assert p.pregnancy is None and codes(p) == []
+    assert [e.text for e in p.pregnancy_unread] == [f'Pregnancy status (not read): "{words}"']
+
+
+def test_a_text_only_coded_answer_counts_and_a_possible_pregnancy_does_not(knowledge):
+    said = obs("82810-3", valueCodeableConcept={"text": "Pregnant"})
+    assert picture(knowledge, said).pregnancy is not None
+    possible = obs("82810-3", valueCodeableConcept={"coding": [{"system": SNOMED, "code": "146799005",
+                                                                "display": "Possible pregnancy"}]})
+    p = picture(knowledge, possible)
+    assert p.pregnancy is None and codes(p) == [] and len(p.pregnancy_unread) == 1
+
+
+@pytest.mark.parametrize("make", [ga_text, status_text])
+def test_entered_in_error_text_says_nothing(knowledge, make):
+    for words in ("9 weeks", "pregnant", "possibly pregnant"):
+        p = picture(knowledge, make(words, status="entered-in-error"))
+        assert p.pregnancy is None and p.pregnancy_unread == ()
+
+
+def test_ambiguous_text_never_raises_nor_ends_a_pregnancy_read_elsewhere(knowledge):
+    """A newer unread record is shown beside the older readable ones, which still decide."""
+    dating = obs("49051-6", 8, "wk", when=NOW - timedelta(days=10))
+    p = picture(knowledge, dating, status_text("possibly pregnant", when=NOW - timedelta(days=1)))
+    assert p.pregnancy is not None and p.pregnancy.weeks == pytest.approx(8 + 10 / 7, abs=0.01)
+    assert len(p.pregnancy_unread) == 1
+    denied = status_text("not pregnant", when=NOW - timedelta(days=5))
+    p = picture(knowledge, denied, status_text("pregnancy?", when=NOW - timedelta(days=1)))
+    assert p.pregnancy is None and len(p.pregnancy_unread) == 1
+    # An unread record older than a readable one is answered by it: nothing to show.
+    p = picture(knowledge, status_text("pregnancy?", when=NOW - timedelta(days=5)), status_text("not pregnant"))
+    assert p.pregnancy is None and p.pregnancy_unread == ()
+    # Older than the recency window: not shown either.
+    assert picture(knowledge, status_text("pregnancy?", when=NOW - timedelta(days=301))).pregnancy_unread == ()
+
+
+def test_a_newer_text_denial_ends_older_dating(knowledge):
+    dating = ga_text("9 weeks", when=NOW - timedelta(days=20))
+    assert picture(knowledge, dating, status_text("Not pregnant", when=NOW - timedelta(days=2))).pregnancy is None
+    assert picture(knowledge, dating, status_text("Not pregnant", when=NOW - timedelta(days=30))).pregnancy is not None
+
+
+# ---------------------------------------------------------------- dating carried forward: postterm (42 weeks)
+@pytest.mark.parametrize("recorded,days_ago,current", [
+    (9, 200, True),      # 9 + 28.6 = 37.6 weeks today: early term, still a current pregnancy
+    (13, 202, True),     # 41.9 weeks
+    (13, 203, True),     # 42.0 weeks: postterm begins at 42 0/7, the boundary is still read as current
+    (13, 204, False),    # 42.1 weeks: past 42 weeks, that pregnancy has ended
+    (20, 200, False),    # 48.6 weeks
+])
+def test_gestational_age_projected_past_42_weeks_is_not_current(knowledge, recorded, days_ago, current):
+    assert knowledge.suitability["pregnancy"]["max_weeks"]["value"] == 42
+    assert knowledge.suitability["pregnancy"]["max_weeks"]["source"] == "S-ACOG-TERM"
+    p = picture(knowledge, obs("49051-6", recorded, "wk", when=NOW - timedelta(days=days_ago)))
+    assert (p.pregnancy is not None) is current
+    written = picture(knowledge, ga_text(f"{recorded} weeks", when=NOW - timedelta(days=days_ago)))
+    assert (written.pregnancy is not None) is current
+
+
+def test_the_postterm_cut_off_is_read_from_the_knowledge(knowledge):
+    later = replace(knowledge, suitability={**knowledge.suitability, "pregnancy": {
+        **knowledge.suitability["pregnancy"], "max_weeks": {**knowledge.suitability["pregnancy"]["max_weeks"],
+                                                            "value": 44}}})
+    old = obs("49051-6", 13, "wk", when=NOW - timedelta(days=210))     # 43 weeks today
+    assert picture(knowledge, old).pregnancy is None
+    assert picture(later, old).pregnancy.weeks == pytest.approx(43, abs=0.01)
+
+
+def test_a_pregnant_status_newer_than_postterm_dating_is_an_undated_pregnancy(knowledge):
+    old = obs("49051-6", 20, "wk", when=NOW - timedelta(days=200))
+    p = picture(knowledge, old, status_text("Pregnant", when=NOW - timedelta(days=3)))
+    assert p.pregnancy is not None and p.pregnancy.weeks is None
 
 
 @pytest.mark.parametrize("birth,months", [("2025-02-02", 3), ("2025-02-01", 4), ("2024-06-01", 12), ("2024-06-02", 11)])

@@ -117,3 +117,25 @@ def test_a_pregnant_child_gets_one_card_with_both_concerns():
 def test_every_product_has_both_labels_in_the_data():
     for product in K.products:
         assert set(K.suitability["products"][product]) == {"US", "EU"}, product
+
+
+UNREAD = Evidence('Pregnancy status (not read): "possibly **pregnant** [see](http://x.test)"', "2026-11-20",
+                  "Observation/u")
+
+
+def test_an_unread_pregnancy_record_is_said_plainly_as_info():
+    finding = check("ferric_carboxymaltose", 750, patient(age_months=30 * 12, pregnancy_unread=(UNREAD,)))
+    assert finding.indicator == "info" and finding.suggestions == ()
+    assert "pregnancy record could not be read" in finding.summary
+    assert "not used" in finding.detail and "EMA referral" in finding.detail
+    # patient words are shown as text, never as markup
+    assert 'possibly \\*\\*pregnant\\*\\* \\[see\\](http\\://x.test)' in finding.detail
+    assert finding.evidence == (UNREAD,)
+
+
+def test_an_unread_record_never_raises_the_warning_but_rides_on_a_warning_from_dating():
+    finding = check("ferric_carboxymaltose", 750, replace(pregnant(8), pregnancy_unread=(UNREAD,)))
+    assert finding.indicator == "warning" and "oral iron" in finding.summary     # from the dating, not the words
+    assert "first trimester" in finding.detail and "could not be read" in finding.detail
+    later = check("ferric_carboxymaltose", 750, replace(pregnant(20), pregnancy_unread=(UNREAD,)))
+    assert later.indicator == "info" and "week 20" in later.summary
