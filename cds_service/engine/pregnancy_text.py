@@ -10,7 +10,8 @@ cannot be read with confidence: the card says so); None when there is nothing to
   gestational age; it is then read as a status answer, so "not pregnant" still says not pregnant.
 - A status answer in words: the ``risk_factors.pregnancy`` keywords ("pregnant", "pregnancy") judged by
   the negation rule (``negation.py``: "not pregnant", "denies pregnancy", "pregnancy ruled out");
-  ``codes.pregnancy_text.not_pregnant_answers`` ("no", "negative") as a denial; pregnancy-test names
+  ``codes.pregnancy_text.not_pregnant_answers`` ("no", "negative") as a denial; a colon joins a label
+  to its answer ("Pregnancy: negative" is not pregnant, "Pregnant: no" is unread); pregnancy-test names
   ("pregnancy test negative") are a test, not a mention of pregnancy. An uncertain cue ("possibly",
   "unknown", "not confirmed"), a "?", a pseudo-negation ("pregnancy not ruled out"), or words for and
   against pregnancy together leave the text unread; so do words that say neither ("yes", "G2P1").
@@ -99,7 +100,8 @@ class PregnancyTextReader:
         if cut or not self.ready or "?" in text:
             return UNREAD
         affirmed = denied = False
-        for clause in self.scanner.clauses(text):
+        # "Pregnancy: negative" is a label and its answer, one clause (a colon ends a clause elsewhere).
+        for clause in self.scanner.clauses(text.replace(":", " ")):
             if _BLANK in clause:
                 return UNREAD   # a pseudo-negation ("pregnancy not ruled out") leaves the question open
             i = 0

@@ -69,7 +69,7 @@ def test_weeks_are_shown_as_weeks_and_days():
     ("negative", NOT_PREGNANT), ("Negative", NOT_PREGNANT), ("no", NOT_PREGNANT), ("No", NOT_PREGNANT),
     ("denies pregnancy", NOT_PREGNANT), ("pregnancy ruled out", NOT_PREGNANT), ("no longer pregnant", NOT_PREGNANT),
     ("Pregnancy test negative", NOT_PREGNANT), ("urine pregnancy test: negative", NOT_PREGNANT),
-    ("hCG negative", NOT_PREGNANT),
+    ("hCG negative", NOT_PREGNANT), ("Pregnancy: negative", NOT_PREGNANT), ("Pregnant: yes", PREGNANT),
     # ambiguous: never read as pregnant (nor as not pregnant)
     ("possibly pregnant", UNREAD), ("pregnant?", UNREAD), ("? pregnant", UNREAD), ("pregnancy unknown", UNREAD),
     ("Unknown", UNREAD), ("pregnancy not confirmed", UNREAD), ("pregnancy not ruled out", UNREAD),
