@@ -57,10 +57,17 @@ def any_method_minimum(label: LabelLimits, dose_mg: float) -> tuple[float, str] 
 
     An order that does not say how it is given and whose time reaches this is within
     the label: it fits at least one way of giving it (e.g. 100 mg iron sucrose over
-    2 minutes is the labelled slow injection at dialysis).
+    2 minutes is the labelled slow injection at dialysis). A band marked ``labelled:
+    false`` (iron sucrose pushed above 200 mg) is not a way the label allows.
     """
-    found = [(r[0], m) for m in label_methods(label) if (r := method_minimum(label, dose_mg, m))]
+    found = [(r[0], m) for m in label_methods(label)
+             if _labelled(label, dose_mg, m) and (r := method_minimum(label, dose_mg, m))]
     return min(found) if found else None
+
+
+def _labelled(label: LabelLimits, dose_mg: float, method: str) -> bool:
+    band = _first_band(label.time_bands, method, dose_mg)
+    return band is None or band.labelled is not False
 
 
 def has_rate_information(resource: dict) -> bool:

@@ -232,3 +232,25 @@ def test_after_a_severe_reaction_a_method_the_label_does_not_allow_is_still_said
     push["dosageInstruction"][0]["method"] = {"text": "slow IV push"}
     finding = rate.check(facts(order(product="ferumoxytol", dose_mg=510, minutes=17, resource=push), SEVERE))
     assert finding is not None and finding.indicator == "warning" and finding.suggestions == ()
+
+
+def sucrose(dose, minutes):
+    """Iron sucrose (US label) by a route and time, the order saying neither push nor infusion."""
+    return order(product="iron_sucrose", dose_mg=dose, minutes=minutes,
+                 resource=draft_resource(dose_mg=dose, minutes=minutes, product_code="1607976"))
+
+
+def test_a_push_the_label_does_not_describe_is_not_a_way_an_unstated_order_fits():
+    # The US label describes no push above 200 mg; its data carries a "no push" band of 150 min for larger doses.
+    # 500 mg over 150 min fitted that band and got no card, though an infusion of 500 mg needs 210 min.
+    assert rate.check(facts(sucrose(200, 2))) is None            # the labelled slow injection at dialysis
+    assert rate.check(facts(sucrose(500, 210))) is None
+    finding = rate.check(facts(sucrose(500, 150)))
+    assert finding is not None and duration_of(finding) == 210
+    assert "as a push" not in flat(finding.detail), "the label allows no push of 500 mg"
+
+
+def test_a_labelled_push_is_still_offered_as_the_quicker_way():
+    # FCM 750 mg over 5 min: too fast for the push (7.5 min) and the infusion (15 min); the push is said
+    finding = rate.check(facts(fcm(5)))
+    assert duration_of(finding) == 15 and "as a push the label allows 8 min" in flat(finding.detail)
