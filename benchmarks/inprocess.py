@@ -1,11 +1,13 @@
 """In-process cost of one hook call: the WSGI app called directly, no sockets, no gunicorn.
 
-    .venv/bin/python benchmarks/inprocess.py [--calls 300] [--profile]
+    .venv/bin/python benchmarks/inprocess.py [--calls 300] [--kinds small,long,no-iv] [--profile KIND]
 
 Each call gets its own request bytes (a fresh hookInstance), so parsing, allocation and the garbage
 collector are paid as in production; the service logs at INFO (to /dev/null) as in production.
 Prints CPU ms per call (process time) and wall ms, for the service and for the bare Flask echo, on the
-small and the long-history request, and their ratio.
+small and the long-history request and the small one with an oral draft (no-iv), and their ratio;
+``long-no-iv`` (the long prefetch beside the oral draft) and ``no-iv-server`` (the small one with
+fhirServer and fhirAuthorization, as EHRs send them) on request with ``--kinds``.
 
 ``--instructions`` counts machine instructions per call instead, under valgrind's callgrind (apt-get
 install valgrind): about 50x slower, but the count does not change with other load on the machine,
@@ -140,13 +142,26 @@ def instructions(calls: dict[str, int]) -> dict[tuple[str, str], float]:
                 env=env, capture_output=True, text=True, check=True)
             collected = int(re.search(r"Collected : (\d+)", done.stderr).group(1))
             out[(server, size)] = collected / n
-            print(f"{size:>6} {server:>8}: {collected / n / 1e6:8.2f} M instructions per call", flush=True)
+            print(f"{size:>10} {server:>8}: {collected / n / 1e6:8.2f} M instructions per call", flush=True)
     for size in calls:
-        print(f"{size:>6} ratio service/echo: {out[('service', size)] / out[('echo', size)]:.2f}x")
+        print(f"{size:>10} ratio service/echo: {out[('service', size)] / out[('echo', size)]:.2f}x")
     return out
 
 
-KINDS = {"small": {"small": True}, "long": {}, "no-iv": {"small": True, "iv_iron": False}}
+KINDS = {"small": {"small": True}, "long": {}, "no-iv": {"small": True, "iv_iron": False},
+         "long-no-iv": {"iv_iron": False},
+         # as an EHR sends it: fhirServer and fhirAuthorization beside the prefetch (the others have neither)
+         "no-iv-server": {"small": True, "iv_iron": False, "fhir_server": "https://ehr.example.org/fhir/r4"}}
+# What a plain run and --instructions cover (long-no-iv, the long prefetch beside an oral draft, on request).
+DEFAULT_KINDS = ("small", "long", "no-iv")
+
+
+def _kinds(text: str) -> list[str]:
+    chosen = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in chosen if kind not in KINDS]
+    if unknown:
+        raise SystemExit(f"unknown kind(s): {', '.join(unknown)} (known: {', '.join(KINDS)})")
+    return chosen
 
 
 def load_average() -> str:
@@ -158,6 +173,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--profile", choices=sorted(KINDS), help="cProfile the service on one size instead")
     parser.add_argument("--instructions", action="store_true", help="instructions per call under callgrind")
+    parser.add_argument("--kinds", default=",".join(DEFAULT_KINDS),
+                        help=f"comma-separated, of: {', '.join(KINDS)} (plain run and --instructions)")
     parser.add_argument("--spin", choices=sorted(KINDS), help="only call the service (to run under py-spy)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -166,12 +183,13 @@ def main() -> None:
         return
     if args.instructions:
         print(f"load average before: {load_average()} (does not change instruction counts)")
-        instructions({"small": 40, "long": 15, "no-iv": 40})
+        calls = {"small": 40, "long": 15, "no-iv": 40, "long-no-iv": 15, "no-iv-server": 40}
+        instructions({kind: calls[kind] for kind in _kinds(args.kinds)})
         return
     with tempfile.TemporaryDirectory() as tmp:
         service, echo = service_app(tmp), echo_app()
         settle_heap()
-        kinds = KINDS
+        kinds = {kind: KINDS[kind] for kind in _kinds(args.kinds)}
         if args.spin:
             requests = bodies(args.calls, **KINDS[args.spin])
             print(per_call(service, requests))
@@ -180,19 +198,19 @@ def main() -> None:
             import cProfile
             import pstats
 
-            requests = bodies(args.calls, **kinds[args.profile])
+            requests = bodies(args.calls, **KINDS[args.profile])
             per_call(service, requests[:20])
             profiler = cProfile.Profile()
             profiler.enable()
             per_call(service, requests)
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profiler).sort_stats(os.environ.get("ICDS_PROFILE_SORT", "cumulative")).print_stats(45)
             return
         print(f"load average before: {load_average()}")
         for name, kind in kinds.items():
             requests = bodies(args.calls, **kind)
             s, e = per_call(service, requests), per_call(echo, requests)
-            print(f"{name:>6} ({len(requests[0]):>7} B): service CPU {s['cpu_ms_mean']:.3f} ms/call, "
+            print(f"{name:>10} ({len(requests[0]):>7} B): service CPU {s['cpu_ms_mean']:.3f} ms/call, "
                   f"echo {e['cpu_ms_mean']:.3f} ms/call, ratio {s['cpu_ms_mean'] / e['cpu_ms_mean']:.2f}x  "
                   f"(wall p50 {s['wall_ms_p50']:.3f} / {e['wall_ms_p50']:.3f})")
         print(f"load average after: {load_average()}")

@@ -45,8 +45,10 @@ import payloads  # noqa: E402
 
 SERVICE_PATH = "/cds-services/iv-iron-order-check"
 SIZES = {"small": {"small": True}, "long-history": {},
-         # not run by default: the floor, the small request with an oral antibiotic instead of IV iron
-         "small-no-iv-iron": {"small": True, "iv_iron": False}}
+         # not run by default: the floor, the small request with an oral antibiotic instead of IV iron,
+         # and the same draft beside the long prefetch (which a call without IV iron must not read)
+         "small-no-iv-iron": {"small": True, "iv_iron": False},
+         "long-history-no-iv-iron": {"iv_iron": False}}
 _MARK = "00000000-0000-4000-8000-000000000000"   # placeholder hookInstance, replaced per request
 
 
@@ -294,7 +296,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=160)
     parser.add_argument("--layout", help="WORKERSxTHREADS for both servers (default: gunicorn_conf.py's)")
     parser.add_argument("--sizes", default="small,long-history",
-                        help="comma-separated: small,long-history,small-no-iv-iron")
+                        help="comma-separated: small,long-history,small-no-iv-iron,long-history-no-iv-iron")
     parser.add_argument("--fhir", action="store_true", help="also the no-prefetch scenario with fallback FHIR reads")
     parser.add_argument("--fhir-delay", type=float, default=0.1, help="seconds the FHIR server waits per read")
     parser.add_argument("--out", default=str(HERE / "results"))
