@@ -19,7 +19,7 @@ from cds_service import hooks_served
 from cds_service.cds_hooks.cards import build_response
 from cds_service.cds_hooks.errors import ApiError
 from cds_service.cds_hooks.schemas import load_hook_request, read_json_body
-from cds_service.engine import evaluate
+from cds_service.engine import evaluate, has_orders_to_check
 from cds_service.engine.model import EvaluationContext
 from cds_service.engine.triage import triage
 from cds_service.fhir.access import gather_record
@@ -66,31 +66,35 @@ def call_hook(service_id: str):
 
     # The request itself, not the proxy: the proxy finds the request's context at every attribute read.
     body = read_json_body(request._get_current_object(), state.config)
-    g.hook_instance = body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
+    g.hook_instance = hook_instance = body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
     hook_request = load_hook_request(body, state.config)
     if hook_request["hook"] not in served:
         raise ApiError(400, f"service {service_id!r} does not serve hook {hook_request['hook']!r}", field="hook")
     auth.check_fhir_server(claims, hook_request.get("fhirServer"))
 
-    context = hook_request["context"]
+    hook, context = hook_request["hook"], hook_request["context"]
+    drafts, selections = context["draftOrders"], context.get("selections")
     record = gather_record(hook_request, state.prefetch, state,
-                           triage=partial(triage, context["draftOrders"], context.get("selections"),
-                                          hook_request["hook"], knowledge=state.knowledge))
-    response = run_engine(state, hook_request["hook"], context["draftOrders"], context.get("selections"), record,
-                          context["patientId"], context.get("encounterId"), context.get("userId"))
-
-    state.store.record_issued_later(service_id, hook_request["hook"], response["cards"])
+                           triage=partial(triage, drafts, selections, hook, knowledge=state.knowledge))
+    if has_orders_to_check(drafts, selections, record, state.knowledge, hook):
+        response = run_engine(state, hook, drafts, selections, record,
+                              context["patientId"], context.get("encounterId"), context.get("userId"))
+        state.store.record_issued_later(service_id, hook, response["cards"])
+    else:
+        # What run_engine answers when the engine has no order to check (most calls: no IV iron drafted),
+        # without building its context; no card, so nothing to audit either.
+        response = {"cards": []}
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     logs.info(log, "hook call", {
         "event": "hook-call",
-        "hookInstance": g.hook_instance,
+        "hookInstance": hook_instance,
         "service": service_id,
-        "hook": hook_request["hook"],
+        "hook": hook,
         "duration_ms": duration_ms,
         "cards": dict(Counter(c["source"]["topic"]["code"] for c in response["cards"])),
         "data_sources": _data_sources(record),
     })
-    metrics.observe_hook(hook_request["hook"], duration_ms / 1000, response["cards"])
+    metrics.observe_hook(hook, duration_ms / 1000, response["cards"])
     # Serialised once, by orjson (a twentieth of jsonify's cost on a three-card answer).
     return Response(orjson.dumps(response), mimetype="application/json")
 

@@ -58,7 +58,7 @@ def _evaluate(draft_orders, selections, record, knowledge, ctx, prefetch_keys, b
     from cds_service.engine.patient import read_patient
 
     orders, other_drafts = read_orders(draft_orders, record, knowledge)
-    orders = _selected(orders, selections, ctx)
+    orders = _selected(orders, selections, ctx.hook)
     # An IV order whose Medication could not be read may or may not be iron: no clinical card
     # (an observation order for what may be vancomycin would be noise), but one visible
     # history-unavailable card saying it could not be checked.
@@ -81,7 +81,7 @@ def _evaluate(draft_orders, selections, record, knowledge, ctx, prefetch_keys, b
             unavailable.setdefault(key, "could not be read")
     if any(o.dose_per_kg is not None for o in orders):
         # a dose ordered per kg needs the weight on record: read the orders again with it
-        orders = [o for o in _selected(read_orders(draft_orders, record, knowledge, patient)[0], selections, ctx)
+        orders = [o for o in _selected(read_orders(draft_orders, record, knowledge, patient)[0], selections, ctx.hook)
                   if o.matched_by != "unresolved"]
         names[:] = [order_name(o, tuple(orders), knowledge) for o in orders]
 
@@ -97,10 +97,21 @@ def _evaluate(draft_orders, selections, record, knowledge, ctx, prefetch_keys, b
         findings.extend(annotate(consolidate(run_rules(facts, rules), knowledge), order, name, knowledge))
 
 
-def _selected(orders: list[IronOrder], selections, ctx) -> list[IronOrder]:
+def has_orders_to_check(draft_orders, selections, record, knowledge, hook: str) -> bool:
+    """False when ``evaluate`` has no order to check (not even one whose Medication could not be read), so
+    that it would answer no finding: a hook call without IV iron can then skip the engine and the cards.
+
+    The same reading ``evaluate`` starts with; the triage has just made it, so it is remembered on ``record``.
+    """
+    from cds_service.engine.order import read_orders
+
+    return bool(_selected(read_orders(draft_orders, record, knowledge)[0], selections, hook))
+
+
+def _selected(orders: list[IronOrder], selections, hook: str) -> list[IronOrder]:
     """order-select: only the selected drafts (``Type/id``: MedicationRequest or DSTU2 MedicationOrder)."""
     orders = [o for o in orders if o.route != "non-iv"]
-    if ctx.hook == "order-select" and selections is not None:
+    if hook == "order-select" and selections is not None:
         selected = set(selections)
         orders = [o for o in orders if f"{o.resource.get('resourceType')}/{o.request_id}" in selected]
     return orders
@@ -161,4 +172,4 @@ def _log_failure(step: str, exc: BaseException) -> None:
                                             "error": type(exc).__name__, "where": frames[-5:]})
 
 
-__all__ = ["evaluate", "run_rules", "failed_check", "IronOrder", "PatientPicture", "Finding"]
+__all__ = ["evaluate", "has_orders_to_check", "run_rules", "failed_check", "IronOrder", "PatientPicture", "Finding"]

@@ -48,7 +48,8 @@ def test_no_order_gets_more_than_three_cards_or_more_than_one_interruptive(captu
     response = client.post(HOOK_URL, json=body)
     assert response.status_code == 200
     assert_valid_response(response.get_json(), body)
-    (findings,) = calls
+    assert len(calls) <= 1
+    findings = calls[0] if calls else []   # no order to check: the hook answers without the engine
     assert len(response.get_json()["cards"]) == len(findings), "every finding is one card"
     cards, loud = per_order(findings)
     for order_id, count in cards.items():
