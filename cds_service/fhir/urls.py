@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
@@ -73,6 +74,14 @@ def parse_base(server: object) -> Base | None:
     query or fragment."""
     if not isinstance(server, str):
         return None
+    return _parsed_base(server)
+
+
+# A pure function of the string, whose Base is frozen, so one answer can serve every call that names the
+# server: preparing the URL as requests will costs more than the rest of a call without IV iron, and a
+# deployment sees a few fhirServers (tests/unit/fhir/test_parse_base_cache.py: equal to the uncached parse).
+@lru_cache(maxsize=64)
+def _parsed_base(server: str) -> Base | None:
     try:
         parsed = _prepared(server.strip())
     except Refused:
