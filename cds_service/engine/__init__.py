@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import traceback
 
+from cds_service.engine import order as _order_reader  # has_orders_to_check: see there
 from cds_service.engine import text as _text
 from cds_service.engine import unavailable as unavailable_history  # aliased: engine submodules must not shadow it
 from cds_service.engine.budget import Budget, DeadlineExceeded, budget_scope, over_deadline
@@ -102,10 +103,10 @@ def has_orders_to_check(draft_orders, selections, record, knowledge, hook: str) 
     that it would answer no finding: a hook call without IV iron can then skip the engine and the cards.
 
     The same reading ``evaluate`` starts with; the triage has just made it, so it is remembered on ``record``.
+    The reader is bound at import, not imported here as ``evaluate`` does (so that tests can swap the readers):
+    that import statement alone cost as much as the remembered reading.
     """
-    from cds_service.engine.order import read_orders
-
-    return bool(_selected(read_orders(draft_orders, record, knowledge)[0], selections, hook))
+    return bool(_selected(_order_reader.read_orders(draft_orders, record, knowledge)[0], selections, hook))
 
 
 def _selected(orders: list[IronOrder], selections, hook: str) -> list[IronOrder]:

@@ -86,24 +86,30 @@ class _Call:
 
 
 def _gather(hook_request: dict, prefetch_keys, state, triage) -> PatientRecord:
-    base, server_problem = _fhir_base(hook_request.get("fhirServer"))
     context = hook_request.get("context") if isinstance(hook_request.get("context"), dict) else {}
-    patient_id = context.get("patientId")
-    call = _Call(PatientRecord(), context, base, server_problem, _access_token(hook_request.get("fhirAuthorization")),
-                 _hook_instance(hook_request), state,
-                 other_patient_test(patient_id) if isinstance(patient_id, str) else None)
-    _carried_medications(call)
-    if triage is not None:
-        decision = triage(call.record)
-        if not decision.iron and decision.pending:
-            # Whether these drafts are iron depends on their Medication: read only those first.
-            _execute(call, _medication_reads(call, only=set(decision.pending)))
-            decision = triage(call.record)
-        if not decision.iron:
-            return call.record
+    record = PatientRecord()
+    _carried_medications(record, context)
+    decision = triage(record) if triage is not None else None
+    if decision is not None and not decision.iron and not decision.pending:
+        return record   # no IV iron and nothing to read to know: the reading set-up below is not needed
+    call = _call(hook_request, context, record, state)
+    if decision is not None and not decision.iron:
+        # Whether these drafts are iron depends on their Medication: read only those first.
+        _execute(call, _medication_reads(call, only=set(decision.pending)))
+        if not triage(record).iron:
+            return record
     prefetch = hook_request.get("prefetch") if isinstance(hook_request.get("prefetch"), dict) else {}
     _execute(call, _history_reads(call, prefetch_keys, prefetch) + _medication_reads(call))
-    return call.record
+    return record
+
+
+def _call(hook_request: dict, context: dict, record: PatientRecord, state) -> _Call:
+    """What the reads of this call share. Pure: made only once something is to be read (test_gather_set_up.py)."""
+    base, server_problem = _fhir_base(hook_request.get("fhirServer"))
+    patient_id = context.get("patientId")
+    return _Call(record, context, base, server_problem, _access_token(hook_request.get("fhirAuthorization")),
+                 _hook_instance(hook_request), state,
+                 other_patient_test(patient_id) if isinstance(patient_id, str) else None)
 
 
 def _history_reads(call: _Call, prefetch_keys, prefetch: dict) -> list[_Read]:
@@ -244,10 +250,10 @@ def _draft_resources(context: dict) -> list[dict]:
     return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
 
-def _carried_medications(call: _Call) -> None:
-    for resource in _draft_resources(call.context):
+def _carried_medications(record: PatientRecord, context: dict) -> None:
+    for resource in _draft_resources(context):
         if resource.get("resourceType") == "Medication":
-            call.record.add(resource)   # carried in the draft Bundle: nothing to read
+            record.add(resource)   # carried in the draft Bundle: nothing to read
 
 
 ORDER_TYPES = ("MedicationRequest", "MedicationOrder")
