@@ -110,3 +110,51 @@ def test_a_push_of_a_product_the_label_gives_only_by_infusion_is_a_warning_whate
     assert "push" in finding.summary and "infus" in finding.summary
     resource["dosageInstruction"][0]["text"] = f"{dose} mg in 100 mL sodium chloride 0.9% over 30 min"
     assert rate.check(facts(order(product=product, dose_mg=dose, minutes=30, resource=resource))) is None
+
+
+# The largest dose each label gives by injection; above it the data's push band carries an infusion time and is
+# marked labelled: false, so an order that says it is pushed gets the "not a way the label allows" warning.
+LARGEST_INJECTION = [
+    # product, jurisdiction, code, display, largest push mg, its minimum, words for a push
+    ("iron_sucrose", "EU", SUCROSE, "5 ML iron sucrose 20 MG/ML Injection", 200, 10, "slow IV injection"),
+    ("ferric_derisomaltose", "EU", "2274409", "10 ML ferric derisomaltose 100 MG/ML Injection [Monoferric]", 500, 2,
+     "IV bolus"),
+    ("sodium_ferric_gluconate", "US", "1855533", "5 ML sodium ferric gluconate complex 12.5 MG/ML Injection", 125, 10,
+     "slow IV push"),
+]
+
+
+def pushed(product, code, display, dose, minutes, words):
+    resource = draft_resource(dose_mg=dose, minutes=minutes, product_code=code, display=display)
+    resource["dosageInstruction"][0]["text"] = f"{dose} mg {words} over {minutes} min"
+    return order(product=product, dose_mg=dose, minutes=minutes, resource=resource)
+
+
+@pytest.mark.parametrize("product, jurisdiction, code, display, largest, minimum, words", LARGEST_INJECTION)
+def test_a_push_up_to_the_labels_largest_injection_has_no_method_warning(product, jurisdiction, code, display,
+                                                                        largest, minimum, words):
+    the_facts = facts(pushed(product, code, display, largest, minimum, words), jurisdiction=jurisdiction)
+    assert the_facts.method == "push"
+    assert rate.unlabelled_method(the_facts) is None
+    assert rate.check(the_facts) is None
+
+
+@pytest.mark.parametrize("product, jurisdiction, code, display, largest, minimum, words", LARGEST_INJECTION)
+def test_a_push_above_the_labels_largest_injection_is_a_method_warning_whatever_the_time(product, jurisdiction, code,
+                                                                                        display, largest, minimum,
+                                                                                        words):
+    # 240 min is longer than any of these labels' bands: before, such an order fitted the push band and got no card
+    for minutes in (minimum, 240):
+        the_facts = facts(pushed(product, code, display, largest + 1, minutes, words), jurisdiction=jurisdiction)
+        assert the_facts.method == "push"
+        finding = rate.check(the_facts)
+        assert finding is not None and finding.indicator == "warning" and finding.suggestions == ()
+        assert "which the label does not allow" in finding.summary
+    # said as an infusion, or not said, the same dose is checked against the infusion time and fits it
+    infusion_minutes = 240
+    infused = pushed(product, code, display, largest + 1, infusion_minutes, "in 100 mL sodium chloride 0.9%")
+    assert facts(infused, jurisdiction=jurisdiction).method == "infusion"
+    assert rate.check(facts(infused, jurisdiction=jurisdiction)) is None
+    not_said = pushed(product, code, display, largest + 1, infusion_minutes, "IV")
+    assert facts(not_said, jurisdiction=jurisdiction).method is None
+    assert rate.check(facts(not_said, jurisdiction=jurisdiction)) is None
