@@ -66,8 +66,16 @@ def any_method_minimum(label: LabelLimits, dose_mg: float) -> tuple[float, str] 
 
 
 def _labelled(label: LabelLimits, dose_mg: float, method: str) -> bool:
+    return unlabelled_band(label, dose_mg, method) is None
+
+
+def unlabelled_band(label: LabelLimits, dose_mg: float, method: str) -> TimeBand | None:
+    """The band marked ``labelled: false`` that covers this dose given by ``method``, if that is the one that applies.
+
+    Read from the band itself, not from ``method_minimum``'s parts: a maximum rate that asks for more time
+    (sodium ferric gluconate pushed at 12.5 mg/min above 750 mg) must not hide that the label allows no push."""
     band = _first_band(label.time_bands, method, dose_mg)
-    return band is None or band.labelled is not False
+    return band if band is not None and band.labelled is False else None
 
 
 def has_rate_information(resource: dict) -> bool:

@@ -34,7 +34,7 @@ from cds_service.engine.facts import OrderFacts, ceil_minutes, fmt_mg, fmt_minut
 from cds_service.engine.model import Evidence, Finding, SuggestionSpec
 from cds_service.engine.rules import hypersensitivity
 from cds_service.engine.suggest import with_duration
-from cds_service.engine.timing import any_method_minimum, has_rate_information, label_minimum, method_minimum
+from cds_service.engine.timing import any_method_minimum, has_rate_information, label_minimum, unlabelled_band
 from cds_service.engine.topics import Topic
 
 TOPIC = Topic("infusion-rate", rank=40, display="Infusion rate",
@@ -159,9 +159,8 @@ def unlabelled_method(facts: OrderFacts) -> Finding | None:
     method = facts.method
     if method is None or order.dose_mg is None:
         return None
-    found = method_minimum(facts.label, order.dose_mg, method)
-    band = next((item for kind, item in found[1] if kind == "band"), None) if found else None
-    if band is None or band.labelled is not False:
+    band = unlabelled_band(facts.label, order.dose_mg, method)
+    if band is None:
         return None
     cite = text.Citations(knowledge)
     cite.add("How it is given", value=band.note or method, source=band.source, status=band.status)

@@ -158,3 +158,21 @@ def test_a_push_above_the_labels_largest_injection_is_a_method_warning_whatever_
     not_said = pushed(product, code, display, largest + 1, infusion_minutes, "IV")
     assert facts(not_said, jurisdiction=jurisdiction).method is None
     assert rate.check(facts(not_said, jurisdiction=jurisdiction)) is None
+
+
+@pytest.mark.parametrize("dose", [750, 751, 1000])
+def test_a_push_the_label_does_not_allow_is_said_even_when_its_maximum_rate_asks_for_more_time(dose):
+    # sodium ferric gluconate: its 12.5 mg/min asks for more than the 60 min band above 750 mg; that band still says
+    # the label allows no push above 125 mg (before, 751 mg and more got "give over at least 61 min" as a push)
+    code, display = LARGEST_INJECTION[2][2], LARGEST_INJECTION[2][3]
+    finding = rate.check(facts(pushed("sodium_ferric_gluconate", code, display, dose, 60, "slow IV push")))
+    assert finding is not None and finding.suggestions == ()
+    assert "which the label does not allow" in finding.summary
+
+
+def test_a_labelled_push_faster_than_its_maximum_rate_still_gets_the_rates_time():
+    # 125 mg sodium ferric gluconate pushed over 9 min: the label's 12.5 mg/min asks for 10 min
+    code, display = LARGEST_INJECTION[2][2], LARGEST_INJECTION[2][3]
+    finding = rate.check(facts(pushed("sodium_ferric_gluconate", code, display, 125, 9, "slow IV push")))
+    assert finding is not None and finding.suggestions[0].resource["dosageInstruction"][0]["timing"]["repeat"][
+        "duration"] == 10
