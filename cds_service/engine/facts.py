@@ -117,9 +117,12 @@ def within_days(when: str | None, ctx: EvaluationContext, days: float) -> bool:
 
 
 def fmt_mg(value: float | None) -> str:
+    """A dose as the order carries it (``suggest._number``: up to 3 decimals), no trailing zeros: "1,000 mg",
+    "7.4 mg", "31.25 mg". One decimal hid a child's 31.25 mg (2.5 mL of 12.5 mg/mL) as "31.2 mg"."""
     if value is None:
         return "unknown"
-    return f"{value:,.1f} mg".replace(".0 mg", " mg")
+    number = f"{float(value):,.3f}".rstrip("0").rstrip(".")
+    return f"{'0' if number == '-0' else number} mg"
 
 
 def fmt_minutes(value: float | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.engine import text
+from cds_service.engine.facts import fmt_mg
 from cds_service.engine.fhir_values import day
 from support.rules import knowledge
 
@@ -17,6 +18,20 @@ K = knowledge()
 ])
 def test_dates_read_as_day_month_year(raw, shown):
     assert day(raw) == shown == text.display_date(raw)
+
+
+@pytest.mark.parametrize("mg, shown", [
+    (31.25, "31.25 mg"), (7.45, "7.45 mg"), (9.875, "9.875 mg"), (1250.25, "1,250.25 mg"),   # as the order carries them
+    (400, "400 mg"), (400.0, "400 mg"), (1000, "1,000 mg"), (7.4, "7.4 mg"), (62.5, "62.5 mg"), (0, "0 mg"),
+    (0.1 + 0.2, "0.3 mg"), (None, "unknown"),
+])
+def test_doses_read_as_the_order_carries_them_without_trailing_zeros(mg, shown):
+    assert fmt_mg(mg) == shown
+
+
+@pytest.mark.parametrize("mg", [400, 1000, 7.4, 62.5, 0.5, 1234.5, 30, 0])
+def test_whole_and_one_decimal_doses_read_as_before(mg):
+    assert fmt_mg(mg) == f"{mg:,.1f} mg".replace(".0 mg", " mg")
 
 
 @pytest.mark.parametrize("minutes, shown", [(1, "1 minute"), (1.0, "1 minute"), (2, "2 minutes"), (7.5, "7.5 minutes"),

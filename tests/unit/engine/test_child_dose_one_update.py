@@ -108,3 +108,16 @@ def test_a_child_below_the_labels_age_gets_no_paediatric_ceiling():
                                         weight_date=(NOW - timedelta(days=2)).isoformat()))
     assert paediatric.paediatric_dose(the_facts) is None
     assert paediatric.paediatric_dose(facts(fcm(150), child(1, 10))) == {"max_mg_per_kg": 15, "max_mg": 750}
+
+
+def test_a_childs_dose_with_two_decimals_reads_on_the_card_as_the_update_carries_it():
+    # sodium ferric gluconate 1.5 mg/kg at 21 kg = 31.5 mg = 2.52 mL -> 2.5 mL of 12.5 mg/mL = 31.25 mg
+    the_order = order(product="sodium_ferric_gluconate", dose_mg=62.5, minutes=60,
+                      resource=draft_resource(dose_mg=62.5, minutes=60, product_code="1855533",
+                                              display="5 ML sodium ferric gluconate complex 12.5 MG/ML Injection"))
+    suitability = patient_suitability.check(facts(the_order, child(8, 21)))
+    (update,) = updates(suitability)
+    assert dose_of(update.resource) == 31.25
+    assert "at most 31.25 mg" in suitability.summary and "31.25 mg" in update.label
+    assert "31.2 mg" not in suitability.summary + suitability.detail + update.label
+    assert "62.5 mg" in suitability.summary                      # one decimal: as before
