@@ -28,6 +28,13 @@ def number(value: float) -> str:
     return f"{int(value)}" if float(value).is_integer() else f"{round(float(value), 1):g}"
 
 
+def dose_number(mg: float) -> str:
+    """A dose as the coded doseQuantity carries it (up to 3 decimals, no trailing zeros): 1000, 7.4, 31.25.
+    ``number`` keeps one decimal, which would make a child's 31.25 mg read "31.2 mg" in the order's own text."""
+    text = f"{float(mg):.3f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
 def _value(text: str) -> float | None:
     try:
         return float(text.replace(",", ""))
@@ -75,5 +82,5 @@ def with_dose(text: str, old_mg: float | None, new_mg: float) -> str:
     """``text`` with the old dose in mg restated as ``new_mg`` (prepended when it states none)."""
     for match in _DOSE.finditer(text):
         if old_mg is None or _value(match.group("num")) == old_mg:
-            return text[:match.start()] + f"{number(new_mg)} mg" + text[match.end():]
-    return f"{number(new_mg)} mg {text.lstrip()}"
+            return text[:match.start()] + f"{dose_number(new_mg)} mg" + text[match.end():]
+    return f"{dose_number(new_mg)} mg {text.lstrip()}"

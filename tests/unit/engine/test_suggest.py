@@ -119,3 +119,16 @@ def test_with_dose_keeps_every_word_but_the_dose():
     resource = _with_text("1,500 mg in 250 mL sodium chloride 0.9% over 30 minutes", dose_mg=1500, minutes=30)
     updated = suggest.with_dose(order(dose_mg=1500, minutes=30, resource=resource), 1000)
     assert updated["dosageInstruction"][0]["text"] == "1000 mg in 250 mL sodium chloride 0.9% over 30 minutes"
+
+
+def test_with_dose_writes_the_dose_in_the_text_as_the_coded_dose_carries_it():
+    # a child's 31.25 mg (2.5 mL of 12.5 mg/mL): the text said "31.2 mg" while doseQuantity said 31.25
+    resource = _with_text("62.5 mg in 100 mL sodium chloride 0.9% over 60 minutes", dose_mg=62.5, minutes=60)
+    updated = suggest.with_dose(order(dose_mg=62.5, minutes=60, resource=resource), 31.25)
+    dosage = updated["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 31.25
+    assert dosage["text"] == "31.25 mg in 100 mL sodium chloride 0.9% over 60 minutes"
+    for mg, written in ((7.4, "7.4"), (400, "400"), (400.0, "400"), (9.875, "9.875")):   # whole, one decimal, three
+        updated = suggest.with_dose(order(dose_mg=62.5, minutes=60, resource=resource), mg)
+        assert updated["dosageInstruction"][0]["text"].startswith(f"{written} mg in 100 mL")
+        assert updated["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == mg
