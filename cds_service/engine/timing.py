@@ -43,10 +43,17 @@ def label_minimum(label: LabelLimits, dose_mg: float, method: str | None) -> tup
     """(minimum minutes, [(kind, band-or-fact)]) for this dose.
 
     For a known method, that method's minimum. When the order does not say push or
-    infusion, the strictest method's: a time set from it is within the label
-    however the dose is given (see ``any_method_minimum`` for whether an order fits).
+    infusion, the strictest of the methods the label allows for this dose: a time set
+    from it is within the label however the dose is given (see ``any_method_minimum``
+    for whether an order fits). A way the label does not allow (``labelled: false``:
+    iron sucrose pushed above 200 mg) sets no time here, or the card would call its
+    stand-in time the label's; an order that says it is given that way gets the
+    method warning instead.
     """
-    results = [r for m in ([method] if method else label_methods(label)) if (r := method_minimum(label, dose_mg, m))]
+    methods = [method] if method else label_methods(label)
+    if not method:
+        methods = [m for m in methods if _labelled(label, dose_mg, m)] or methods
+    results = [r for m in methods if (r := method_minimum(label, dose_mg, m))]
     if not results:
         raise MissingKnowledge(f"the {label.label} data has no administration time for {dose_mg:g} mg")
     return max(results, key=lambda r: r[0])

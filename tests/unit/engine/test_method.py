@@ -121,6 +121,9 @@ LARGEST_INJECTION = [
      "IV bolus"),
     ("sodium_ferric_gluconate", "US", "1855533", "5 ML sodium ferric gluconate complex 12.5 MG/ML Injection", 125, 10,
      "slow IV push"),
+    ("sodium_ferric_gluconate", "EU", "1855533", "5 ML sodium ferric gluconate complex 12.5 MG/ML Injection", 125, 10,
+     "slow IV push"),
+    ("iron_dextran", "EU", "311144", "2 ML iron dextran 50 MG/ML Injection", 200, 20, "slow IV injection"),
 ]
 
 

@@ -254,3 +254,14 @@ def test_a_labelled_push_is_still_offered_as_the_quicker_way():
     # FCM 750 mg over 5 min: too fast for the push (7.5 min) and the infusion (15 min); the push is said
     finding = rate.check(facts(fcm(5)))
     assert duration_of(finding) == 15 and "as a push the label allows 8 min" in flat(finding.detail)
+
+
+def test_a_too_fast_order_is_held_to_the_labelled_infusion_time_not_an_unlabelled_push():
+    # 300 mg iron sucrose (US), no method: the label's infusion is 90 min, and it describes no push of 300 mg.
+    # The "no push above 200 mg" band (150 min) is not the label's minimum for it.
+    assert rate.check(facts(sucrose(300, 90))) is None
+    finding = rate.check(facts(sucrose(300, 60)))
+    assert duration_of(finding) == 90
+    assert "150 min" not in flat(finding.detail)
+    # at or under 200 mg both ways are labelled: the strictest (the 15-minute infusion) is asked for
+    assert duration_of(rate.check(facts(sucrose(200, 1)))) == 15
