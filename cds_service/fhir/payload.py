@@ -2,9 +2,9 @@
 
 Lenient on what we only read: entries that are not resources are counted and
 skipped, search-outcome entries dropped. Strict on errors: an OperationOutcome,
-or a Bundle that carries an error-level issue or nothing but OperationOutcomes,
-means the data was *not obtained* -- treating it as "no history" would hide a
-failed query behind a reassuring silence.
+or a Bundle that carries an error-level issue or nothing but OperationOutcomes
+(except Epic's coded "no results"), means the data was *not obtained* -- treating
+it as "no history" would hide a failed query behind a reassuring silence.
 """
 
 from __future__ import annotations
@@ -81,9 +81,32 @@ def _bundle(bundle: dict, depth: int) -> Obtained | Failure:
     errors = [o for o in outcomes if _has_error(o)]
     if errors:
         return Failure("operation-outcome", _outcome_reason(errors[0]))
-    if outcomes and not result.resources:
+    if outcomes and not result.resources and not any(_says_no_results(o) for o in outcomes):
         return Failure("operation-outcome", _outcome_reason(outcomes[0]))
     return result
+
+
+# Epic answers a search that matched nothing with a searchset holding only an OperationOutcome, severity
+# warning, coded 4101 "Resource request returns no results." in a system under Epic's OID root
+# (urn:oid:1.2.840.114350.1.13.<instance>...657369), instead of an empty Bundle: that is "no data", not a
+# failed query. Any other outcome-only answer (too-costly, an unknown warning) still means not obtained.
+_EPIC_OID_ROOT = "urn:oid:1.2.840.114350."
+_EPIC_NO_RESULTS = "4101"
+
+
+def _says_no_results(outcome: dict) -> bool:
+    issues = outcome.get("issue")
+    if not isinstance(issues, list):
+        return False
+    for issue in issues:
+        details = issue.get("details") if isinstance(issue, dict) else None
+        codings = details.get("coding") if isinstance(details, dict) else None
+        if isinstance(codings, list) and any(
+                isinstance(c, dict) and c.get("code") == _EPIC_NO_RESULTS
+                and isinstance(c.get("system"), str) and c["system"].startswith(_EPIC_OID_ROOT)
+                for c in codings):
+            return True
+    return False
 
 
 def _has_error(outcome: dict) -> bool:
