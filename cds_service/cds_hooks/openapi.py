@@ -90,13 +90,15 @@ SCHEMAS: dict[str, dict] = {
     },
     "FhirAuthorization": {
         "type": "object",
-        "required": ["access_token", "token_type", "expires_in", "scope", "subject"],
+        "required": ["access_token", "token_type", "scope", "subject"],
         "properties": {
             "access_token": {"type": "string", "minLength": 1},
             "token_type": {"type": "string", "pattern": "^[Bb][Ee][Aa][Rr][Ee][Rr]$"},
             "expires_in": {"oneOf": [{"type": "number"},
                                      {"type": "string", "pattern": "^\\s*[0-9]{1,12}(\\.[0-9]{1,6})?\\s*$"}],
-                           "description": "Not used by the service; a number of seconds, also as a numeric string."},
+                           "description": ("Not used by the service; a number of seconds, also as a numeric string. "
+                                           "Required by CDS Hooks 2.0, but may be left out: the sandbox omits it "
+                                           "when its OAuth server gave none.")},
             "scope": {"type": "string"},
             "subject": {"type": "string"},
             "patient": {"type": ["string", "null"], **ID_JSON_SCHEMA},

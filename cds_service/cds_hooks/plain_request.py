@@ -79,7 +79,7 @@ def _plain_token(token: dict) -> bool:
     kind, access = token.get("token_type"), token.get("access_token")
     return (type(access) is str and access != ""
             and type(kind) is str and _passes(bearer, kind)
-            and expires is not None and _passes(seconds, expires)
+            and ("expires_in" not in token or expires is not None and _passes(seconds, expires))
             and type(token.get("scope")) is str and type(token.get("subject")) is str
             and (patient is None or _is_id(patient)))
 

@@ -52,7 +52,10 @@ class FhirAuthorizationSchema(_Lenient):
     access_token = fields.String(required=True, validate=validate.Length(min=1))
     token_type = fields.String(required=True, validate=bearer)
     # Never used by us: lenient (EHRs send "600"); only a value that is not a number of seconds at all is refused.
-    expires_in = fields.Raw(required=True, validate=seconds)
+    # REQUIRED in CDS Hooks 2.0, but the CDS Hooks sandbox copies it from its OAuth token response, where it is
+    # only RECOMMENDED (RFC 6749), and so leaves it out when its server gave none: refusing the call for a field
+    # we never read would lose every check. Absent is fine; present, it must still be a number of seconds.
+    expires_in = fields.Raw(validate=seconds)
     scope = fields.String(required=True)
     subject = fields.String(required=True)
     patient = fields.String(allow_none=True, validate=fhir_id)

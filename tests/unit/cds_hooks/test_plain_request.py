@@ -269,7 +269,7 @@ RULES_THE_PLAIN_CHECK_KNOWS = {
     'request.fhirAuthorization checks': 'unknown=exclude',
     'request.fhirAuthorization.access_token': 'String required <Length(min=1, max=None, equal=None, error=None)>',
     'request.fhirAuthorization.token_type': 'String required bearer',
-    'request.fhirAuthorization.expires_in': 'Raw required seconds',
+    'request.fhirAuthorization.expires_in': 'Raw optional seconds',
     'request.fhirAuthorization.scope': 'String required',
     'request.fhirAuthorization.subject': 'String required',
     'request.fhirAuthorization.patient': 'String optional null fhir_id',

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from cds_service import LEGACY_SERVICE_ID
+from cds_service.fhir import access
 from support.hook_requests import HOOK_URL, hook_request, medication_request
 
 TOKEN = {"access_token": "opaque-token-123", "token_type": "Bearer", "expires_in": 300,
@@ -280,11 +281,26 @@ def test_fhir_authorization_without_fhir_server_is_400(client):
     assert TOKEN["access_token"] not in json.dumps(refused)
 
 
-@pytest.mark.parametrize("field", ["access_token", "token_type", "expires_in", "scope", "subject"])
+@pytest.mark.parametrize("field", ["access_token", "token_type", "scope", "subject"])
 def test_fhir_authorization_needs_each_required_field(client, field):
     auth = {k: v for k, v in TOKEN.items() if k != field}
     body = sign_request(fhirServer="https://ehr.example.org/fhir", fhirAuthorization=auth)
     assert_refused(post(client, body), 400, field=f"fhirAuthorization.{field}")
+
+
+def test_fhir_authorization_without_expires_in_is_accepted_and_its_token_used(client, monkeypatch):
+    # The CDS Hooks sandbox copies expires_in from its OAuth token response, which need not have one (RFC 6749:
+    # RECOMMENDED); the service never reads it. Absent: the call is answered and the token still goes with the
+    # reads. Ill-typed or null it is still refused (test_fhir_authorization_ill_typed_fields).
+    sent = []
+    monkeypatch.setattr(access, "_run_parallel",
+                        lambda reads, base, token, timeout, extras: sent.append(token) or {})
+    monkeypatch.setattr(access, "_apply", lambda *args: None)
+    auth = {k: v for k, v in TOKEN.items() if k != "expires_in"}
+    body = sign_request(fhirServer="https://ehr.example.org/fhir", fhirAuthorization=auth)
+    response = post(client, body)
+    assert response.status_code == 200 and "cards" in response.get_json()
+    assert sent and set(sent) == {TOKEN["access_token"]}
 
 
 @pytest.mark.parametrize("field, value", [
