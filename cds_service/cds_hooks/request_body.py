@@ -13,18 +13,28 @@ from cds_service.cds_hooks.errors import ApiError
 
 # application/json+fhir is the DSTU2-era name; some clients still send it.
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/fhir+json", "application/json+fhir"})
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def read_json_body(request, config) -> dict:
     """The request's JSON object, or an ``ApiError`` (415, 413 or 400) saying why not."""
     if request.mimetype not in JSON_MEDIA_TYPES:
         raise ApiError(415, "the request body must be JSON (Content-Type: application/json or application/fhir+json)")
+    coding = request.headers.get("Content-Encoding")
+    if coding is not None and coding.strip().lower() not in ("", "identity"):
+        # Compressed bodies are not decoded (a small body can inflate past every limit): say so, rather than
+        # "not valid JSON" for the compressed bytes (RFC 9110 15.5.16: 415 for an unsupported content coding).
+        raise ApiError(415, "the request body must not be compressed: Content-Encoding is not supported, "
+                            "send plain JSON")
     length = request.content_length   # worked out from the headers at each access: read once
     if length is not None and length > config.max_body_bytes:
         raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes")
     raw = _body_bytes(request, length, config.max_body_bytes)
     if len(raw) > config.max_body_bytes:
         raise ApiError(413, f"the request body is larger than {config.max_body_bytes} bytes")
+    if raw[:3] == _UTF8_BOM:
+        # RFC 8259 8.1: senders must not add a BOM, parsers may ignore one. Some (.NET) clients add it.
+        raw = raw[3:]
     try:
         # orjson: strict RFC 8259 (no NaN, no lone surrogates, integers within 64 bits, at most
         # 1024 levels) and about three times faster than json.loads on a large prefetch, which
@@ -33,6 +43,8 @@ def read_json_body(request, config) -> dict:
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc).lower():  # orjson stops at 1024 levels, before any stack trouble
             raise ApiError(400, f"the request body is nested deeper than {config.max_json_depth} levels") from None
+        if not raw.strip():
+            raise ApiError(400, "the request body is empty: a JSON object is expected") from None
         raise ApiError(400, "the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")

@@ -6,6 +6,7 @@ The clinical content of the answer is tested elsewhere; here a 200 only means "a
 from __future__ import annotations
 
 import copy
+import gzip
 import io
 import json
 
@@ -111,6 +112,51 @@ def test_wrong_content_type_is_415(client):
                                  b'{"hook": "order-sign",}', b"NaN-ish {"])
 def test_a_body_that_is_not_json_is_400(client, raw):
     assert_refused(client.post(HOOK_URL, data=raw, content_type="application/json"), 400)
+
+
+def test_a_utf8_byte_order_mark_is_ignored(client):
+    # RFC 8259 8.1: a parser may ignore a BOM; some .NET clients send one. Elsewhere in the body it is no JSON.
+    raw = json.dumps(sign_request()).encode()
+    plain = client.post(HOOK_URL, data=raw, content_type="application/json; charset=utf-8")
+    with_bom = client.post(HOOK_URL, data=b"\xef\xbb\xbf" + raw, content_type="application/json; charset=utf-8")
+    assert plain.status_code == with_bom.status_code == 200
+    assert [c["summary"] for c in with_bom.get_json()["cards"]] == [c["summary"] for c in plain.get_json()["cards"]]
+    assert with_bom.get_json()["cards"]
+    assert_refused(client.post(HOOK_URL, data=b" \xef\xbb\xbf" + raw, content_type="application/json"), 400)
+    assert_refused(client.post(HOOK_URL, data=b"\xef\xbb\xbf\xef\xbb\xbf" + raw, content_type="application/json"),
+                   400)
+
+
+@pytest.mark.parametrize("raw", [b"", b"  \r\n", b"\xef\xbb\xbf"])
+def test_an_empty_body_is_400_saying_so(client, raw):
+    refused = assert_refused(client.post(HOOK_URL, data=raw, content_type="application/json"), 400)
+    assert refused["error"] == "the request body is empty: a JSON object is expected"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "GZIP", "gzip, identity"])
+def test_a_compressed_body_is_415_saying_so(client, coding):
+    raw = json.dumps(sign_request()).encode()
+    body = gzip.compress(raw) if coding.lower().startswith("gzip") else raw
+    refused = assert_refused(client.post(HOOK_URL, data=body, content_type="application/json",
+                                         headers={"Content-Encoding": coding}), 415)
+    assert "Content-Encoding" in refused["error"]
+
+
+@pytest.mark.parametrize("coding", ["identity", "Identity ", ""])
+def test_identity_content_encoding_is_plain_json(client, coding):
+    raw = json.dumps(sign_request()).encode()
+    response = client.post(HOOK_URL, data=raw, content_type="application/json", headers={"Content-Encoding": coding})
+    assert response.status_code == 200
+
+
+def test_feedback_reads_its_body_by_the_same_rules(client):
+    url = HOOK_URL + "/feedback"
+    assert_refused(client.post(url, data=b"", content_type="application/json"), 400)
+    assert_refused(client.post(url, data=gzip.compress(b'{"feedback": []}'), content_type="application/json",
+                               headers={"Content-Encoding": "gzip"}), 415)
+    refused = assert_refused(client.post(url, data=b'\xef\xbb\xbf{"feedback": []}', content_type="application/json"),
+                             400)
+    assert refused["field"] == "feedback"   # the BOM was read past: the object itself was judged
 
 
 @pytest.mark.parametrize("raw", [b"[]", b"[{}]", b'"order-sign"', b"42", b"null", b"true"])
