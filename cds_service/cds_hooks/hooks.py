@@ -15,7 +15,7 @@ import orjson
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.sansio.utils import get_current_url
 
-from cds_service import hooks_served
+from cds_service import HOOKS, SERVICE_IDS, hooks_served
 from cds_service.cds_hooks.cards import build_response
 from cds_service.cds_hooks.errors import ApiError
 from cds_service.cds_hooks.schemas import load_hook_request, read_json_body
@@ -67,6 +67,11 @@ def call_hook(service_id: str):
     # The request itself, not the proxy: the proxy finds the request's context at every attribute read.
     body = read_json_body(request._get_current_object(), state.config)
     g.hook_instance = hook_instance = body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
+    if body.get("hook") in HOOKS and body["hook"] not in served:
+        # The other hook of ours, sent to this hook's id (an EHR wired to the wrong URL): say that, rather than
+        # what that hook's context lacks for this one (order-select's context.selections at the order-sign id).
+        raise ApiError(400, f"service {service_id!r} does not serve hook {body['hook']!r}; it is served at "
+                            f"/cds-services/{SERVICE_IDS[body['hook']]}", field="hook")
     hook_request = load_hook_request(body, state.config)
     if hook_request["hook"] not in served:
         raise ApiError(400, f"service {service_id!r} does not serve hook {hook_request['hook']!r}", field="hook")

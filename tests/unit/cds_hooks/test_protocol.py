@@ -101,6 +101,25 @@ def test_get_on_the_hook_url_is_a_json_405(client):
     assert_refused(client.get(HOOK_URL), 405)
 
 
+@pytest.mark.parametrize("hook, service, right", [
+    # order-select at the order-sign id used to be refused for lacking context.selections
+    ("order-select", "iv-iron-order-sign", "iv-iron-order-select"),
+    ("order-sign", "iv-iron-order-select", "iv-iron-order-sign"),
+])
+def test_our_other_hook_at_this_id_is_400_naming_the_hook_and_its_id(client, hook, service, right):
+    body = sign_request()
+    body["hook"] = hook
+    refused = assert_refused(client.post(f"/cds-services/{service}", json=body), 400, field="hook")
+    assert refused["error"] == (f"service {service!r} does not serve hook {hook!r}; "
+                                f"it is served at /cds-services/{right}")
+    if hook == "order-select":
+        body["context"]["selections"] = ["MedicationRequest/mr-1"]
+    assert client.post(f"/cds-services/{right}", json=body).status_code == 200
+    # Any other hook is still judged after the request itself (a 1.0 request is told so first).
+    body["hook"] = "medication-prescribe"
+    assert "CDS Hooks 1.0" in assert_refused(client.post(f"/cds-services/{service}", json=body), 400)["error"]
+
+
 # --- not JSON, wrong type, size and shape limits ---------------------------------------------------------
 def test_wrong_content_type_is_415(client):
     assert_refused(client.post(HOOK_URL, data=json.dumps(sign_request()), content_type="text/plain"), 415)
