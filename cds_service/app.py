@@ -45,6 +45,11 @@ def _build(config: Config) -> Flask:
     configure_logging(config.log_level)
     knowledge = load_knowledge(config.knowledge_path)
     app = Flask(__name__)
+    # A path with "//" (a client that joined a base URL ending in "/" with "/{id}") is a JSON 404 that says so
+    # (errors.py), not werkzeug's 308 redirect: an HTML body, a Location built from the Host header, a JWT
+    # whose aud names the path first called, and a redirect that browsers refuse on a CORS preflight.
+    # Set before any route is added: each rule takes the map's setting when it is bound.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False
     state = ServiceState(

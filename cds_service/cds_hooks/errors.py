@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("iron_cds.errors")
@@ -29,6 +29,11 @@ def error_response(status: int, message: str, field: str | None = None):
     return response
 
 
+def _misspelt_cds_path(path: str) -> bool:
+    """``/cds-services/`` or ``/cds-services//id``: a client's base URL ended in a slash."""
+    return "cds-services" in path and (path.endswith("/") or "//" in path)
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -47,6 +52,9 @@ def register(app: Flask) -> None:
         status = exc.code or 400
         if status >= 500:
             status = 400
+        if status == 404 and _misspelt_cds_path(request.path):
+            return error_response(404, "not found: CDS Hooks URLs have no trailing slash and no empty segment "
+                                       "(discovery: /cds-services; a service: /cds-services/{id})")
         return error_response(status, messages.get(status, exc.description or "bad request"))
 
     @app.errorhandler(Exception)

@@ -89,6 +89,32 @@ def test_unknown_service_id_is_404(client):
     assert_refused(client.post("/cds-services/some-other-service", json=sign_request()), 404)
 
 
+SLASH_HINT = ("not found: CDS Hooks URLs have no trailing slash and no empty segment "
+              "(discovery: /cds-services; a service: /cds-services/{id})")
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/cds-services/"),                                   # a discovery URL registered with a slash
+    ("POST", "/cds-services//iv-iron-order-sign"),               # ... then joined with "/{id}" (the sandbox)
+    ("OPTIONS", "/cds-services//iv-iron-order-sign"),            # its CORS preflight
+    ("POST", "/cds-services/iv-iron-order-sign/"),
+    ("POST", "/cds-services//iv-iron-order-sign//feedback"),
+])
+def test_a_slash_too_many_is_a_json_404_that_says_so_never_a_redirect(client, method, path):
+    response = client.open(path, method=method, json=sign_request() if method == "POST" else None,
+                           headers={"Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST"})
+    refused = assert_refused(response, 404)
+    assert refused["error"] == SLASH_HINT
+    assert "Location" not in response.headers
+    assert response.headers["Access-Control-Allow-Origin"] == "https://sandbox.cds-hooks.org"   # readable
+
+
+def test_the_exact_urls_still_answer(client):
+    assert client.get("/cds-services").status_code == 200
+    assert post(client, sign_request()).status_code == 200
+    assert assert_refused(client.post("/cds-services/no-such-service", json=sign_request()), 404)["error"] != SLASH_HINT
+
+
 def test_a_hook_the_service_does_not_serve_is_400(client):
     body = sign_request()
     body["hook"] = "patient-view"
