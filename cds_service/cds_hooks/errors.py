@@ -37,12 +37,18 @@ def _misspelt_cds_path(path: str) -> bool:
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.message, exc.field)
+        response = error_response(exc.status, exc.message, exc.field)
+        if exc.status == 401:
+            # RFC 9110 15.5.2: a 401 must say which scheme is wanted. No realm, no error detail (BP: no reason).
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if exc.code == 401:
-            return error_response(401, "unauthorized")
+            response = error_response(401, "unauthorized")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
         messages = {
             404: "not found",
             405: "method not allowed",

@@ -63,6 +63,7 @@ def call_hook(client, token=None, headers=None):
 def assert_refused(response):
     assert response.status_code == 401
     assert response.get_json() == {"error": "unauthorized"}
+    assert response.headers["WWW-Authenticate"] == "Bearer"   # RFC 9110 15.5.2: the scheme, and no reason
 
 
 def jwks_requests(keyserver):
@@ -77,6 +78,7 @@ def test_valid_token_is_accepted(client, signer):
     response = call_hook(client, signer.token(claims(), jku=EPIC_JWKS))
     assert response.status_code == 200, response.get_json()
     assert "cards" in response.get_json()
+    assert "WWW-Authenticate" not in response.headers
 
 
 def test_other_asymmetric_algorithms_are_accepted(jwt_app, keyserver):
