@@ -339,6 +339,10 @@ def _add(record: PatientRecord, key: str, resources: list[dict], skipped: int, h
         log.warning(f"skipped {skipped} unreadable resources",
                     extra={"event": "fhir-resources-skipped", "key": key, "skipped": skipped,
                            "hookInstance": hook_instance})
+        # An entry without a readable resource (only a fullUrl, a resource without resourceType) may be the
+        # allergy or the earlier dose that matters: what was read is kept, but the key is not checked as whole.
+        _fail(record, key, f"{skipped} {'entry' if skipped == 1 else 'entries'} without a readable resource",
+              "not-fhir", hook_instance)
 
 
 def _fail(record: PatientRecord, key: str, reason: str, outcome: str, hook_instance) -> None:

@@ -151,6 +151,33 @@ def test_prefetch_bundle_entries_are_added_leniently(fhir, caplog):
     assert record.sources["labs"] == "prefetch"
     skipped = [r for r in caplog.records if r.getMessage() == "skipped 2 unreadable resources"]
     assert len(skipped) == 1 and skipped[0].key == "labs"
+    # What was read is used, but the key is not checked as whole: the unreadable entries may be what matters.
+    assert record.unavailable["labs"] == "2 entries without a readable resource"
+
+
+@pytest.mark.parametrize("entries, unavailable", [
+    ([{"fullUrl": f"{BASE}/Observation/o9"}], "1 entry without a readable resource"),
+    ([{"resource": OBS}, {"fullUrl": f"{BASE}/Observation/o9", "search": {"mode": "match"}}],
+     "1 entry without a readable resource"),
+    ([{"resource": OBS}], None),
+    ([{"resource": OBS}, {"resource": {"resourceType": "Patient", "id": PATIENT}, "search": {"mode": "include"}},
+      {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "warning", "code": "informational"}]},
+       "search": {"mode": "outcome"}}], None),
+    ([], None),
+])
+def test_entries_without_a_resource_make_the_key_unavailable(fhir, entries, unavailable):
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+    record = gather_record(request({"patient": PATIENT_RES, "labs": bundle}), KEYS, state())
+    assert record.unavailable.get("labs") == unavailable
+    assert record.sources["labs"] == "prefetch" and len(fhir.calls) == 0
+
+
+def test_a_read_with_entries_without_a_resource_is_unavailable_too(fhir):
+    fhir.get(f"{BASE}/Observation", json={"resourceType": "Bundle", "type": "searchset",
+                                          "entry": [{"resource": OBS}, {"fullUrl": f"{BASE}/Observation/o9"}]})
+    record = gather_record(request({"patient": PATIENT_RES}), KEYS, state())
+    assert record.of_type("Observation") == [OBS]
+    assert record.unavailable == {"labs": "1 entry without a readable resource"}
 
 
 def test_paged_prefetch_is_completed_from_fhir_server(fhir):
