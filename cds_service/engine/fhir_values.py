@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone
 from functools import lru_cache
+from typing import Iterator
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -38,6 +39,20 @@ def codings(concept: object) -> list[dict]:
     if not isinstance(concept.get("coding"), list):
         return []
     return [c for c in concept["coding"] if isinstance(c, dict)]
+
+
+def coded(concept: object) -> Iterator[tuple[str | None, str]]:
+    """(terminology, code) of each coding that carries a code; an ICD-10 code without its dot, upper case."""
+    for coding in codings(concept):
+        code = coding.get("code")
+        if isinstance(code, str):
+            kind = system_kind(coding.get("system"))
+            yield kind, icd10_bare(code) if kind == "icd10" else code
+
+
+def icd10_bare(code: str) -> str:
+    """An ICD-10 code or prefix as compared: "O09.9" and "o099" are both "O099"."""
+    return code.replace(".", "").upper()
 
 
 def concept_texts(concept: object) -> list[str]:
@@ -83,12 +98,6 @@ _SYSTEM_WORDS = (
 def _system_kind(system: str) -> str | None:
     s = system.lower()
     return next((kind for kind, words in _SYSTEM_WORDS if any(word in s for word in words)), None)
-
-
-def coded(concept: object, kind: str) -> list[str]:
-    """Codes of one terminology kind in a concept."""
-    return [c["code"].strip() for c in codings(concept)
-            if isinstance(c.get("code"), str) and system_kind(c.get("system")) == kind]
 
 
 def status_code(concept: object) -> str | None:

@@ -26,7 +26,7 @@ import re
 
 from cds_service.engine.budget import capped, check_deadline
 from cds_service.engine.compiled import per_knowledge
-from cds_service.engine.fhir_values import codings, concept_label, concept_texts, system_kind
+from cds_service.engine.fhir_values import coded, concept_label, concept_texts, icd10_bare
 from cds_service.engine.negation import _BLANK, NegationScanner, PhraseIndex, negation_rules_for, words_of
 
 PREGNANT = "pregnant"
@@ -76,7 +76,7 @@ class PregnancyTextReader:
         factors = codes.get("risk_factors") if isinstance(codes.get("risk_factors"), dict) else {}
         pregnancy = factors.get("pregnancy") if isinstance(factors.get("pregnancy"), dict) else {}
         self.snomed = {str(c) for c in pregnancy.get("snomed") or {}}
-        self.icd10 = tuple(str(p).replace(".", "").upper() for p in pregnancy.get("icd10_prefixes") or ())
+        self.icd10 = tuple(icd10_bare(str(p)) for p in pregnancy.get("icd10_prefixes") or ())
 
         def index(words) -> PhraseIndex:
             return PhraseIndex(p for p in (tuple(words_of(w)) for w in words if isinstance(w, str)) if p)
@@ -132,16 +132,9 @@ class PregnancyTextReader:
 
     def coded(self, concept: object) -> bool:
         """Whether a concept carries a pregnancy code (SNOMED or an ICD-10 prefix); codes are never negated."""
-        for coding in codings(concept):
-            code = coding.get("code")
-            if not isinstance(code, str):
-                continue
-            kind = system_kind(coding.get("system"))
-            if kind == "snomed" and code in self.snomed:
-                return True
-            if kind == "icd10" and self.icd10 and code.replace(".", "").upper().startswith(self.icd10):
-                return True
-        return False
+        return any((kind == "snomed" and code in self.snomed)
+                   or (kind == "icd10" and bool(self.icd10) and code.startswith(self.icd10))
+                   for kind, code in coded(concept))
 
     def concept(self, concept: object) -> str | None:
         """The reading of a coded answer (``valueCodeableConcept``); None when it holds nothing."""
@@ -154,7 +147,7 @@ class PregnancyTextReader:
             return next(iter(readings))
         if readings:
             return UNREAD   # its words disagree ("Pregnant" with the display "Not pregnant")
-        has_code = any(isinstance(c.get("code"), str) for c in codings(concept))
+        has_code = any(True for _ in coded(concept))
         return NOT_PREGNANT if has_code else None   # an answer coded as something other than pregnant
 
     def value(self, obs: dict) -> tuple[str | None, str | None]:

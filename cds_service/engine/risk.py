@@ -20,11 +20,13 @@ from datetime import timedelta
 from cds_service.engine.compiled import per_knowledge
 from cds_service.engine.fhir_values import (
     as_aware,
+    coded,
     codings,
     concept_label,
     concept_texts,
     counts_as_current,
     day,
+    icd10_bare,
     normalize_text,
     parse_when,
     reference_of,
@@ -54,7 +56,7 @@ class RiskMatcher:
             for code in spec.get("snomed") or {}:
                 self.snomed[str(code)] = key
             for prefix in spec.get("icd10_prefixes") or ():
-                self.icd10.append((str(prefix).replace(".", "").upper(), key))
+                self.icd10.append((icd10_bare(str(prefix)), key))
             for word in spec.get("keywords") or ():
                 if isinstance(word, str):
                     keys.append((word, key))
@@ -79,16 +81,11 @@ class RiskMatcher:
 
     def match(self, concept: object) -> set[str]:
         keys: set[str] = set()
-        for coding in codings(concept):
-            code = coding.get("code")
-            if not isinstance(code, str):
-                continue
-            kind = system_kind(coding.get("system"))
+        for kind, code in coded(concept):
             if kind == "snomed" and code in self.snomed:
                 keys.add(self.snomed[code])
             elif kind == "icd10":
-                bare = code.replace(".", "").upper()
-                keys.update(key for prefix, key in self.icd10 if bare.startswith(prefix))
+                keys.update(key for prefix, key in self.icd10 if code.startswith(prefix))
         for text in concept_texts(concept):
             keys.update(self.finder.affirmed(text))
         return keys
