@@ -133,6 +133,11 @@ class Risk(Contraindication):
     duration_days = fields.Integer(allow_none=True, load_default=None, strict=True, validate=validate.Range(min=1))
 
 
+def fact_values(data: dict, *keys: str) -> list[float]:
+    """The ``value`` of each named NumberFact of a loaded mapping (0 when absent), for checks across fields."""
+    return [float((data.get(key) or {}).get("value") or 0) for key in keys]
+
+
 def _band_order_errors(bands: list[dict], key: str = "method") -> dict:
     """Per method, up_to_mg must rise (null only last) and minimum times must not fall."""
     errors: dict = {}

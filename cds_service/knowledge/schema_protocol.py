@@ -15,6 +15,7 @@ from cds_service.knowledge.schema import (
     NumberFact,
     Strict,
     TextFact,
+    fact_values,
     optional_text,
     text,
 )
@@ -188,7 +189,7 @@ class PlausibleWeight(Strict):
 
     @validates_schema
     def _ordered(self, data, **kwargs):
-        low, infant, high = (float((data.get(k) or {}).get("value") or 0) for k in ("low", "low_under_1_year", "high"))
+        low, infant, high = fact_values(data, "low", "low_under_1_year", "high")
         if not 0 < infant <= low < high:
             raise ValidationError("Must satisfy 0 < low_under_1_year <= low < high.")
 

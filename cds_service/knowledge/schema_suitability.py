@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from cds_service.knowledge.schema import POSITIVE, Cited, NumberFact, Strict, TextFact, text
+from cds_service.knowledge.schema import POSITIVE, Cited, NumberFact, Strict, TextFact, fact_values, text
 
 MAX_CHILD_MONTHS = 18 * 12
 
@@ -48,8 +48,7 @@ class PaediatricMeasure(Strict):
 
     @validates_schema
     def _ordered(self, data, **kwargs):
-        step, volume, small = (float((data.get(k) or {}).get("value") or 0)
-                               for k in ("step_ml", "small_volume_ml", "small_step_ml"))
+        step, volume, small = fact_values(data, "step_ml", "small_volume_ml", "small_step_ml")
         if not 0 < small <= step <= volume:
             raise ValidationError("Must satisfy 0 < small_step_ml <= step_ml <= small_volume_ml.")
 
