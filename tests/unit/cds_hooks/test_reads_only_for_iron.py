@@ -11,24 +11,15 @@ import re
 import pytest
 import responses
 
+from support.fhir_mock import AUTH, BASE, medication_server
 from support.hook_requests import hook_request, hook_url, medication_request
 
-BASE = "https://fhir.example.org/r4"
-AUTH = {"access_token": "tok-123", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
-        "subject": "iron-cds"}
 IV = {"coding": [{"system": "http://snomed.info/sct", "code": "47625008", "display": "Intravenous route"}]}
 
 
 @pytest.fixture
 def fhir():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add(responses.GET, re.compile(re.escape(BASE) + r"/Medication/amox"),
-                 json={"resourceType": "Medication", "id": "amox", "code": {"text": "amoxicillin 1 g injection"}})
-        mock.add(responses.GET, re.compile(re.escape(BASE) + r"/Medication/fcm"),
-                 json={"resourceType": "Medication", "id": "fcm", "code": {
-                     "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1435169"}]}})
-        mock.add(responses.GET, re.compile(re.escape(BASE) + r"/.*"),
-                 json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+    with medication_server(BASE) as mock:
         yield mock
 
 

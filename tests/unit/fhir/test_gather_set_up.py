@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 from functools import partial
 
 import pytest
-import responses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.engine.triage import triage
 from cds_service.fhir import access
 from cds_service.fhir.record import PatientRecord
+from support.fhir_mock import AUTH, BASE, medication_server
 from support.hook_requests import hook_request, medication_request
 
-BASE = "https://fhir.example.org/r4"
-AUTH = {"access_token": "tok-123", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
-        "subject": "iron-cds"}
 IV = {"coding": [{"system": "http://snomed.info/sct", "code": "47625008"}]}
 ORAL = {"coding": [{"system": "http://snomed.info/sct", "code": "26643006"}]}
 AMOXICILLIN = {"resourceType": "MedicationRequest", "id": "amox-1", "status": "draft", "intent": "order",
@@ -82,15 +78,7 @@ def plain_gather(hook_request, prefetch_keys, state, triage):
 
 @pytest.fixture
 def fhir():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add(responses.GET, re.compile(re.escape(BASE) + r"/Medication/amox"),
-                 json={"resourceType": "Medication", "id": "amox", "code": {"text": "amoxicillin 1 g injection"}})
-        mock.add(responses.GET, re.compile(re.escape(BASE) + r"/Medication/fcm"),
-                 json={"resourceType": "Medication", "id": "fcm", "code": {
-                     "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1435169"}]}})
-        # one match per URL: responses moves on to the next match of a URL at each call
-        mock.add(responses.GET, re.compile(re.escape(BASE) + r"/(?!Medication/).*"),
-                 json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+    with medication_server(BASE) as mock:
         yield mock
 
 
