@@ -198,13 +198,14 @@ def stopped_administration_reactions(knowledge, admins: list[Administration]) ->
             continue
         texts = [admin.stop_reason]
         found = classifier.classify_texts(texts)
-        if not (admin.stopped or admin.status == "on-hold"):
+        interrupted = admin.stopped or admin.status == "on-hold"
+        if not interrupted:
             if not (found.get("moderate") or found.get("severe")):
                 continue   # given in full: only a note of a true hypersensitivity reaction counts
         elif not found and not classifier.says_reaction(texts):
             continue   # stopped for another reason (line lost, patient left)
         verb = {"not-done": "not given", "on-hold": "paused"}.get(admin.status or "", "stopped") \
-            if admin.stopped or admin.status == "on-hold" else "given"
+            if interrupted else "given"
         name = _name(knowledge, admin.product_key, None)
         given = "infusion" if admin.route == "iv" else f"{admin.route} injection"
         text = f"{name} {given} on {day(admin.date)} {verb} ('{admin.stop_reason}')"
